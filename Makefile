@@ -1,0 +1,38 @@
+# The two commands a newcomer needs are `make run` and `make test`; everything else is a step of them.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= config.yml
+
+.PHONY: run test install model lint bench clean
+
+run: install model
+	$(BIN)/relaydesk run --config $(CONFIG)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+# Reinstall whenever the declared dependencies change. torch is installed first, pinned to the CPU
+# build, so that sentence-transformers never drags in a multi-GB GPU build.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+# Trains only when the training data or the pipeline changed (the model carries their fingerprint).
+model: install
+	$(BIN)/relaydesk train --config $(CONFIG)
+
+lint: install
+	$(BIN)/ruff check bot handoff connectors tests bench
+
+bench: install model
+	$(BIN)/python bench/nlu.py
+
+clean:
+	rm -rf $(VENV) var models .pytest_cache

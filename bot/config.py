@@ -1,0 +1,232 @@
+"""config.yml: read once at start-up, validated, then passed down.
+
+The file is Rasa-shaped (recipe, language, pipeline) plus relaydesk's own sections. Every error
+names the key it is about and, where there is a fixed set, the allowed values. Secrets are never
+written in the file: a value such as ``${TELEGRAM_TOKEN}`` is taken from the environment, which
+this module is the only one to read.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.errors import ConfigError
+from bot.nlu.params import PARAMS, RASA_ALIASES
+
+log = logging.getLogger(__name__)
+_ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComponentConfig(_Section):
+    """One pipeline step: its name and its validated parameters."""
+
+    name: str
+    params: Any = None
+
+
+class NLUSection(_Section):
+    data: str = "nlu_data"  # training data: a Rasa NLU file or folder
+    models: str = "models"  # where trained models are written and looked for
+    max_text_chars: int = Field(4000, ge=1, le=1_000_000)
+
+
+class KnowledgeSection(_Section):
+    path: str = "knowledge"
+
+
+class DialogueSection(_Section):
+    default_language: Literal["zh", "en"] = "zh"
+
+
+class HandoffSection(_Section):
+    max_failed_turns: int = Field(3, ge=1, le=50)
+
+
+class ConnectorsSection(_Section):
+    rest: dict[str, Any] = Field(default_factory=lambda: {"enabled": True})
+    telegram: dict[str, Any] | None = None
+    wechat: dict[str, Any] | None = None
+
+
+class StorageSection(_Section):
+    url: str = "sqlite:///var/relaydesk.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, v: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", v):
+            raise ValueError(f"got {v!r}; must start with sqlite:// or postgresql://")
+        return v
+
+
+class ServerSection(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(5005, ge=0, le=65535)
+    # Largest HTTP body accepted; anything larger is answered with 413 before it is read.
+    max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Parsing is CPU work; it runs on this many threads so the event loop stays responsive.
+    parse_workers: int = Field(1, ge=1, le=32)
+
+
+class Config(_Section):
+    recipe: Literal["default.v1"] = "default.v1"
+    assistant_id: str | None = None
+    language: list[Literal["zh", "en"]] = Field(default_factory=lambda: ["zh", "en"])
+    pipeline: list[ComponentConfig]
+    # Rasa's dialogue policies have no meaning here (the dialogue is configured under
+    # `dialogue`); accepted so that a Rasa config.yml loads, and reported in the log.
+    policies: list[Any] | None = None
+    nlu: NLUSection = Field(default_factory=NLUSection)
+    knowledge: KnowledgeSection = Field(default_factory=KnowledgeSection)
+    dialogue: DialogueSection = Field(default_factory=DialogueSection)
+    handoff: HandoffSection = Field(default_factory=HandoffSection)
+    connectors: ConnectorsSection = Field(default_factory=ConnectorsSection)
+    storage: StorageSection = Field(default_factory=StorageSection)
+    server: ServerSection = Field(default_factory=ServerSection)
+
+    # Where the file was, so relative paths in it resolve against it rather than the cwd.
+    base_dir: str = "."
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def pipeline_spec(self) -> list[dict[str, Any]]:
+        """The pipeline as plain data: part of the model fingerprint and metadata."""
+        return [{"name": c.name, **c.params.model_dump()} for c in self.pipeline]
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate config.yml; raise ConfigError naming the bad key."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: config file is larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
+        raise ConfigError(f"{p}:{line}: invalid YAML: {exc.problem}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from exc
+    return config_from_dict(raw, source=str(p), base_dir=str(p.resolve().parent), env=env)
+
+
+def config_from_dict(
+    raw: Any,
+    *,
+    source: str = "config.yml",
+    base_dir: str = ".",
+    env: Mapping[str, str] | None = None,
+) -> Config:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    resolved = _substitute_env(raw, os.environ if env is None else env, source, "")
+    if isinstance(resolved.get("language"), str):  # Rasa writes a single language as a string
+        resolved["language"] = [resolved["language"]]
+    if resolved.get("policies"):
+        log.warning("%s: policies: Rasa dialogue policies are ignored by relaydesk", source)
+    resolved["pipeline"] = _pipeline(resolved.get("pipeline"), source)
+    resolved["base_dir"] = base_dir
+    try:
+        return Config.model_validate(resolved)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(exc, source)) from exc
+
+
+def _pipeline(raw: Any, source: str) -> list[dict[str, Any]]:
+    if raw is None:
+        raise ConfigError(f"{source}: pipeline: missing; list the NLU components to run")
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{source}: pipeline: must be a non-empty list of components")
+    allowed = ", ".join(sorted(PARAMS))
+    out = []
+    for i, item in enumerate(raw):
+        key = f"pipeline[{i}]"
+        if not isinstance(item, dict) or "name" not in item:
+            raise ConfigError(f"{source}: {key}: each component needs a 'name' (one of {allowed})")
+        name = RASA_ALIASES.get(str(item["name"]), str(item["name"]))
+        model = PARAMS.get(name)
+        if model is None:
+            raise ConfigError(
+                f"{source}: {key}.name: unknown component {item['name']!r}; allowed: {allowed}"
+            )
+        params = {k: v for k, v in item.items() if k != "name"}
+        try:
+            out.append({"name": name, "params": model.model_validate(params)})
+        except ValidationError as exc:
+            raise ConfigError(_format_validation(exc, source, prefix=f"{key} ({name})")) from exc
+    return out
+
+
+def _substitute_env(value: Any, env: Mapping[str, str], source: str, key: str) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _substitute_env(v, env, source, f"{key}.{k}" if key else str(k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_substitute_env(v, env, source, f"{key}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group("name"), m.group("default")
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{source}: {key}: environment variable {name} is not set "
+                f"(write ${{{name}:-default}} to give a default)"
+            )
+
+        return _ENV_REF.sub(repl, value)
+    return value
+
+
+def _format_validation(exc: ValidationError, source: str, prefix: str = "") -> str:
+    lines = []
+    for err in exc.errors():
+        loc = prefix
+        for part in err["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+            allowed = _allowed_keys(exc.title, err["loc"])
+            if allowed:
+                msg += f"; allowed: {', '.join(allowed)}"
+        elif err["type"] == "literal_error":
+            expected = (err.get("ctx") or {}).get("expected", "")
+            msg = f"got {err.get('input')!r}; allowed: {expected}"
+        lines.append(f"{source}: {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def _allowed_keys(title: str, loc: tuple[Any, ...]) -> list[str]:
+    """The keys a section accepts, so an 'unknown key' error can list the right ones."""
+    model: Any = PARAMS.get(title) or {m.__name__: m for m in PARAMS.values()}.get(title) or Config
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None or not isinstance(field.annotation, type):
+            return []
+        if not issubclass(field.annotation, BaseModel):
+            return []
+        model = field.annotation
+    return sorted(k for k in model.model_fields if k != "base_dir")

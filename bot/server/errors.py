@@ -1,0 +1,48 @@
+"""One JSON shape for every error the HTTP server returns, close to Rasa's error bodies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from bot.errors import InputError, InputTooLargeError, RelaydeskError
+from bot.server.keys import CONFIG
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(status: int, reason: str, message: str) -> web.Response:
+    return web.json_response(
+        {"status": "failure", "code": status, "reason": reason, "message": message},
+        status=status,
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[CONFIG].server.max_body_bytes
+        return error_response(
+            413, "RequestEntityTooLarge",
+            f"request body is larger than the limit of {limit} bytes (server.max_body_bytes)",
+        )
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason, exc.text or exc.reason)
+    except InputTooLargeError as exc:
+        return error_response(413, "RequestEntityTooLarge", str(exc))
+    except InputError as exc:
+        return error_response(400, "BadRequest", str(exc))
+    except RelaydeskError as exc:
+        log.error("request failed: %s", exc)
+        return error_response(500, "InternalError", str(exc))
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "InternalError", "internal error; the server log has details")

@@ -1,0 +1,1 @@
+"""Human handoff: queue, routing, agents and the agent console."""

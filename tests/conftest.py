@@ -1,0 +1,110 @@
+"""Shared fixtures: the repository's real config and data, and one model trained from them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, config_from_dict, load_config
+from bot.nlu.pipeline import NLUPipeline, train_model
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def repo_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """config.yml as shipped, with models written to a temporary folder."""
+    models = tmp_path_factory.mktemp("models")
+    raw = load_config(REPO / "config.yml").model_dump(exclude={"base_dir"})
+    raw["pipeline"] = load_config(REPO / "config.yml").pipeline_spec()
+    raw["nlu"]["models"] = str(models)
+    return config_from_dict(raw, base_dir=str(REPO))
+
+
+@pytest.fixture(scope="session")
+def trained(repo_config: Config) -> NLUPipeline:
+    """The shipped pipeline trained on the shipped nlu_data (once per test session)."""
+    info, _ = train_model(repo_config)
+    return NLUPipeline.load(info.path)
+
+
+SMALL_NLU = """\
+version: "3.1"
+nlu:
+- intent: greet
+  examples: |
+    - hi
+    - hello
+    - hey there
+    - good morning
+    - 你好
+    - 您好
+    - 早上好
+    - 哈喽
+- intent: order_status
+  examples: |
+    - where is my order [202611180042](order_id)
+    - has my parcel shipped
+    - track my order
+    - when will my package arrive
+    - 我的订单到哪了
+    - 快递什么时候到
+    - 订单[202611180099](order_id)发货了吗
+    - 查一下物流
+- intent: request_human
+  examples: |
+    - talk to a human
+    - agent please
+    - I want a real person
+    - connect me to support staff
+    - 转人工
+    - 人工客服
+    - 我要找真人
+    - 帮我转接客服
+- regex: order_id
+  examples: |
+    - 20\\d{10}
+- regex: ticket_id
+  examples: |
+    - T-\\d{3,8}
+- lookup: product
+  examples: |
+    - Kite X5
+    - Kite X5 Pro
+- synonym: Kite X5 Pro
+  examples: |
+    - x5 pro
+"""
+
+
+def small_config(tmp_path: Path, **classifier: object) -> Config:
+    """A fast pipeline (no calibration folds) over SMALL_NLU, for tests of mechanics."""
+    data = tmp_path / "nlu.yml"
+    data.write_text(SMALL_NLU, encoding="utf-8")
+    pipeline = load_config(REPO / "config.yml").pipeline_spec()
+    for comp in pipeline:
+        if comp["name"] == "LogisticRegressionClassifier":
+            comp.update({"calibrate": False, **classifier})
+    return config_from_dict(
+        {"pipeline": pipeline, "nlu": {"data": str(data), "models": str(tmp_path / "models")}},
+        base_dir=str(tmp_path),
+    )
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Config:
+    return small_config(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
