@@ -10,7 +10,10 @@ CONFIG ?= config.yml
 run: install model
 	$(BIN)/relaydesk run --config $(CONFIG)
 
+# Lint and type-check first: they take seconds and fail with the clearest messages.
 test: install
+	$(BIN)/ruff check bot handoff connectors tests bench
+	$(BIN)/mypy bot handoff connectors
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 install: $(STAMP)
@@ -30,6 +33,8 @@ model: install
 
 lint: install
 	$(BIN)/ruff check bot handoff connectors tests bench
+	$(BIN)/ruff format --check bot handoff connectors tests bench
+	$(BIN)/mypy bot handoff connectors
 
 bench: install model
 	$(BIN)/python bench/nlu.py

@@ -33,9 +33,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         force=args.force,
     )
     if trained:
-        print(f"trained {info.path} in {time.perf_counter() - started:.1f} s "
-              f"({info.metadata.get('examples')} examples, "
-              f"{len(info.metadata.get('intents', []))} intents)")
+        print(
+            f"trained {info.path} in {time.perf_counter() - started:.1f} s "
+            f"({info.metadata.get('examples')} examples, "
+            f"{len(info.metadata.get('intents', []))} intents)"
+        )
         for w in info.metadata.get("warnings", []):
             print(f"warning: {w}", file=sys.stderr)
     else:
@@ -54,8 +56,10 @@ def cmd_test_nlu(args: argparse.Namespace) -> int:
     evaluation = evaluate(pipeline, data)
     paths = write_reports(evaluation, Path(args.out))
     report = evaluation.intent_report()
-    print(f"{len(data.examples)} examples, accuracy {report['accuracy']:.4f}, "
-          f"macro F1 {report['macro avg']['f1-score']:.4f}")
+    print(
+        f"{len(data.examples)} examples, accuracy {report['accuracy']:.4f}, "
+        f"macro F1 {report['macro avg']['f1-score']:.4f}"
+    )
     for lang, figures in evaluation.by_language().items():
         print(f"  {lang}: accuracy {figures['accuracy']:.4f} on {figures['support']}")
     for name, path in paths.items():
@@ -83,9 +87,11 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
     counts: dict[str, int] = {}
     for ex in data.examples:
         counts[ex.intent] = counts.get(ex.intent, 0) + 1
-    print(f"valid: {len(data.examples)} examples, {len(counts)} intents, "
-          f"{len(data.regexes)} regexes, {len(data.lookups)} lookup tables, "
-          f"{len(data.synonyms)} synonyms in {len(data.files)} files")
+    print(
+        f"valid: {len(data.examples)} examples, {len(counts)} intents, "
+        f"{len(data.regexes)} regexes, {len(data.lookups)} lookup tables, "
+        f"{len(data.synonyms)} synonyms in {len(data.files)} files"
+    )
     return 0
 
 
@@ -103,8 +109,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else config.server.port
 
     async def _ready(_app: web.Application) -> None:
-        log.info("serving on http://%s:%d (ready in %.2f s, model %s)", host, port,
-                 time.perf_counter() - started, pipeline.metadata.get("model_path"))
+        log.info(
+            "serving on http://%s:%d (ready in %.2f s, model %s)",
+            host,
+            port,
+            time.perf_counter() - started,
+            pipeline.metadata.get("model_path"),
+        )
 
     app.on_startup.append(_ready)
     web.run_app(app, host=host, port=port, print=None, access_log=None)

@@ -22,6 +22,8 @@ from bot.errors import ConfigError
 from bot.nlu.params import PARAMS, RASA_ALIASES
 
 log = logging.getLogger(__name__)
+Language = Literal["zh", "en"]
+_BOTH: tuple[Language, ...] = ("zh", "en")
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 MAX_CONFIG_BYTES = 1024 * 1024
 
@@ -84,7 +86,7 @@ class ServerSection(_Section):
 class Config(_Section):
     recipe: Literal["default.v1"] = "default.v1"
     assistant_id: str | None = None
-    language: list[Literal["zh", "en"]] = Field(default_factory=lambda: ["zh", "en"])
+    language: list[Language] = Field(default_factory=lambda: list(_BOTH))
     pipeline: list[ComponentConfig]
     # Rasa's dialogue policies have no meaning here (the dialogue is configured under
     # `dialogue`); accepted so that a Rasa config.yml loads, and reported in the log.

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bot.errors import TrainingDataError, DataProblem
+from bot.errors import DataProblem, TrainingDataError
 from bot.nlu.component import BaseComponent, TrainContext
 from bot.nlu.params import FallbackClassifierParams, LogisticRegressionParams
 from bot.nlu.types import IntentScore, Message
@@ -49,7 +49,8 @@ def design_matrix(messages: list[Message], dense_weight: float) -> Any:
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    out: np.ndarray = e / e.sum(axis=-1, keepdims=True)
+    return out
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -98,7 +99,11 @@ class LogisticRegressionClassifier(BaseComponent):
         self.classes = sorted(set(labels))
         if len(self.classes) < 2:
             raise TrainingDataError(
-                [DataProblem(", ".join(ctx.data.files), None, "need examples of at least two intents")]
+                [
+                    DataProblem(
+                        ", ".join(ctx.data.files), None, "need examples of at least two intents"
+                    )
+                ]
             )
         y = np.array([self.classes.index(label) for label in labels])
         x = design_matrix(ctx.messages, self.params.dense_weight)

@@ -56,9 +56,9 @@ class RegexEntityExtractor(BaseComponent):
                     # Values of regex-shaped entities (order numbers) would only overfit.
                     if ent.entity not in regex_entities:
                         literals.setdefault(ent.entity, set()).add(ex.text[ent.start : ent.end])
-        for name, values in literals.items():
+        for name, found in literals.items():
             # Longest first, so "Kite X5 Pro" wins over "Kite X5" inside one alternation.
-            ordered = sorted(values, key=lambda v: (-len(v), v))
+            ordered = sorted(found, key=lambda v: (-len(v), v))
             patterns.setdefault(name, []).extend(re.escape(v) for v in ordered)
         self.patterns = patterns
         self._compile()

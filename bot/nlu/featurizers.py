@@ -72,9 +72,7 @@ class CountVectorsFeaturizer(BaseComponent):
         kept.sort()
         self.vocabulary = {g: i for i, g in enumerate(kept)}
         n = max(len(docs), 1)
-        self.idf = np.array(
-            [math.log((1 + n) / (1 + df[g])) + 1.0 for g in kept], dtype=np.float32
-        )
+        self.idf = np.array([math.log((1 + n) / (1 + df[g])) + 1.0 for g in kept], dtype=np.float32)
 
     def vectorize(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
         counts: Counter[int] = Counter()

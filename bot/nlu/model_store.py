@@ -39,7 +39,9 @@ def _package_version(name: str) -> str:
         return "absent"
 
 
-def fingerprint(pipeline_spec: list[dict[str, Any]], languages: list[str], files: list[Path]) -> str:
+def fingerprint(
+    pipeline_spec: list[dict[str, Any]], languages: list[str], files: list[Path]
+) -> str:
     """Hash of everything a trained model depends on: data, pipeline, code and model packages."""
     h = hashlib.sha256()
     h.update(json.dumps({"format": MODEL_FORMAT, "relaydesk": __version__}).encode())

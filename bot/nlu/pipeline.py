@@ -79,15 +79,22 @@ class NLUPipeline:
         result = message.result()
         if result.text != text:  # report the caller's text, not our cleaned copy
             result = ParseResult(
-                text, result.language, result.intent, result.intent_ranking, result.entities,
-                result.sentiment, result.fallback,
+                text,
+                result.language,
+                result.intent,
+                result.intent_ranking,
+                result.entities,
+                result.sentiment,
+                result.fallback,
             )
         return result
 
     def parse_batch(self, texts: list[str]) -> list[ParseResult]:
         results = [m.result() for m in self._messages(texts)]
         return [
-            r if r.text == t else ParseResult(
+            r
+            if r.text == t
+            else ParseResult(
                 t, r.language, r.intent, r.intent_ranking, r.entities, r.sentiment, r.fallback
             )
             for r, t in zip(results, texts, strict=True)
@@ -186,7 +193,7 @@ def train_model(
     if not force:
         try:
             return model_store.find_model(out, fp), False
-        except Exception:  # noqa: BLE001 - any reason not to reuse means: train
+        except Exception:
             pass
     data = rasa_format.load(data_path)
     started = time.perf_counter()
@@ -226,11 +233,12 @@ def load_for_config(config: Config, model: Path | None = None) -> NLUPipeline:
         fp = model_store.fingerprint(spec, list(config.language), files)
         try:
             info = model_store.find_model(models_dir, fp)
-        except Exception:  # noqa: BLE001 - fall back to the newest model, loudly
+        except Exception:
             info = model_store.find_model(models_dir)
             log.warning(
                 "model %s is stale: the training data or pipeline changed since; "
-                "run `relaydesk train` (make run does)", info.path.name,
+                "run `relaydesk train` (make run does)",
+                info.path.name,
             )
     pipeline = NLUPipeline.load(info.path)
     pipeline.metadata["model_path"] = str(info.path)

@@ -26,9 +26,23 @@ SUPPORTED_VERSIONS = ("2.0", "3.0", "3.1")
 # Keys other Rasa file kinds put at the top level; a mixed file is valid, we read only `nlu`.
 OTHER_RASA_KEYS = frozenset(
     {
-        "stories", "rules", "responses", "intents", "entities", "slots", "actions", "forms",
-        "session_config", "e2e_actions", "assistant_id", "recipe", "language", "pipeline",
-        "policies", "config", "metadata",
+        "stories",
+        "rules",
+        "responses",
+        "intents",
+        "entities",
+        "slots",
+        "actions",
+        "forms",
+        "session_config",
+        "e2e_actions",
+        "assistant_id",
+        "recipe",
+        "language",
+        "pipeline",
+        "policies",
+        "config",
+        "metadata",
     }
 )
 ITEM_KINDS = ("intent", "synonym", "regex", "lookup")
@@ -83,7 +97,9 @@ def load_file(path: Path, *, require_nlu: bool = True) -> TrainingData:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise TrainingDataError([DataProblem(name, None, f"not UTF-8 text ({exc.reason})")]) from exc
+        raise TrainingDataError(
+            [DataProblem(name, None, f"not UTF-8 text ({exc.reason})")]
+        ) from exc
     return parse(text, name, require_nlu=require_nlu)
 
 
@@ -120,16 +136,18 @@ def parse(text: str, filename: str = "<string>", *, require_nlu: bool = True) ->
             if version not in SUPPORTED_VERSIONS:
                 problems.append(
                     DataProblem(
-                        filename, _line(knode),
+                        filename,
+                        _line(knode),
                         f"unsupported version {version!r}; expected one of "
-                        f"{', '.join(SUPPORTED_VERSIONS)} (quote it: version: \"3.1\")",
+                        f'{", ".join(SUPPORTED_VERSIONS)} (quote it: version: "3.1")',
                     )
                 )
             elif isinstance(vnode, ScalarNode) and vnode.tag.endswith((":float", ":int")):
                 problems.append(
                     DataProblem(
-                        filename, _line(knode),
-                        f"version {version} is a number in YAML; quote it: version: \"{version}\"",
+                        filename,
+                        _line(knode),
+                        f'version {version} is a number in YAML; quote it: version: "{version}"',
                     )
                 )
         elif key == "nlu":
@@ -137,7 +155,8 @@ def parse(text: str, filename: str = "<string>", *, require_nlu: bool = True) ->
         elif key not in OTHER_RASA_KEYS:
             problems.append(
                 DataProblem(
-                    filename, _line(knode),
+                    filename,
+                    _line(knode),
                     f"unknown top-level key {key!r}; an NLU file has 'version' and 'nlu'",
                 )
             )
@@ -166,7 +185,9 @@ def _read_item(node: Node, filename: str, data: TrainingData, problems: list[Dat
     line = _line(node)
     if not isinstance(node, MappingNode):
         problems.append(
-            DataProblem(filename, line, "each 'nlu' item must be a mapping such as '- intent: greet'")
+            DataProblem(
+                filename, line, "each 'nlu' item must be a mapping such as '- intent: greet'"
+            )
         )
         return
     fields = {_scalar(k): v for k, v in node.value}
@@ -175,7 +196,8 @@ def _read_item(node: Node, filename: str, data: TrainingData, problems: list[Dat
         found = ", ".join(kinds) or "none"
         problems.append(
             DataProblem(
-                filename, line,
+                filename,
+                line,
                 f"an item needs exactly one of {', '.join(ITEM_KINDS)} (found: {found})",
             )
         )
@@ -185,7 +207,8 @@ def _read_item(node: Node, filename: str, data: TrainingData, problems: list[Dat
     if unknown:
         problems.append(
             DataProblem(
-                filename, line,
+                filename,
+                line,
                 f"unknown key(s) {', '.join(sorted(unknown))} in {kind} item; "
                 "allowed: examples, metadata",
             )
@@ -228,16 +251,15 @@ def _read_item(node: Node, filename: str, data: TrainingData, problems: list[Dat
         data.lookups.setdefault(name, []).extend(text for text, _ in examples)
 
 
-def _examples(
-    node: Node, filename: str, problems: list[DataProblem]
-) -> Iterable[tuple[str, int]]:
+def _examples(node: Node, filename: str, problems: list[DataProblem]) -> Iterable[tuple[str, int]]:
     """Yield (example, line) from a block string of '- ' lines or Rasa's list of {text: ...}."""
     if isinstance(node, ScalarNode):
         if node.style == ">":
             # Folding joins the lines, so "- hi" and "- yo" would silently become one example.
             problems.append(
                 DataProblem(
-                    filename, _line(node),
+                    filename,
+                    _line(node),
                     "examples use folded style '>', which joins the lines; use 'examples: |'",
                 )
             )
@@ -247,7 +269,8 @@ def _examples(
             if not first.startswith("- "):
                 problems.append(
                     DataProblem(
-                        filename, _line(node),
+                        filename,
+                        _line(node),
                         "examples must be a block of lines starting with '- ' (use 'examples: |')",
                     )
                 )
@@ -261,7 +284,9 @@ def _examples(
                 continue
             if not stripped.startswith("-"):
                 problems.append(
-                    DataProblem(filename, base + i, f"example line must start with '- ': {stripped!r}")
+                    DataProblem(
+                        filename, base + i, f"example line must start with '- ': {stripped!r}"
+                    )
                 )
                 continue
             text = stripped[1:].strip()
@@ -335,7 +360,9 @@ def _entity_specs(m: re.Match[str]) -> list[dict[str, Any]]:
         if m.group("value") is not None:
             spec["value"] = m.group("value").strip()
         return [spec]
-    raw = "{" + m.group("dict") + "}" if m.group("dict") is not None else "[" + m.group("list") + "]"
+    raw = (
+        "{" + m.group("dict") + "}" if m.group("dict") is not None else "[" + m.group("list") + "]"
+    )
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError as exc:

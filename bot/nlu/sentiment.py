@@ -80,7 +80,9 @@ class EmotionCues:
         self._zh: dict[str, list[str]] = {}
         for emotion in EMOTIONS:
             langs = cues.get(emotion, {})
-            en = sorted({c.lower() for c in langs.get("en", []) if c.strip()}, key=len, reverse=True)
+            en = sorted(
+                {c.lower() for c in langs.get("en", []) if c.strip()}, key=len, reverse=True
+            )
             self._en[emotion] = (
                 re.compile(r"(?<![a-z])(?:" + "|".join(map(re.escape, en)) + r")(?![a-z])")
                 if en
@@ -93,7 +95,9 @@ class EmotionCues:
         text = (
             path.read_text(encoding="utf-8")
             if path
-            else resources.files("bot.nlu.resources").joinpath("emotion_lexicon.yml").read_text("utf-8")
+            else resources.files("bot.nlu.resources")
+            .joinpath("emotion_lexicon.yml")
+            .read_text("utf-8")
         )
         raw = yaml.safe_load(text) or {}
         return cls({e: raw.get(e) or {} for e in EMOTIONS})
@@ -113,10 +117,11 @@ class SentimentAnalyzer(BaseComponent):
     name: ClassVar[str] = "SentimentAnalyzer"
     params: SentimentAnalyzerParams
 
-    def __init__(self, params: SentimentAnalyzerParams, base_dir: Path | None = None) -> None:
+    def __init__(self, params: SentimentAnalyzerParams, cues: EmotionCues | None = None) -> None:
         super().__init__(params)
-        lexicon = self._path(params.emotion_lexicon, base_dir)
-        self.cues = EmotionCues.load(lexicon)
+        # Until trained, the packaged lexicon; training reads the configured one, relative to
+        # the config file, and the model keeps a copy so loading never needs the file again.
+        self.cues = cues or EmotionCues.load(None)
         self.chars = CountVectorsFeaturizer(_CHAR_PARAMS)
         self.weights = np.zeros((0, len(LABELS)), dtype=np.float32)
         self.bias = np.zeros(len(LABELS), dtype=np.float32)
@@ -163,6 +168,7 @@ class SentimentAnalyzer(BaseComponent):
     def train(self, ctx: TrainContext) -> None:
         from sklearn.linear_model import LogisticRegression
 
+        self.cues = EmotionCues.load(self._path(self.params.emotion_lexicon, ctx.base_dir))
         data = load_labelled(self._path(self.params.training_file, ctx.base_dir))
         messages = ctx.prepare([d.text for d in data])
         self.uses_dense = bool(messages and messages[0].dense)
@@ -207,10 +213,9 @@ class SentimentAnalyzer(BaseComponent):
 
     @classmethod
     def load(cls, params: Any, directory: Path) -> SentimentAnalyzer:
-        comp = cls(params)
         meta = json.loads((directory / "sentiment.json").read_text(encoding="utf-8"))
+        comp = cls(params, EmotionCues(meta["cues"]))
         comp.uses_dense = bool(meta["uses_dense"])
-        comp.cues = EmotionCues(meta["cues"])
         comp.chars = CountVectorsFeaturizer.load(_CHAR_PARAMS, directory)
         with np.load(directory / "sentiment.npz", allow_pickle=False) as f:
             comp.weights, comp.bias = f["weights"], f["bias"]

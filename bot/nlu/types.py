@@ -101,7 +101,7 @@ class IntentScore:
 
 @dataclass(frozen=True)
 class Sentiment:
-    """Polarity with a score in [-1, 1] and an optional emotion flag (urgent, disappointed, angry)."""
+    """Polarity with a score in [-1, 1], and an emotion flag: urgent, disappointed or angry."""
 
     label: str
     score: float
@@ -121,7 +121,9 @@ class ParseResult:
     intent_ranking: tuple[IntentScore, ...]
     entities: tuple[EntitySpan, ...]
     sentiment: Sentiment
-    fallback: str | None = None  # why the out-of-scope decision was taken: low_confidence | ambiguous
+    fallback: str | None = (
+        None  # why the out-of-scope decision was taken: low_confidence | ambiguous
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return {

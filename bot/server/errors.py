@@ -29,7 +29,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[CONFIG].server.max_body_bytes
         return error_response(
-            413, "RequestEntityTooLarge",
+            413,
+            "RequestEntityTooLarge",
             f"request body is larger than the limit of {limit} bytes (server.max_body_bytes)",
         )
     except web.HTTPException as exc:

@@ -10,7 +10,9 @@ from aiohttp import web
 from bot.errors import InputError
 
 
-async def read_object(request: web.Request, allowed: set[str], required: set[str]) -> dict[str, Any]:
+async def read_object(
+    request: web.Request, allowed: set[str], required: set[str]
+) -> dict[str, Any]:
     raw = await request.read()  # aiohttp enforces client_max_size here (413)
     if not raw.strip():
         raise InputError("request body is empty; send a JSON object")
@@ -19,7 +21,9 @@ async def read_object(request: web.Request, allowed: set[str], required: set[str
     except UnicodeDecodeError as exc:
         raise InputError("request body is not UTF-8") from exc
     except json.JSONDecodeError as exc:
-        raise InputError(f"request body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+        raise InputError(
+            f"request body is not valid JSON: {exc.msg} at position {exc.pos}"
+        ) from exc
     if not isinstance(body, dict):
         raise InputError(f"request body must be a JSON object, got {type(body).__name__}")
     missing = required - body.keys()

@@ -75,7 +75,7 @@ def test_a_broken_model_folder_is_reported(small: Config, tmp_path: Path) -> Non
 def test_a_missing_component_file_is_reported(small: Config) -> None:
     info, _ = train_model(small)
     next(info.path.rglob("weights.npz")).unlink()
-    with pytest.raises(ModelFormatError, match="weights.npz"):
+    with pytest.raises(ModelFormatError, match=r"weights\.npz"):
         NLUPipeline.load(info.path)
 
 

@@ -54,3 +54,31 @@ def test_packaged_training_set_has_every_label_in_both_languages() -> None:
     assert {(d.language, d.label) for d in data} >= {
         (lang, label) for lang in ("zh", "en") for label in ("negative", "neutral", "positive")
     }
+
+
+def test_custom_lexicon_resolves_against_the_config_folder_and_is_kept_in_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.config import config_from_dict
+    from bot.nlu.pipeline import train_model
+    from tests.conftest import small_config
+
+    base = small_config(tmp_path)
+    (tmp_path / "my_lexicon.yml").write_text(
+        'version: "1"\nangry:\n  en: [banana split]\n  zh: [香蕉船]\n', encoding="utf-8"
+    )
+    spec = base.pipeline_spec()
+    for comp in spec:
+        if comp["name"] == "SentimentAnalyzer":
+            comp["emotion_lexicon"] = "my_lexicon.yml"
+    config = config_from_dict(
+        {"pipeline": spec, "nlu": base.nlu.model_dump()}, base_dir=str(tmp_path)
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    info, _ = train_model(config)
+    (tmp_path / "my_lexicon.yml").unlink()  # the model must not need it any more
+    nlu = NLUPipeline.load(info.path)
+    assert nlu.parse("this is a banana split situation").sentiment.emotion == "angry"
+    assert nlu.parse("急死了").sentiment.emotion is None  # the packaged cues were replaced

@@ -39,7 +39,10 @@ async def test_parse_returns_rasa_shape_with_sentiment_and_language(client: Test
     assert 0 < body["intent"]["confidence"] <= 1
     assert len(body["intent_ranking"]) == 10
     assert body["entities"][0] == {
-        "entity": "order_id", "value": "202611180042", "start": 2, "end": 14,
+        "entity": "order_id",
+        "value": "202611180042",
+        "start": 2,
+        "end": 14,
         "extractor": "RegexEntityExtractor",
     }
     assert body["sentiment"]["label"] == "negative"
@@ -91,7 +94,13 @@ async def test_a_body_over_the_byte_limit_is_refused_with_413(
 
 @pytest.mark.parametrize(
     "text",
-    ["hello\x00\x01\x1b[31m", "😀👍🏽 thanks!!", "שלום, איפה ההזמנה", "‮reversed‬ 你好 mixed", "a" * 4000],
+    [
+        "hello\x00\x01\x1b[31m",
+        "😀👍🏽 thanks!!",
+        "שלום, איפה ההזמנה",
+        "‮reversed‬ 你好 mixed",
+        "a" * 4000,
+    ],
 )
 async def test_odd_but_valid_text_parses(client: TestClient, text: str) -> None:
     resp = await client.post("/model/parse", json={"text": text})
@@ -120,7 +129,9 @@ async def test_concurrent_requests_each_get_their_own_answer(client: TestClient)
     import asyncio
 
     texts = [f"where is my order 2026111800{i:02d}" for i in range(30)]
-    responses = await asyncio.gather(*(client.post("/model/parse", json={"text": t}) for t in texts))
+    responses = await asyncio.gather(
+        *(client.post("/model/parse", json={"text": t}) for t in texts)
+    )
     bodies = [await r.json() for r in responses]
     assert [b["text"] for b in bodies] == texts
     assert [b["entities"][0]["value"] for b in bodies] == [t.split()[-1] for t in texts]
