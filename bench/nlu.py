@@ -146,15 +146,15 @@ def main() -> None:
     figures["fallback_best_threshold"] = best[1]
     figures["fallback_best_ambiguity"] = best[2]
     figures["fallback_best_accuracy"] = round(best[0], 4)
-    # A fallback guards against what no data set holds; take the most cautious setting that
-    # costs at most half a point of accuracy against the best.
+    # A fallback guards against what no data set holds; take the most cautious setting (highest
+    # threshold, then widest gap) that is as accurate as the best one.
     cautious = max(
-        (key for key, acc in grid.items() if acc >= best[0] - 0.005),
+        (key for key, acc in grid.items() if acc >= round(best[0], 4)),
         key=lambda k: tuple(float(x) for x in k.split("/")),
     )
     figures["fallback_recommended"] = cautious
     print(
-        f"  recommended (most cautious within 0.5 pt of best): threshold/gap {cautious} -> "
+        f"  recommended (most cautious of the most accurate): threshold/gap {cautious} -> "
         f"{grid[cautious]}"
     )
     print(

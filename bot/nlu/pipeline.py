@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import Config
-from bot.errors import InputError, InputTooLargeError, ModelFormatError
+from bot.errors import InputError, InputTooLargeError, ModelFormatError, ModelNotFoundError
 from bot.nlu import model_store, rasa_format
 from bot.nlu.component import Component, TrainContext
 from bot.nlu.params import PARAMS
@@ -193,8 +193,8 @@ def train_model(
     if not force:
         try:
             return model_store.find_model(out, fp), False
-        except Exception:
-            pass
+        except (ModelNotFoundError, ModelFormatError):
+            pass  # nothing to reuse: train
     data = rasa_format.load(data_path)
     started = time.perf_counter()
     pipeline = NLUPipeline.train(spec, data, base_dir=Path(config.base_dir))
@@ -233,7 +233,7 @@ def load_for_config(config: Config, model: Path | None = None) -> NLUPipeline:
         fp = model_store.fingerprint(spec, list(config.language), files)
         try:
             info = model_store.find_model(models_dir, fp)
-        except Exception:
+        except ModelNotFoundError:  # fall back to the newest model, loudly
             info = model_store.find_model(models_dir)
             log.warning(
                 "model %s is stale: the training data or pipeline changed since; "

@@ -50,6 +50,22 @@ async def version(request: web.Request) -> web.Response:
     return web.json_response({"version": __version__})
 
 
+@routes.get("/")
+async def index(request: web.Request) -> web.Response:
+    return web.json_response(
+        {
+            "name": "relaydesk",
+            "version": __version__,
+            "endpoints": {
+                "POST /model/parse": "parse a message: intent, entities, sentiment, language",
+                "GET /status": "the model being served",
+                "GET /version": "relaydesk's version",
+                "GET /health": "liveness",
+            },
+        }
+    )
+
+
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})

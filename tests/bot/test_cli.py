@@ -124,3 +124,45 @@ def test_validate_reports_counts_for_the_shipped_data() -> None:
     res = _run("data", "validate", cwd=REPO)
     assert res.returncode == 0, res.stderr
     assert "17 intents" in res.stdout
+
+
+def test_run_serves_parse_over_http_and_stops_cleanly_on_sigterm(project: Path) -> None:
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    _run("train", cwd=project)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--port", str(port)],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "server did not come up"
+                time.sleep(0.1)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/model/parse",
+            data=json.dumps({"text": "转人工"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert json.loads(r.read())["intent"]["name"] == "request_human"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert f"serving on http://127.0.0.1:{port}" in output

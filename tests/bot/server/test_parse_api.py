@@ -135,3 +135,9 @@ async def test_concurrent_requests_each_get_their_own_answer(client: TestClient)
     bodies = [await r.json() for r in responses]
     assert [b["text"] for b in bodies] == texts
     assert [b["entities"][0]["value"] for b in bodies] == [t.split()[-1] for t in texts]
+
+
+async def test_index_lists_the_endpoints(client: TestClient) -> None:
+    body = await (await client.get("/")).json()
+    assert body["name"] == "relaydesk"
+    assert "POST /model/parse" in body["endpoints"]
