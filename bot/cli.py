@@ -122,6 +122,128 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kb(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from bot.knowledge.base import KnowledgeBase
+
+    config = _config(args)
+    root = Path(args.kb) if getattr(args, "kb", None) else None
+    return KnowledgeBase(config, root=root)
+
+
+def _print_problems(problems: list, label: str = "error") -> None:  # type: ignore[type-arg]
+    for p in problems:
+        print(f"{label}: {p}", file=sys.stderr)
+
+
+def cmd_kb_index(args: argparse.Namespace) -> int:
+    kb = _kb(args)
+    report = kb.reindex(full=args.full)
+    _print_problems(report.problems)
+    _print_problems(report.warnings, "warning")
+    s = report.stats
+    print(
+        f"indexed {report.articles} published articles, {report.chunks} chunks "
+        f"({report.dense_kind}); embedded {len(s.embedded_articles)}, reused "
+        f"{s.reused_articles}, removed {len(s.removed_articles)} in {s.seconds:.2f} s"
+    )
+    if report.calibration:
+        print(f"answer score calibrated on {report.calibration.get('examples')} questions")
+    return 1 if report.problems and not report.articles else 0
+
+
+def cmd_kb_search(args: argparse.Namespace) -> int:
+    from bot.nlu.pipeline import validate_text
+
+    kb = _kb(args)
+    query = validate_text(args.query, kb.config.nlu.max_text_chars)
+    result = kb.search(query, language=args.lang, intent=args.intent, k=args.k)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    verdict = (
+        f"answer: {result.answer.article.id} v{result.answer.article.version}"
+        if result.answer
+        else "no answer above the threshold"
+    )
+    print(f"{verdict} (confidence {result.confidence:.2f})")
+    for i, hit in enumerate(result.hits, 1):
+        a = hit.article
+        print(
+            f"{i}. {a.id} v{a.version} [{a.language}] {a.title}  "
+            f"(dense {hit.dense:.2f}, bm25 {hit.lexical:.1f})"
+        )
+    if result.answer:
+        print()
+        print(result.answer.article.body)
+    return 0
+
+
+def cmd_kb_eval(args: argparse.Namespace) -> int:
+    from bot.knowledge.evaluate import evaluate, load_questions, write_report
+
+    kb = _kb(args)
+    kb.open()
+    questions = load_questions(Path(args.questions))
+    intent_of = None
+    if args.with_nlu:
+        from bot.nlu.pipeline import load_for_config
+
+        nlu = load_for_config(kb.config)
+
+        def intent_of(text: str) -> str:
+            return nlu.parse(text).intent.name
+
+    report = evaluate(kb, questions, intent_of=intent_of)
+    path = write_report(report, Path(args.out))
+    for key in ("overall", "zh", "en", "cross_language"):
+        if key in report:
+            r = report[key]
+            print(
+                f"{key:>14}: recall@1 {r['recall_at_1']}, recall@5 {r['recall_at_5']}, "
+                f"MRR {r['mrr']} (n={r['n']})"
+            )
+    a = report["answering"]
+    print(
+        f"answered {a['answered_rate']} of answerable (precision {a['answered_precision']}); "
+        f"declined {a['declined_rate']} of {a['unanswerable']} unanswerable"
+    )
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_kb_import(args: argparse.Namespace) -> int:
+    from bot.knowledge.faq_import import import_csv
+
+    config = _config(args)
+    out = Path(args.out) if args.out else config.path(config.knowledge.path)
+    report = import_csv(Path(args.file), out, status=args.status)
+    _print_problems(report.problems)
+    print(f"imported {len(report.articles)} articles from {report.rows} rows into {out}")
+    if report.articles and args.status == "published":
+        print("run `relaydesk kb index` to serve them")
+    return 1 if report.problems and not report.articles else 0
+
+
+def cmd_kb_history(args: argparse.Namespace) -> int:
+    kb = _kb(args)
+    records = kb.versions(args.id)
+    if not records:
+        # Not yet recorded: show what the files hold.
+        article = kb.article(args.id)
+        print(
+            f"{article.id}: version {article.version} ({article.status}, "
+            f"{article.updated.isoformat()}), not yet indexed or published"
+        )
+        return 0
+    for r in records:
+        when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(r.recorded_at))
+        print(
+            f"v{r.version}  updated {r.updated}  {r.status:<9}  hash {r.content_hash}  "
+            f"recorded {when} UTC  {r.note}".rstrip()
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relaydesk", description="Bilingual customer-service bot with human handoff."
@@ -158,6 +280,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_config(data_sub.add_parser("validate", help="check Rasa NLU files"))
     p.add_argument("--nlu", help="file or folder (default: nlu.data in config)")
     p.set_defaults(func=cmd_data_validate)
+
+    kb = sub.add_parser("kb", help="knowledge base: index, search, evaluate, import, history")
+    kb_sub = kb.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = with_config(kb_sub.add_parser("index", help="(re)index changed articles"))
+    p.add_argument("--kb", help="another knowledge folder (default: knowledge.path)")
+    p.add_argument("--full", action="store_true", help="re-embed every article")
+    p.set_defaults(func=cmd_kb_index)
+    p = with_config(kb_sub.add_parser("search", help="search the knowledge base"))
+    p.add_argument("query")
+    p.add_argument("--kb", help="another knowledge folder")
+    p.add_argument("--lang", choices=["zh", "en"], help="the customer's language")
+    p.add_argument("--intent", help="the message's intent (boosts its categories)")
+    p.add_argument("--k", type=int, default=None, help="how many hits")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_kb_search)
+    p = with_config(kb_sub.add_parser("eval", help="recall@1/5 and MRR on labelled questions"))
+    p.add_argument("--questions", required=True, help="YAML or CSV of question, article")
+    p.add_argument("--out", required=True, help="folder for kb_report.json")
+    p.add_argument("--kb", help="another knowledge folder")
+    p.add_argument(
+        "--with-nlu",
+        action="store_true",
+        help="pass each question's NLU intent, as the dialogue does",
+    )
+    p.set_defaults(func=cmd_kb_eval)
+    p = with_config(kb_sub.add_parser("import", help="import an FAQ from CSV"))
+    p.add_argument("file", help="CSV with question, answer, category, language columns")
+    p.add_argument("--out", help="knowledge folder to write into (default: knowledge.path)")
+    p.add_argument("--status", choices=["draft", "review", "published"], default="published")
+    p.set_defaults(func=cmd_kb_import)
+    p = with_config(kb_sub.add_parser("history", help="the versions of an article"))
+    p.add_argument("id")
+    p.add_argument("--kb", help="another knowledge folder")
+    p.set_defaults(func=cmd_kb_history)
 
     p = with_config(sub.add_parser("run", help="serve the HTTP API"))
     p.add_argument("--model", help="model folder (default: from config)")
