@@ -27,9 +27,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
-# Trains only when the training data or the pipeline changed (the model carries their fingerprint).
+# Trains only when the training data or the pipeline changed (the model carries their fingerprint),
+# and re-embeds only the knowledge articles that changed.
 model: install
 	$(BIN)/relaydesk train --config $(CONFIG)
+	$(BIN)/relaydesk kb index --config $(CONFIG)
 
 lint: install
 	$(BIN)/ruff check bot handoff connectors tests bench

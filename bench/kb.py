@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import resource
 import shutil
 import sys
@@ -167,7 +168,7 @@ def synthetic_index(
     return index, queries, query_terms
 
 
-def latency(sizes: list[int], figures: dict[str, Any]) -> None:
+def latency(sizes: list[int], figures: dict[str, Any], nprobes: list[int]) -> None:
     from bot.nlu.embedders import UseEmbedder
 
     embedder = UseEmbedder()
@@ -189,32 +190,32 @@ def latency(sizes: list[int], figures: dict[str, Any]) -> None:
         index, queries, query_terms = synthetic_index(n, embedder.dim, seed=n)
         build_s = time.perf_counter() - started
         # The synthetic queries' words, handed out one query at a time.
-        terms_iter = iter(query_terms * 2)
+        terms_iter = itertools.cycle(query_terms)
 
         def next_terms(_q: str, it: Any = terms_iter) -> list[str]:
             return list(next(it))
 
         retriever = Retriever(index, embedder, next_terms, lambda _q: "en", RetrievalSettings())
-        for q in queries[:20]:
-            retriever.search("q", vector=q)
-        search_ms = []
-        for q in queries:
-            s = time.perf_counter()
-            retriever.search("q", vector=q)
-            search_ms.append((time.perf_counter() - s) * 1000)
-        # ANN quality against exact search on the same vectors.
-        recall = None
+        label = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}M"
+        truth = []
         if index.dense.kind != "flat":
             exact = queries[:100] @ index.vectors.T
-            hits = 0
-            for q, row in zip(queries[:100], exact, strict=True):
-                truth = set(np.argsort(-row)[:10].tolist())
-                got, _ = index.dense.search(q, 10)
-                hits += len(truth & set(got.tolist()))
-            recall = hits / 1000
+            truth = [set(np.argsort(-row)[:10].tolist()) for row in exact]
+        for extra in nprobes if index.dense.kind == "ivf" else []:
+            # Other nprobe settings: the speed/recall trade-off, measured the same way.
+            index.dense._index.nprobe = extra
+            ms, recall = measure(retriever, queries, index, truth)
+            figures[f"search_p99_ms_{label}_nprobe{extra}"] = round(percentile(ms, 99), 3)
+            figures[f"ann_recall_at_10_{label}_nprobe{extra}"] = round(recall or 0.0, 4)
+            print(
+                f"{label:>5} chunks, nprobe {extra}: search p50 {percentile(ms, 50):.2f} ms, "
+                f"p99 {percentile(ms, 99):.2f} ms; ANN recall@10 vs exact {recall:.3f}"
+            )
+        if index.dense.kind == "ivf":
+            index.dense._index.nprobe = index.dense.nprobe
+        search_ms, recall = measure(retriever, queries, index, truth)
         p50, p99 = percentile(search_ms, 50), percentile(search_ms, 99)
         incl = [s + e for s, e in zip(search_ms, embed_ms, strict=False)]
-        label = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}M"
         figures[f"search_p50_ms_{label}"] = round(p50, 3)
         figures[f"search_p99_ms_{label}"] = round(p99, 3)
         figures[f"search_incl_embed_p50_ms_{label}"] = round(percentile(incl, 50), 3)
@@ -235,6 +236,25 @@ def latency(sizes: list[int], figures: dict[str, Any]) -> None:
         gc.collect()
 
 
+def measure(
+    retriever: Retriever, queries: np.ndarray, index: KnowledgeIndex, truth: list[set[int]]
+) -> tuple[list[float], float | None]:
+    for q in queries[:20]:
+        retriever.search("q", vector=q)
+    ms = []
+    for q in queries:
+        s = time.perf_counter()
+        retriever.search("q", vector=q)
+        ms.append((time.perf_counter() - s) * 1000)
+    if not truth:
+        return ms, None
+    hits = sum(
+        len(t & set(index.dense.search(q, 10)[0].tolist()))
+        for q, t in zip(queries[:100], truth, strict=True)
+    )
+    return ms, hits / 1000
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -243,12 +263,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,100000,1000000")
     ap.add_argument("--skip-quality", action="store_true")
+    ap.add_argument("--nprobe", default="", help="extra IVF nprobe values to measure, e.g. 128,256")
     args = ap.parse_args()
     quiet_logging()
     figures: dict[str, Any] = {}
     if not args.skip_quality:
         quality(figures)
-    latency([int(s) for s in args.sizes.split(",") if s], figures)
+    latency(
+        [int(s) for s in args.sizes.split(",") if s],
+        figures,
+        [int(x) for x in args.nprobe.split(",") if x],
+    )
     print()
     emit_json(figures)
 

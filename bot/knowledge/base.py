@@ -209,8 +209,16 @@ class KnowledgeBase:
 
     def _calibrate(self, retriever: Retriever) -> dict[str, Any]:
         index = retriever.index
-        positives = [(c.text, c.article_id) for c in index.chunks if c.kind == "question"]
-        return retriever.calibrate(positives, self._negative_texts())
+        positives = [
+            (c.text, index.vectors[i], c.article_id)
+            for i, c in enumerate(index.chunks)
+            if c.kind == "question"
+        ]
+        if self._negatives is None:  # embedded once per process, not on every publish
+            texts = self._negative_texts()
+            vectors = list(self.embedder.embed(texts)) if texts else []
+            self._negatives = list(zip(texts, vectors, strict=True))
+        return retriever.calibrate(positives, self._negatives)
 
     # -- search ---------------------------------------------------------------------------
     def search(

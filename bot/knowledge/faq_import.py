@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.errors import DataProblem
 from bot.knowledge.article import Article
 from bot.knowledge.base import _slug
-from bot.knowledge.loader import _ArticleError, parse_article
+from bot.knowledge.loader import _ArticleError, load_base, parse_article
 from bot.knowledge.writer import path_for, render, write
 
 REQUIRED_COLUMNS = ("question", "answer", "category", "language")
@@ -50,7 +50,8 @@ def import_csv(path: Path, out_root: Path, status: str = "published") -> ImportR
             )
             return report
         groups: dict[tuple[str, str, str], dict[str, object]] = {}
-        for line, raw in enumerate(reader, start=2):
+        for raw in reader:
+            line = reader.line_num  # the physical line the row ended on (answers may span lines)
             report.rows += 1
             if report.rows > MAX_ROWS:
                 report.problems.append(DataProblem(name, line, f"more than {MAX_ROWS} rows"))
@@ -75,14 +76,21 @@ def import_csv(path: Path, out_root: Path, status: str = "published") -> ImportR
             assert isinstance(questions, list)
             if row["question"] not in questions:
                 questions.append(row["question"])
-    taken: set[str] = set()
+    # Never overwrite: ids and files already in the base (or earlier in this file) are taken.
+    existing = load_base(out_root) if out_root.is_dir() else None
+    taken: set[str] = set(existing.by_id()) if existing else set()
     for (answer, category, language), group in groups.items():
         questions = group["questions"]
         assert isinstance(questions, list)
         title = str(group["title"] or questions[0])[:80]
         art_id = str(group["id"] or f"{category}/{_slug(title)}").lower()
         base_id, n = art_id, 2
-        while art_id in taken:
+
+        def clashes(candidate: str, lang: str = language) -> bool:
+            probe = Article(id=candidate, title="", category="", language=lang, body="")
+            return candidate in taken or path_for(out_root, probe).exists()
+
+        while clashes(art_id):
             art_id, n = f"{base_id}-{n}", n + 1
         taken.add(art_id)
         tags = tuple(t.strip() for t in str(group["tags"] or "").split(",") if t.strip())

@@ -44,6 +44,17 @@ class LoadResult:
         return {a.id: a for a in self.articles}
 
 
+class _FrontMatterLoader(yaml.SafeLoader):
+    """SafeLoader that leaves dates as text, so a bad date is reported on its line instead
+    of escaping from the YAML library as a ValueError."""
+
+
+_FrontMatterLoader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class _ArticleError(Exception):
     def __init__(self, line: int | None, reason: str) -> None:
         super().__init__(reason)
@@ -59,7 +70,8 @@ def load_base(root: Path) -> LoadResult:
         return result
     seen: dict[str, str] = {}
     for path in sorted(root.rglob("*.md")):
-        if path.name.lower() == "readme.md" or any(p.startswith(".") for p in path.parts):
+        hidden = any(p.startswith(".") for p in path.relative_to(root).parts)
+        if path.name.lower() == "readme.md" or hidden:
             continue
         try:
             article, warnings = read_article(path)
@@ -70,7 +82,9 @@ def load_base(root: Path) -> LoadResult:
         if article.id in seen:
             result.problems.append(
                 DataProblem(
-                    str(path), 2, f"duplicate id {article.id!r}, already in {seen[article.id]}"
+                    str(path),
+                    _key_line(path, "id"),
+                    f"duplicate id {article.id!r}, already in {seen[article.id]}",
                 )
             )
             continue
@@ -83,6 +97,16 @@ def load_base(root: Path) -> LoadResult:
                 DataProblem(a.path, None, f"translation_of {a.translation_of!r}: no such article")
             )
     return result
+
+
+def _key_line(path: Path, key: str) -> int:
+    """The line of `key:` in a file's front matter (2 when it cannot be found)."""
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines()[1:], start=2):
+        if line.startswith(f"{key}:"):
+            return n
+        if line.strip() == "---":
+            break
+    return 2
 
 
 def read_article(path: Path) -> tuple[Article, list[DataProblem]]:
@@ -104,12 +128,14 @@ def parse_article(text: str, path: str = "<string>") -> tuple[Article, list[Data
         raise _ArticleError(1, "front matter is not closed by a '---' line")
     front, body = text[4 : end + 1], text[end + 5 :].strip()
     try:
-        node = yaml.compose(front, Loader=yaml.SafeLoader)
-        values = yaml.safe_load(front)
+        node = yaml.compose(front, Loader=_FrontMatterLoader)
+        values = yaml.load(front, Loader=_FrontMatterLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 2 if mark else None
         raise _ArticleError(line, f"invalid YAML in front matter: {exc.problem}") from exc
+    except (yaml.YAMLError, ValueError) as exc:
+        raise _ArticleError(2, f"invalid YAML in front matter: {exc}") from exc
     if not isinstance(node, MappingNode) or not isinstance(values, dict):
         raise _ArticleError(2, "front matter must be a mapping of fields")
     lines = {

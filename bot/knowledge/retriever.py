@@ -222,9 +222,14 @@ class Retriever:
         z = cal["bias"] + sum(w * v for w, v in zip(cal["weights"], x, strict=True))
         return _sigmoid(z)
 
-    def calibrate(self, positives: list[tuple[str, str]], negatives: list[str]) -> dict[str, Any]:
-        """Fit the confidence on the articles' own questions (each searched with its own chunk
-        hidden) and on texts no article should answer. Stores the fit on the index."""
+    def calibrate(
+        self,
+        positives: list[tuple[str, np.ndarray, str]],
+        negatives: list[tuple[str, np.ndarray]],
+    ) -> dict[str, Any]:
+        """Fit the confidence on the articles' own questions (text, vector, article id), each
+        searched with its own chunk hidden, and on (text, vector) pairs no article should
+        answer. Stores the fit on the index. Embeds nothing: the vectors come with the data."""
         from sklearn.linear_model import LogisticRegression
 
         xs: list[list[float]] = []
@@ -232,16 +237,13 @@ class Retriever:
         fam = self.index.family
         offset = self.cross_lingual_gap()
         self.index.calibration = {"cross_lingual_offset": offset}
-        for question, art_id in positives:
-            q = self.embedder.embed([question])[0]
+        for question, q, art_id in positives:
             lang = self.index.articles[art_id].language
             cands = self._candidates(question, q, exclude=question, language=lang)
             hits = self._localise(self._rank(cands, None), self.index.articles[art_id].language)
             xs.append(self.features(hits, cands))
             ys.append(int(bool(hits) and fam[hits[0].article.id] == fam[art_id]))
-        for text in negatives:
-            q = self.embedder.embed([text])[0]
-            cands = self._candidates(text, q, exclude=None)
+        for text, q in negatives:
             lang = self.detect_language(text)
             lang = "zh" if lang == "mixed" else lang
             cands = self._candidates(text, q, exclude=None, language=lang)
