@@ -1,0 +1,5 @@
+"""Persistence: customers, conversations, messages, tickets, handoffs and ratings in SQL.
+
+SQLite by default (one process), PostgreSQL for scale; both through SQLAlchemy's async engine,
+with Alembic migrations applied at start-up.
+"""
