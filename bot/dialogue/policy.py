@@ -1,0 +1,162 @@
+"""The turn policy: from what the NLU and the look-ups found, decide what the bot says, whether
+the turn failed, and whether to hand over. Pure: no I/O, so every rule is tested directly.
+
+Rules (issue #4): a failed turn is an out-of-scope or low-confidence intent, a question with no
+knowledge answer above threshold, or feedback_negative. A successful turn resets the count; at
+`max_failed_turns` the bot escalates. request_human escalates at once; complaint after an
+empathetic reply. Negative sentiment or an emotion flag opens the reply with an empathy line and
+raises the priority; a streak of strongly negative turns escalates too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.nlu.types import Sentiment
+
+QUESTION_INTENTS = frozenset(
+    {
+        "question_shipping",
+        "question_returns",
+        "question_payment",
+        "question_account",
+        "question_product",
+    }
+)
+SMALL_TALK = {
+    "greet": "utter_greet",
+    "goodbye": "utter_goodbye",
+    "thank": "utter_thank",
+    "affirm": "utter_affirm",
+    "deny": "utter_deny",
+    "bot_challenge": "utter_bot_challenge",
+}
+UNKNOWN_INTENTS = frozenset({"out_of_scope", "nlu_fallback"})
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    max_failed_turns: int = 3
+    negative_streak_to_escalate: int = 3
+    strong_negative_score: float = -0.6
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What the policy knows about the customer's message and the conversation so far."""
+
+    intent: str
+    sentiment: Sentiment
+    entities: dict[str, str] = field(default_factory=dict)
+    fallback: bool = False  # the NLU was not confident
+    failed_turns: int = 0  # consecutive failed turns before this one
+    negative_streak: int = 0
+    answered_before: bool = False  # the bot's previous turn was a knowledge answer
+    awaiting: str | None = None  # the slot the bot asked for last turn
+    kb_answer: dict[str, Any] | None = None  # the knowledge answer above threshold, if any
+    order: dict[str, Any] | None = None  # the looked-up order (when an order id was given)
+    ticket: dict[str, Any] | None = None  # the looked-up ticket (when a ticket id was given)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One reply: a response template and its values, or a knowledge article."""
+
+    response: str
+    values: dict[str, Any] = field(default_factory=dict)
+    article: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    steps: tuple[Step, ...]
+    failed: bool
+    failed_turns: int
+    negative_streak: int
+    escalate: str | None  # reason code, or None to stay with the bot
+    priority: int
+    awaiting: str | None
+    kb_article: dict[str, Any] | None  # {id, version} of the answer given, if any
+    empathetic: bool
+
+
+def decide(turn: Turn, settings: PolicySettings) -> Decision:
+    s = turn.sentiment
+    negative = s.label == "negative" or s.emotion is not None
+    strongly = s.score <= settings.strong_negative_score or s.emotion in ("angry", "disappointed")
+    negative_streak = turn.negative_streak + 1 if negative and strongly else 0
+    steps: list[Step] = [Step("utter_empathy")] if negative else []
+    priority = (1 if negative else 0) + (1 if s.emotion else 0)
+    intent = turn.intent
+    # A bare order or ticket number answers the question the bot just asked.
+    if turn.awaiting == "order_id" and "order_id" in turn.entities:
+        intent = "order_status"
+    if turn.awaiting == "ticket_id" and "ticket_id" in turn.entities:
+        intent = "ticket_status"
+
+    failed = False
+    escalate: str | None = None
+    awaiting: str | None = None
+    article: dict[str, Any] | None = None
+
+    if intent == "request_human":
+        escalate, priority = "explicit_request", priority + 2
+    elif intent == "complaint":
+        if not negative:
+            steps.append(Step("utter_empathy"))
+        steps.append(Step("utter_complaint_received"))
+        escalate, priority = "complaint", priority + 1
+    elif intent == "order_status":
+        order_id = turn.entities.get("order_id")
+        if order_id is None:
+            steps.append(Step("utter_ask_order_id"))
+            awaiting = "order_id"
+        elif turn.order is None:
+            steps.append(Step("utter_order_not_found", {"order_id": order_id}))
+            failed = True
+        else:
+            steps.append(Step("utter_order_status", dict(turn.order)))
+    elif intent == "ticket_status":
+        number = turn.entities.get("ticket_id")
+        if number is None:
+            steps.append(Step("utter_ask_ticket_id"))
+            awaiting = "ticket_id"
+        elif turn.ticket is None:
+            steps.append(Step("utter_ticket_not_found", {"number": number}))
+            failed = True
+        else:
+            steps.append(Step("utter_ticket_status", dict(turn.ticket)))
+    elif intent == "feedback_negative":
+        steps.append(Step("utter_sorry_not_helpful"))
+        failed = True
+    elif intent in SMALL_TALK and not turn.fallback:
+        steps.append(Step(SMALL_TALK[intent]))
+    elif turn.kb_answer is not None and (
+        intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS or turn.fallback
+    ):
+        steps.append(
+            Step("utter_kb_answer", {"answer": turn.kb_answer["body"]}, article=turn.kb_answer)
+        )
+        article = {"id": turn.kb_answer["id"], "version": turn.kb_answer["version"]}
+    else:
+        # Out of scope, not understood, or a question the knowledge base cannot answer.
+        steps.append(Step("utter_default"))
+        failed = True
+
+    failed_turns = turn.failed_turns + 1 if failed else 0
+    if escalate is None and failed_turns >= settings.max_failed_turns:
+        escalate = "failed_turns"
+    if escalate is None and negative_streak >= settings.negative_streak_to_escalate:
+        escalate, priority = "negative_sentiment", priority + 1
+    return Decision(
+        steps=tuple(steps),
+        failed=failed,
+        failed_turns=failed_turns,
+        negative_streak=negative_streak,
+        escalate=escalate,
+        priority=priority,
+        awaiting=awaiting,
+        kb_article=article,
+        empathetic=negative,
+    )

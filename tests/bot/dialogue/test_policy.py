@@ -1,0 +1,107 @@
+"""Every rule of the turn policy, on its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.dialogue.policy import PolicySettings, Turn, decide
+from bot.nlu.types import Sentiment
+
+NEUTRAL = Sentiment("neutral", 0.0, None)
+ANGRY = Sentiment("negative", -0.9, "angry")
+MILD = Sentiment("negative", -0.3, None)
+S = PolicySettings()
+ANSWER = {"id": "service/shipping/free-shipping", "version": 2, "body": "满 ¥99 包邮。"}
+
+
+def turn(intent: str, **kw: object) -> Turn:
+    return Turn(intent=intent, sentiment=kw.pop("sentiment", NEUTRAL), **kw)  # type: ignore[arg-type]
+
+
+def test_third_failed_turn_escalates_but_second_does_not() -> None:
+    second = decide(turn("out_of_scope", failed_turns=1), S)
+    assert second.failed and second.failed_turns == 2 and second.escalate is None
+    third = decide(turn("out_of_scope", failed_turns=2), S)
+    assert third.failed_turns == 3 and third.escalate == "failed_turns"
+
+
+def test_a_successful_turn_resets_the_count() -> None:
+    d = decide(turn("question_shipping", failed_turns=2, kb_answer=ANSWER), S)
+    assert not d.failed and d.failed_turns == 0 and d.escalate is None
+    assert d.kb_article == {"id": ANSWER["id"], "version": 2}
+    assert d.steps[-1].response == "utter_kb_answer"
+
+
+def test_max_failed_turns_is_configurable() -> None:
+    d = decide(turn("out_of_scope", failed_turns=0), PolicySettings(max_failed_turns=1))
+    assert d.escalate == "failed_turns"
+
+
+def test_a_question_without_a_knowledge_answer_fails() -> None:
+    d = decide(turn("question_payment"), S)
+    assert d.failed and d.steps[-1].response == "utter_default"
+
+
+def test_an_unknown_intent_with_a_good_knowledge_answer_succeeds() -> None:
+    d = decide(turn("out_of_scope", fallback=True, kb_answer=ANSWER), S)
+    assert not d.failed and d.kb_article is not None
+
+
+def test_feedback_negative_fails_the_turn() -> None:
+    d = decide(turn("feedback_negative", answered_before=True, failed_turns=2), S)
+    assert d.failed and d.escalate == "failed_turns"
+
+
+def test_request_human_escalates_at_once_with_priority() -> None:
+    d = decide(turn("request_human"), S)
+    assert d.escalate == "explicit_request" and d.priority >= 2 and not d.failed
+
+
+def test_complaint_escalates_after_an_empathetic_reply() -> None:
+    d = decide(turn("complaint"), S)
+    assert [s.response for s in d.steps] == ["utter_empathy", "utter_complaint_received"]
+    assert d.escalate == "complaint"
+
+
+def test_negative_sentiment_opens_with_empathy_and_raises_priority() -> None:
+    calm = decide(turn("question_shipping", kb_answer=ANSWER), S)
+    upset = decide(turn("question_shipping", kb_answer=ANSWER, sentiment=ANGRY), S)
+    assert calm.steps[0].response != "utter_empathy" and calm.priority == 0
+    assert upset.steps[0].response == "utter_empathy" and upset.priority == 2
+    assert upset.empathetic
+
+
+def test_a_streak_of_strongly_negative_turns_escalates() -> None:
+    d = decide(turn("question_shipping", kb_answer=ANSWER, sentiment=ANGRY, negative_streak=2), S)
+    assert d.negative_streak == 3 and d.escalate == "negative_sentiment"
+    mild = decide(turn("question_shipping", kb_answer=ANSWER, sentiment=MILD, negative_streak=2), S)
+    assert mild.negative_streak == 0 and mild.escalate is None
+
+
+def test_order_status_asks_for_the_number_then_looks_it_up() -> None:
+    ask = decide(turn("order_status"), S)
+    assert ask.steps[-1].response == "utter_ask_order_id" and ask.awaiting == "order_id"
+    assert not ask.failed
+    order = {"order_id": "202611180042", "items": "Kite X5", "status_text": "shipped"}
+    found = decide(
+        turn("greet", awaiting="order_id", entities={"order_id": "202611180042"}, order=order), S
+    )
+    assert found.steps[-1].response == "utter_order_status"
+    assert found.steps[-1].values["status_text"] == "shipped"
+
+
+def test_an_unknown_order_number_is_a_failed_turn() -> None:
+    d = decide(turn("order_status", entities={"order_id": "209999999999"}), S)
+    assert d.failed and d.steps[-1].response == "utter_order_not_found"
+
+
+@pytest.mark.parametrize("intent", ["greet", "goodbye", "thank", "affirm", "deny", "bot_challenge"])
+def test_small_talk_has_its_own_reply_and_is_a_success(intent: str) -> None:
+    d = decide(turn(intent, failed_turns=2), S)
+    assert d.steps[-1].response == f"utter_{intent}" and d.failed_turns == 0
+
+
+def test_ticket_status_reads_the_ticket() -> None:
+    t = {"number": "T-1002", "subject": "Screen", "status_text": "in progress", "updated": "today"}
+    d = decide(turn("ticket_status", entities={"ticket_id": "T-1002"}, ticket=t), S)
+    assert d.steps[-1].response == "utter_ticket_status" and not d.failed
