@@ -104,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     config = _config(args)
     pipeline = load_for_config(config, Path(args.model) if args.model else None)
-    app = create_app(config, pipeline)
+    app = create_app(config, pipeline, dialogue=True)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
 
@@ -330,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    logging.getLogger("jieba").setLevel(logging.WARNING)
+    for noisy in ("jieba", "faiss.loader", "alembic.runtime"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args))
     except RelaydeskError as exc:

@@ -94,10 +94,47 @@ class KnowledgeSection(_Section):
 
 class DialogueSection(_Section):
     default_language: Literal["zh", "en"] = "zh"
+    responses: str = "responses.yml"  # Rasa-style response templates, per language
+    orders_db: str = "var/orders.db"  # the sample shop's orders (SQLite), for order look-ups
+
+
+class SkillGroup(_Section):
+    intents: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)  # knowledge categories (prefixes)
+    languages: list[Language] = Field(default_factory=lambda: list(_BOTH))
+    hours: str = Field("00:00-24:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")  # daily, local time
+
+
+def _skill_groups() -> dict[str, SkillGroup]:
+    day = "09:00-21:00"
+    return {
+        "pre_sales": SkillGroup(intents=["question_product"], categories=["product"], hours=day),
+        "after_sales": SkillGroup(
+            intents=["question_returns", "order_status", "ticket_status", "question_shipping"],
+            categories=["after-sales", "service/shipping", "service/orders"],
+            hours=day,
+        ),
+        "billing": SkillGroup(
+            intents=["question_payment"], categories=["service/payment"], hours=day
+        ),
+        "tech_support": SkillGroup(
+            intents=["question_account"], categories=["service/account"], hours=day
+        ),
+        "complaints": SkillGroup(intents=["complaint"], hours=day),
+    }
 
 
 class HandoffSection(_Section):
     max_failed_turns: int = Field(3, ge=1, le=50)
+    negative_streak_to_escalate: int = Field(3, ge=1, le=50)
+    strong_negative_score: float = Field(-0.6, ge=-1.0, le=0.0)
+    skill_groups: dict[str, SkillGroup] = Field(default_factory=_skill_groups)
+    default_group: str = "after_sales"
+    timezone: str = "Asia/Shanghai"
+    # Promised follow-up when no agent can take the chat (service standard: first answer on a
+    # ticket within 2 hours).
+    ticket_follow_up_hours: float = Field(2.0, gt=0)
+    average_handle_minutes: float = Field(4.0, gt=0)  # for the estimated wait
 
 
 class ConnectorsSection(_Section):

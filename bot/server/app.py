@@ -11,9 +11,12 @@ from bot.nlu.pipeline import NLUPipeline
 from bot.server import nlu_routes
 from bot.server.errors import error_middleware
 from bot.server.keys import CONFIG, EXECUTOR, NLU
+from bot.server.runtime import RUNTIME, Runtime, runtime_context
 
 
-def create_app(config: Config, nlu: NLUPipeline) -> web.Application:
+def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> web.Application:
+    """The HTTP app. With `dialogue`, start-up also opens the store, the knowledge base and the
+    dialogue engine, and the REST channel is served."""
     app = web.Application(
         client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
     )
@@ -24,6 +27,12 @@ def create_app(config: Config, nlu: NLUPipeline) -> web.Application:
         max_workers=config.server.parse_workers, thread_name_prefix="parse"
     )
     app.add_routes(nlu_routes.routes)
+    app[RUNTIME] = Runtime()
+    if dialogue:
+        from connectors import rest
+
+        app.add_routes(rest.routes)
+        app.cleanup_ctx.append(runtime_context(config, nlu))  # type: ignore[arg-type]
     app.on_cleanup.append(_shutdown_executor)
     return app
 

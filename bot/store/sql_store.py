@@ -330,6 +330,12 @@ class SqlStore:
                     return _message(found, duplicate=True)
             return _message(row)
 
+    async def set_parse(self, message_id: int, parse: dict[str, Any]) -> None:
+        """Attach the NLU result to a customer message stored before it was parsed."""
+        async with self.session() as s:
+            await s.execute(update(m.Message).where(m.Message.id == message_id).values(parse=parse))
+            await s.commit()
+
     @staticmethod
     async def _by_external(s: AsyncSession, conversation_id: str, external_id: str) -> Any:
         return await s.scalar(

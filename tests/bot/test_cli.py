@@ -35,6 +35,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = (REPO / "config.yml").read_text(encoding="utf-8")
     config = config.replace("    calibrate: true", "    calibrate: false")
     (root / "config.yml").write_text(config, encoding="utf-8")
+    (root / "responses.yml").write_bytes((REPO / "responses.yml").read_bytes())
     return root
 
 

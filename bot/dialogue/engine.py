@@ -1,0 +1,374 @@
+"""One customer turn, end to end: store the message first, parse, look up, decide, reply, store.
+
+The inbound message is committed before anything else happens, so a crash after the customer's
+message is accepted never loses it. While an agent holds the conversation the bot stays silent
+but still parses, for the agent's view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.dialogue.orders import OrderLookup
+from bot.dialogue.policy import QUESTION_INTENTS, UNKNOWN_INTENTS, PolicySettings, Turn, decide
+from bot.dialogue.responses import OutboundMessage, Responses
+from bot.knowledge.base import KnowledgeBase
+from bot.nlu.pipeline import NLUPipeline
+from bot.nlu.types import IntentScore, ParseResult, Sentiment
+from bot.store.sql_store import NotFoundError, SqlStore
+from handoff.routing import Router
+
+log = logging.getLogger(__name__)
+_PAYLOAD = re.compile(r"^/([a-z_]+)$")
+ORDER_STATUS_TEXT = {
+    "zh": {
+        "paid": "已付款，待发货",
+        "shipped": "已发货",
+        "delivered": "已签收",
+        "cancelled": "已取消",
+    },
+    "en": {
+        "paid": "paid, waiting to ship",
+        "shipped": "shipped",
+        "delivered": "delivered",
+        "cancelled": "cancelled",
+    },
+}
+
+
+@dataclass(frozen=True)
+class HandoffInfo:
+    reason: str
+    skill_group: str
+    position: int | None
+    ticket: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason,
+            "skill_group": self.skill_group,
+            "position": self.position,
+            "ticket": self.ticket,
+        }
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    conversation_id: str
+    customer_id: str
+    replies: tuple[OutboundMessage, ...]
+    status: str  # bot | queued | assigned | resolved
+    failed_turns: int
+    intent: str
+    sentiment: Sentiment
+    language: str
+    handoff: HandoffInfo | None = None
+    kb_article: dict[str, Any] | None = None
+    duplicate: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def custom(self) -> dict[str, Any]:
+        """The state an integrator sees on every reply (Rasa's `custom` payload)."""
+        return {
+            "status": self.status,
+            "failed_turns": self.failed_turns,
+            "handoff": self.handoff.to_dict() if self.handoff else None,
+            "intent": self.intent,
+            "sentiment": self.sentiment.to_dict(),
+            "kb_article": self.kb_article,
+            "conversation_id": self.conversation_id,
+        }
+
+
+class DialogueEngine:
+    def __init__(
+        self,
+        store: SqlStore,
+        nlu: NLUPipeline,
+        kb: KnowledgeBase | None,
+        responses: Responses,
+        router: Router,
+        orders: OrderLookup,
+        settings: PolicySettings,
+        *,
+        default_language: str = "zh",
+        ticket_follow_up_hours: float = 2.0,
+        average_handle_minutes: float = 4.0,
+        executor: Executor | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self.nlu = nlu
+        self.kb = kb
+        self.responses = responses
+        self.router = router
+        self.orders = orders
+        self.settings = settings
+        self.default_language = default_language
+        self.follow_up = timedelta(hours=ticket_follow_up_hours)
+        self.handle_minutes = average_handle_minutes
+        self.executor = executor
+        self.clock = clock or (lambda: datetime.now(router.tz))
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def _parse(self, text: str) -> ParseResult:
+        m = _PAYLOAD.match(text.strip())
+        if m and m.group(1) in self.nlu.intents:  # a button's payload: "/request_human"
+            intent = IntentScore(m.group(1), 1.0)
+            return ParseResult(
+                text, self.default_language, intent, (intent,), (), Sentiment("neutral", 0.0, None)
+            )
+        return self.nlu.parse(text)
+
+    async def handle(
+        self, channel: str, sender: str, text: str, *, external_id: str | None = None
+    ) -> TurnResult:
+        customer = await self.store.customer_for(channel, sender)
+        conv = await self.store.active_conversation(customer.id, channel)
+        # One turn at a time per conversation in this process, so replies keep their order.
+        lock = self._locks.setdefault(conv.id, asyncio.Lock())
+        async with lock:
+            return await self._turn(customer.id, conv.id, text, external_id)
+
+    async def _turn(
+        self, customer_id: str, conversation_id: str, text: str, external_id: str | None
+    ) -> TurnResult:
+        inbound = await self.store.append_message(
+            conversation_id, "customer", text, external_id=external_id
+        )
+        conv = await self.store.conversation(conversation_id)
+        if inbound.duplicate:
+            return TurnResult(
+                conv.id,
+                customer_id,
+                (),
+                conv.status,
+                conv.failed_turns,
+                (inbound.parse or {}).get("intent", {}).get("name", ""),
+                Sentiment("neutral", 0.0, None),
+                conv.language or "zh",
+                duplicate=True,
+            )
+        parse: ParseResult = await self._run(self._parse, text)
+        await self.store.set_parse(inbound.id, parse.to_dict())
+        language = (
+            parse.language
+            if parse.language in ("zh", "en")
+            else (conv.language or self.default_language if parse.language != "mixed" else "zh")
+        )
+        if conv.status in ("queued", "assigned"):
+            # The agent (or the queue) has the conversation: the bot only listens.
+            return TurnResult(
+                conv.id,
+                customer_id,
+                (),
+                conv.status,
+                conv.failed_turns,
+                parse.intent.name,
+                parse.sentiment,
+                language,
+            )
+
+        entities = {e.entity: e.value for e in parse.entities}
+        state = dict(conv.state)
+        kb_answer = None
+        suggestions: list[dict[str, Any]] = []
+        intent = parse.intent.name
+        if self.kb is not None and (intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS):
+            result = await self._run(lambda: self.kb.search(text, language=language, intent=intent))
+            suggestions = [h.to_dict() for h in result.hits]
+            if result.answer is not None:
+                a = result.answer.article
+                kb_answer = {
+                    "id": a.id,
+                    "version": a.version,
+                    "body": a.body,
+                    "category": a.category,
+                    "media": [m.to_dict() for m in a.media],
+                    "more": a.more,
+                }
+        order = None
+        if "order_id" in entities and (
+            intent == "order_status" or state.get("awaiting") == "order_id"
+        ):
+            found = await self.orders.find(entities["order_id"])
+            if found is not None:
+                labels = ORDER_STATUS_TEXT["en" if language == "en" else "zh"]
+                order = {
+                    "order_id": found.order_id,
+                    "items": found.items,
+                    "status_text": labels.get(found.status, found.status),
+                    "tracking_text": _tracking_text(found, language),
+                }
+        ticket = None
+        if "ticket_id" in entities:
+            number = entities["ticket_id"].upper().replace(" ", "-")
+            if not number.startswith("T-"):
+                number = "T-" + number[1:].lstrip("-")
+            try:
+                t = await self.store.ticket(number)
+                ticket = {
+                    "number": t.number,
+                    "subject": t.subject,
+                    "status_text": t.status,
+                    "updated": t.updated_at.strftime("%Y-%m-%d %H:%M"),
+                }
+            except NotFoundError:
+                ticket = None
+            entities["ticket_id"] = number
+
+        decision = decide(
+            Turn(
+                intent=intent,
+                sentiment=parse.sentiment,
+                entities=entities,
+                fallback=parse.fallback is not None,
+                failed_turns=conv.failed_turns,
+                negative_streak=conv.negative_streak,
+                answered_before=bool(state.get("last_article")),
+                awaiting=state.get("awaiting"),
+                kb_answer=kb_answer,
+                order=order,
+                ticket=ticket,
+            ),
+            self.settings,
+        )
+        replies = [self._render(step, language) for step in decision.steps]
+        handoff = None
+        status = "bot"
+        if decision.escalate is not None:
+            handoff, more = await self._escalate(
+                customer_id,
+                conv.id,
+                decision.escalate,
+                intent,
+                kb_answer["category"] if kb_answer else state.get("last_category"),
+                decision.priority,
+                language,
+                text,
+            )
+            replies += more
+            status = "queued"
+        for reply in replies:
+            await self.store.append_message(
+                conv.id,
+                "bot",
+                reply.text,
+                payload=reply.to_dict(),
+                kb_article=decision.kb_article if reply.custom.get("kb") else None,
+            )
+        state.update(
+            awaiting=decision.awaiting,
+            last_article=decision.kb_article,
+            last_category=kb_answer["category"] if kb_answer else state.get("last_category"),
+            suggestions=suggestions,
+        )
+        await self.store.update_conversation(
+            conv.id,
+            failed_turns=decision.failed_turns,
+            negative_streak=decision.negative_streak,
+            language=language,
+            state=state,
+        )
+        return TurnResult(
+            conv.id,
+            customer_id,
+            tuple(replies),
+            status,
+            decision.failed_turns,
+            intent,
+            parse.sentiment,
+            language,
+            handoff,
+            decision.kb_article,
+        )
+
+    def _render(self, step: Any, language: str) -> OutboundMessage:
+        msg = self.responses.render(step.response, language, **step.values)
+        if step.article is None:
+            return msg
+        media = step.article.get("media") or []
+        image = next((x["url"] for x in media if x["type"] == "image"), None)
+        video = next((x["url"] for x in media if x["type"] == "video"), None)
+        caption = next((x["caption"] for x in media if x["type"] in ("image", "video")), "")
+        return OutboundMessage(
+            msg.text, msg.buttons, image, video, step.article.get("more"), caption, {"kb": True}
+        )
+
+    async def _escalate(
+        self,
+        customer_id: str,
+        conversation_id: str,
+        reason: str,
+        intent: str,
+        category: str | None,
+        priority: int,
+        language: str,
+        text: str,
+    ) -> tuple[HandoffInfo, list[OutboundMessage]]:
+        group = self.router.group_for(reason, intent, category)
+        customer = await self.store.customer(customer_id)
+        if "high_value" in customer.tags:
+            priority += 1
+        handoff = await self.store.queue_handoff(
+            conversation_id, reason, group, priority=priority, language=language
+        )
+        agents = [
+            a
+            for a in await self.store.agents()
+            if a.status == "online" and group in a.skills and language in a.languages
+        ]
+        now = self.clock()
+        if not agents or not self.router.is_open(group, now):
+            due = now.astimezone(self.router.tz) + self.follow_up
+            ticket = await self.store.create_ticket(
+                customer_id,
+                text[:200],
+                conversation_id=conversation_id,
+                skill_group=group,
+                due_at=due,
+            )
+            hours = (
+                self.router.settings.skill_groups[group].hours
+                if group in self.router.settings.skill_groups
+                else "00:00-24:00"
+            )
+            msg = self.responses.render(
+                "utter_handoff_unavailable",
+                language,
+                hours=hours,
+                ticket=ticket.number,
+                follow_up=due.strftime("%m-%d %H:%M"),
+            )
+            return HandoffInfo(reason, group, None, ticket.number), [msg]
+        queue = await self.store.queued_handoffs()
+        position = next((i for i, h in enumerate(queue, 1) if h.id == handoff.id), len(queue))
+        wait = max(1, round(position * self.handle_minutes / max(len(agents), 1)))
+        msg = self.responses.render(
+            "utter_handoff_queued", language, position=position, wait_minutes=wait
+        )
+        return HandoffInfo(reason, group, position), [msg]
+
+
+def _tracking_text(order: Any, language: str) -> str:
+    if order.tracking:
+        if language == "en":
+            return f"{order.courier} tracking number {order.tracking}, expected {order.eta}."
+        return f"{order.courier} 运单号 {order.tracking}，预计 {order.eta} 送达。"
+    if order.eta and order.status == "paid":
+        return (
+            f"Expected to ship by {order.eta}."
+            if language == "en"
+            else f"预计 {order.eta} 前发货。"
+        )
+    return ""

@@ -1,0 +1,62 @@
+"""The long-lived parts the server opens at start-up and closes at shutdown: the store, the
+knowledge base and the dialogue engine built on them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from bot.config import Config
+from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.orders import SqliteOrderLookup
+from bot.dialogue.policy import PolicySettings
+from bot.dialogue.responses import Responses
+from bot.knowledge.base import KnowledgeBase
+from bot.nlu.pipeline import NLUPipeline
+from bot.store.sql_store import SqlStore
+from handoff.routing import Router
+
+
+@dataclass
+class Runtime:
+    engine: DialogueEngine | None = None
+    store: SqlStore | None = None
+    kb: KnowledgeBase | None = None
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+
+
+async def open_runtime(config: Config, nlu: NLUPipeline, runtime: Runtime) -> None:
+    store = await SqlStore.open(config.storage.url, base_dir=config.base_dir)
+    embed = nlu.component("SentenceEmbeddingFeaturizer")
+    kb = KnowledgeBase(config, embedder=embed.embedder if embed else None)
+    kb.open()
+    h = config.handoff
+    runtime.store, runtime.kb = store, kb
+    runtime.engine = DialogueEngine(
+        store,
+        nlu,
+        kb,
+        Responses.load(config.path(config.dialogue.responses)),
+        Router(h),
+        SqliteOrderLookup(Path(config.path(config.dialogue.orders_db))),
+        PolicySettings(h.max_failed_turns, h.negative_streak_to_escalate, h.strong_negative_score),
+        default_language=config.dialogue.default_language,
+        ticket_follow_up_hours=h.ticket_follow_up_hours,
+        average_handle_minutes=h.average_handle_minutes,
+    )
+
+
+def runtime_context(config: Config, nlu: NLUPipeline) -> object:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        runtime = app[RUNTIME]
+        await open_runtime(config, nlu, runtime)
+        yield
+        if runtime.store is not None:
+            await runtime.store.close()
+
+    return ctx

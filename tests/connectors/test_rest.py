@@ -1,0 +1,93 @@
+"""The Rasa-compatible REST channel on the real app, store and models."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.config import Config, config_from_dict
+from bot.nlu.pipeline import NLUPipeline
+from bot.server.app import create_app
+
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One knowledge index for the module: built by the first test, reused by the rest."""
+    return tmp_path_factory.mktemp("kb")
+
+
+def _config(repo_config: Config, tmp: Path, kb: Path) -> Config:
+    raw = repo_config.model_dump(exclude={"base_dir"})
+    raw["pipeline"] = repo_config.pipeline_spec()
+    raw["storage"]["url"] = f"sqlite:///{tmp / 'relaydesk.db'}"
+    raw["knowledge"].update(index_path=str(kb / "kb-index"), history_db=str(kb / "kb.db"))
+    raw["dialogue"]["orders_db"] = str(tmp / "orders.db")
+    return config_from_dict(raw, base_dir=repo_config.base_dir)
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+) -> TestClient[Any, Any]:
+    config = _config(repo_config, tmp_path, kb_dir)
+    return await aiohttp_client(create_app(config, trained, dialogue=True))
+
+
+async def test_replies_in_rasa_shape_with_the_state_in_custom(client: TestClient) -> None:
+    resp = await client.post("/webhooks/rest/webhook", json={"sender": "s1", "message": "你好"})
+    assert resp.status == 200
+    body = await resp.json()
+    assert body and body[0]["recipient_id"] == "s1" and body[0]["text"]
+    custom = body[0]["custom"]
+    assert custom["status"] == "bot" and custom["failed_turns"] == 0
+    assert custom["intent"] == "greet" and custom["handoff"] is None
+    assert resp.headers["X-Relaydesk-Status"] == "bot"
+
+
+async def test_a_knowledge_answer_cites_its_article(client: TestClient) -> None:
+    resp = await client.post(
+        "/webhooks/rest/webhook",
+        json={"sender": "s2", "message": "how much is shipping, is it free?"},
+    )
+    body = await resp.json()
+    assert body[-1]["custom"]["kb_article"]["id"].startswith("service/shipping/free-shipping")
+
+
+async def test_while_queued_the_bot_answers_with_an_empty_list(client: TestClient) -> None:
+    first = await client.post("/webhooks/rest/webhook", json={"sender": "s3", "message": "转人工"})
+    assert (await first.json())[-1]["custom"]["status"] == "queued"
+    resp = await client.post("/webhooks/rest/webhook", json={"sender": "s3", "message": "在吗"})
+    assert await resp.json() == []
+    assert resp.headers["X-Relaydesk-Status"] == "queued"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"message": "hi"}, 400, "missing field(s): sender"),
+        ({"sender": "x"}, 400, "missing field(s): message"),
+        ({"sender": "", "message": "hi"}, 400, "'sender' must be a non-empty string"),
+        ({"sender": 5, "message": "hi"}, 400, "'sender' must be a non-empty string"),
+        ({"sender": "x", "message": 5}, 400, "'message' must be a string"),
+        ({"sender": "x", "message": "  "}, 400, "'text' is empty"),
+        ({"sender": "x", "message": "hi", "extra": 1}, 400, "unknown field(s): extra"),
+        ({"sender": "x" * 201, "message": "hi"}, 400, "longer than 200"),
+        ({"sender": "x", "message": "a" * 4001}, 413, "limit is 4000"),
+    ],
+)
+async def test_invalid_payloads_get_a_reason(
+    client: TestClient, body: dict[str, Any], status: int, message: str
+) -> None:
+    resp = await client.post("/webhooks/rest/webhook", json=body)
+    assert resp.status == status
+    assert message in (await resp.json())["message"]
