@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from bot import __version__
-from bot.errors import RelaydeskError
+from bot.errors import InputError, RelaydeskError
 
 log = logging.getLogger("relaydesk")
 
@@ -244,6 +244,127 @@ def cmd_kb_history(args: argparse.Namespace) -> int:
     return 0
 
 
+AGENT_ROLES = ("agent", "supervisor", "admin")
+AGENT_STATUSES = ("online", "away", "offline")
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.store.sql_store import SqlStore
+
+    config = _config(args)
+
+    async def run() -> int:
+        store = await SqlStore.open(config.storage.url, base_dir=config.base_dir)
+        try:
+            groups = set(config.handoff.skill_groups)
+            skills = _csv(args.skills) if getattr(args, "skills", None) else None
+            if skills and set(skills) - groups:
+                raise InputError(
+                    f"unknown skill group(s) {', '.join(sorted(set(skills) - groups))}"
+                    f"; configured: {', '.join(sorted(groups))}"
+                )
+            languages = _csv(args.languages) if getattr(args, "languages", None) else None
+            if languages and set(languages) - {"zh", "en"}:
+                raise InputError("languages: zh and/or en")
+            if args.action == "add":
+                a = await store.add_agent(
+                    args.username,
+                    args.name or args.username,
+                    role=args.role,
+                    skills=skills or [],
+                    languages=languages or ["zh", "en"],
+                    max_concurrent=args.max,
+                )
+                print(
+                    f"added {a.username} ({a.role}; skills {', '.join(a.skills) or '-'}; "
+                    f"languages {', '.join(a.languages)}; up to {a.max_concurrent} chats)"
+                )
+            elif args.action == "set":
+                fields: dict[str, object] = {}
+                if args.status:
+                    fields["status"] = args.status
+                if skills is not None:
+                    fields["skills"] = skills
+                if languages is not None:
+                    fields["languages"] = languages
+                if args.max is not None:
+                    fields["max_concurrent"] = args.max
+                if args.role:
+                    fields["role"] = args.role
+                if not fields:
+                    raise InputError(
+                        "nothing to set: give --status, --skills, --languages, --max or --role"
+                    )
+                a = await store.update_agent(args.username, **fields)
+                print(
+                    f"updated {a.username}: {a.status}, skills {', '.join(a.skills) or '-'}, "
+                    f"up to {a.max_concurrent} chats"
+                )
+            else:
+                agents = await store.agents()
+                if not agents:
+                    print("no agents yet; add one with `relaydesk agents add NAME --skills ...`")
+                for a in agents:
+                    print(
+                        f"{a.username:<16} {a.role:<10} {a.status:<8} "
+                        f"{','.join(a.skills) or '-':<30} {','.join(a.languages):<6} "
+                        f"max {a.max_concurrent}"
+                    )
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    """Chat with the bot in the terminal, like `rasa shell`."""
+    import asyncio
+    import uuid
+
+    from bot.nlu.pipeline import load_for_config
+    from bot.server.runtime import Runtime, open_runtime
+
+    config = _config(args)
+    nlu = load_for_config(config, Path(args.model) if args.model else None)
+    sender = args.sender or f"shell-{uuid.uuid4().hex[:8]}"
+
+    async def run() -> int:
+        runtime = Runtime()
+        await open_runtime(config, nlu, runtime)
+        assert runtime.engine is not None and runtime.store is not None
+        print("Type a message; /exit or Ctrl-D ends. " + "输入消息开始对话。", flush=True)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                line = await loop.run_in_executor(None, sys.stdin.readline)
+                if not line or line.strip() in ("/exit", "/quit"):
+                    return 0
+                text = line.strip()
+                if not text:
+                    continue
+                if len(text) > config.nlu.max_text_chars:
+                    print(f"(message over {config.nlu.max_text_chars} characters, not sent)")
+                    continue
+                result = await runtime.engine.handle("shell", sender, text)
+                for reply in result.replies:
+                    print(f"bot: {reply.fallback_text()}")
+                state = f"[{result.intent}, {result.sentiment.label}, status {result.status}"
+                if result.handoff:
+                    state += f", handoff {result.handoff.reason} -> {result.handoff.skill_group}"
+                print(state + f", failed turns {result.failed_turns}]", flush=True)
+        finally:
+            await runtime.store.close()
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relaydesk", description="Bilingual customer-service bot with human handoff."
@@ -314,6 +435,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--kb", help="another knowledge folder")
     p.set_defaults(func=cmd_kb_history)
+
+    agents = sub.add_parser("agents", help="human agents: add, list, set")
+    agents_sub = agents.add_subparsers(dest="action", required=True, metavar="ACTION")
+    p = with_config(agents_sub.add_parser("add", help="add an agent"))
+    p.add_argument("username")
+    p.add_argument("--name", help="display name (default: the username)")
+    p.add_argument("--role", choices=AGENT_ROLES, default="agent")
+    p.add_argument("--skills", help="skill groups, comma-separated")
+    p.add_argument("--languages", help="zh,en (default: both)")
+    p.add_argument("--max", type=int, default=3, help="maximum concurrent chats")
+    p.set_defaults(func=cmd_agents)
+    p = with_config(agents_sub.add_parser("list", help="list agents"))
+    p.set_defaults(func=cmd_agents)
+    p = with_config(agents_sub.add_parser("set", help="change an agent"))
+    p.add_argument("username")
+    p.add_argument("--status", choices=AGENT_STATUSES)
+    p.add_argument("--role", choices=AGENT_ROLES)
+    p.add_argument("--skills")
+    p.add_argument("--languages")
+    p.add_argument("--max", type=int)
+    p.set_defaults(func=cmd_agents)
+
+    p = with_config(sub.add_parser("shell", help="chat with the bot in the terminal"))
+    p.add_argument("--model", help="model folder (default: from config)")
+    p.add_argument("--sender", help="the customer id to chat as (default: a new one)")
+    p.set_defaults(func=cmd_shell)
 
     p = with_config(sub.add_parser("run", help="serve the HTTP API"))
     p.add_argument("--model", help="model folder (default: from config)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import HandoffSection
@@ -48,6 +48,16 @@ class Router:
             return now >= start
         end = time.fromisoformat(end_s)
         return start <= now < end if start <= end else (now >= start or now < end)
+
+    def next_open(self, group: str, at: datetime) -> datetime:
+        """When the group is next open: `at` itself if open, else its next opening time."""
+        if self.is_open(group, at):
+            return at
+        g = self.settings.skill_groups[group]
+        local = at.astimezone(self.tz)
+        start = time.fromisoformat(g.hours.split("-")[0])
+        opening = local.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
+        return opening if opening > local else opening + timedelta(days=1)
 
     def speaks(self, group: str, language: str) -> bool:
         g = self.settings.skill_groups.get(group)

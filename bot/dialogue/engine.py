@@ -330,7 +330,8 @@ class DialogueEngine:
         ]
         now = self.clock()
         if not agents or not self.router.is_open(group, now):
-            due = now.astimezone(self.router.tz) + self.follow_up
+            # The promise counts service time: outside hours it starts at the next opening.
+            due = self.router.next_open(group, now).astimezone(self.router.tz) + self.follow_up
             ticket = await self.store.create_ticket(
                 customer_id,
                 text[:200],

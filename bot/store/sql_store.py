@@ -463,6 +463,20 @@ class SqlStore:
                 raise InputError(f"agent {username!r} exists already") from exc
             return _agent(row)
 
+    async def update_agent(self, username: str, **fields: Any) -> AgentRecord:
+        allowed = {"display_name", "role", "skills", "languages", "max_concurrent", "status"}
+        unknown = set(fields) - allowed
+        if unknown:
+            raise InputError(f"unknown agent field(s): {', '.join(sorted(unknown))}")
+        async with self.session() as s:
+            row = await s.scalar(select(m.Agent).where(m.Agent.username == username))
+            if row is None:
+                raise NotFoundError(f"no agent {username!r}")
+            for key, value in fields.items():
+                setattr(row, key, value)
+            await s.commit()
+            return _agent(row)
+
     async def agents(self) -> list[AgentRecord]:
         async with self.session() as s:
             return [_agent(r) for r in await s.scalars(select(m.Agent).order_by(m.Agent.username))]

@@ -167,3 +167,33 @@ def test_run_serves_parse_over_http_and_stops_cleanly_on_sigterm(project: Path) 
         output, _ = server.communicate(timeout=30)
     assert server.returncode == 0, output
     assert f"serving on http://127.0.0.1:{port}" in output
+
+
+def test_agents_add_set_and_list(project: Path) -> None:
+    res = _run("agents", "add", "amy", "--name", "Amy Li", "--skills", "billing", cwd=project)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("added amy")
+    assert _run("agents", "set", "amy", "--status", "online", cwd=project).returncode == 0
+    listing = _run("agents", "list", cwd=project).stdout
+    assert "amy" in listing and "online" in listing and "billing" in listing
+    dup = _run("agents", "add", "amy", cwd=project)
+    assert dup.returncode == 1 and "exists already" in dup.stderr
+    bad = _run("agents", "add", "bob", "--skills", "nope", cwd=project)
+    assert bad.returncode == 1 and "unknown skill group(s) nope" in bad.stderr
+
+
+def test_shell_chats_until_exit(project: Path) -> None:
+    _run("train", cwd=project)
+    res = subprocess.run(
+        [sys.executable, "-m", "bot", "shell"],
+        cwd=project,
+        input="你好\nagent please\n/exit\n",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stdout.splitlines() if line.startswith(("bot:", "["))]
+    assert lines[0].startswith("bot: ")
+    assert "[greet," in res.stdout
+    assert "handoff explicit_request" in res.stdout

@@ -176,3 +176,5 @@ async def test_outside_service_hours_a_ticket_is_opened_even_with_agents_online(
     r = await engine.handle("rest", "u11", "我要人工客服")
     assert r.handoff is not None and r.handoff.ticket is not None
     assert "09:00-21:00" in r.replies[-1].text
+    # 23:30 is after hours: the 2-hour promise runs from the 09:00 opening next morning.
+    assert "11-25 11:00" in r.replies[-1].text
