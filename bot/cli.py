@@ -67,6 +67,48 @@ def cmd_test_nlu(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test_stories(args: argparse.Namespace) -> int:
+    import asyncio
+    import tempfile
+
+    from bot.config import config_from_dict
+    from bot.dialogue.stories import load_stories, run_story
+    from bot.nlu.pipeline import load_for_config
+    from bot.server.runtime import Runtime, open_runtime
+    from handoff.service import HandoffService
+
+    base = _config(args)
+    stories = load_stories(Path(args.file))
+    nlu = load_for_config(base, Path(args.model) if args.model else None)
+
+    async def run(url: str) -> int:
+        raw = base.model_dump(exclude={"base_dir"})
+        raw["pipeline"] = base.pipeline_spec()
+        raw["storage"]["url"] = url
+        config = config_from_dict(raw, base_dir=base.base_dir)
+        runtime = Runtime()
+        await open_runtime(config, nlu, runtime)
+        assert runtime.engine is not None and runtime.store is not None
+        service = HandoffService(runtime.store, runtime.engine.responses)
+        failed = 0
+        try:
+            for story in stories:
+                result = await run_story(story, runtime.engine, service)
+                print(("PASS " if result.passed else "FAIL ") + result.name)
+                for f in result.failures:
+                    print(f"     {f}")
+                failed += not result.passed
+        finally:
+            await runtime.store.close()
+        print(f"{len(stories) - failed} passed, {failed} failed")
+        return 1 if failed else 0
+
+    if args.storage:
+        return asyncio.run(run(args.storage))
+    with tempfile.TemporaryDirectory() as tmp:  # a fresh database: stories start from nothing
+        return asyncio.run(run(f"sqlite:///{tmp}/stories.db"))
+
+
 def cmd_parse(args: argparse.Namespace) -> int:
     from bot.nlu.pipeline import load_for_config, validate_text
 
@@ -390,6 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model folder, or models folder (default: from config)")
     p.add_argument("--out", required=True, help="folder for the reports")
     p.set_defaults(func=cmd_test_nlu)
+
+    p = with_config(test_sub.add_parser("stories", help="run conversation tests"))
+    p.add_argument("file", help="YAML stories (see tests/stories/conversations.yml)")
+    p.add_argument("--model", help="model folder (default: from config)")
+    p.add_argument("--storage", help="database URL (default: a fresh temporary SQLite file)")
+    p.set_defaults(func=cmd_test_stories)
 
     p = with_config(sub.add_parser("parse", help="parse one message and print the JSON"))
     p.add_argument("text")

@@ -134,6 +134,11 @@ class DialogueEngine:
         self, channel: str, sender: str, text: str, *, external_id: str | None = None
     ) -> TurnResult:
         customer = await self.store.customer_for(channel, sender)
+        rating = parse_rating(text)
+        if rating is not None:
+            resolved = await self.store.awaiting_rating(customer.id, channel)
+            if resolved is not None:
+                return await self._rate(customer.id, resolved.id, text, rating, external_id)
         conv = await self.store.active_conversation(customer.id, channel)
         # One turn at a time per conversation in this process, so replies keep their order.
         lock = self._locks.setdefault(conv.id, asyncio.Lock())
@@ -293,6 +298,41 @@ class DialogueEngine:
             decision.kb_article,
         )
 
+    async def _rate(
+        self,
+        customer_id: str,
+        conversation_id: str,
+        text: str,
+        rating: tuple[int, str],
+        external_id: str | None,
+    ) -> TurnResult:
+        inbound = await self.store.append_message(
+            conversation_id, "customer", text, external_id=external_id
+        )
+        conv = await self.store.conversation(conversation_id)
+        language = conv.language or self.default_language
+        neutral = Sentiment("neutral", 0.0, None)
+        if inbound.duplicate:
+            return TurnResult(
+                conv.id, customer_id, (), "resolved", 0, "rate", neutral, language, duplicate=True
+            )
+        await self.store.rate(conversation_id, rating[0], rating[1])
+        thanks = self.responses.render("utter_thanks_for_rating", language)
+        await self.store.append_message(
+            conversation_id, "bot", thanks.text, payload=thanks.to_dict()
+        )
+        return TurnResult(
+            conv.id,
+            customer_id,
+            (thanks,),
+            "resolved",
+            0,
+            "rate",
+            neutral,
+            language,
+            extra={"rating": rating[0]},
+        )
+
     def _render(self, step: Any, language: str) -> OutboundMessage:
         msg = self.responses.render(step.response, language, **step.values)
         if step.article is None:
@@ -352,13 +392,26 @@ class DialogueEngine:
                 follow_up=due.strftime("%m-%d %H:%M"),
             )
             return HandoffInfo(reason, group, None, ticket.number), [msg]
-        queue = await self.store.queued_handoffs()
+        # The customer's place among those waiting for the same skill group.
+        queue = [h for h in await self.store.queued_handoffs() if h.skill_group == group]
         position = next((i for i, h in enumerate(queue, 1) if h.id == handoff.id), len(queue))
         wait = max(1, round(position * self.handle_minutes / max(len(agents), 1)))
         msg = self.responses.render(
             "utter_handoff_queued", language, position=position, wait_minutes=wait
         )
         return HandoffInfo(reason, group, position), [msg]
+
+
+_RATING = re.compile(
+    r"^\s*(?:/rate\s*)?([1-5])(?![0-9A-Za-z.])\s*(?:星|stars?|分)?\s*[,，。!！:：-]?\s*(.*)$",
+    re.S | re.I,
+)
+
+
+def parse_rating(text: str) -> tuple[int, str] | None:
+    """ "/rate 5", "5", "4星 很满意", "3 stars, slow but fine" -> (score, comment)."""
+    m = _RATING.match(text)
+    return (int(m.group(1)), m.group(2).strip()[:2000]) if m else None
 
 
 def _tracking_text(order: Any, language: str) -> str:

@@ -232,6 +232,20 @@ class SqlStore:
                 await s.commit()
             return _conversation(row)
 
+    async def awaiting_rating(self, customer_id: str, channel: str) -> ConversationRecord | None:
+        """The customer's latest conversation on this channel if it was resolved and not rated."""
+        async with self.session() as s:
+            row = await s.scalar(
+                select(m.Conversation)
+                .where(m.Conversation.customer_id == customer_id, m.Conversation.channel == channel)
+                .order_by(m.Conversation.created_at.desc())
+                .limit(1)
+            )
+            if row is None or row.status != "resolved":
+                return None
+            rated = await s.scalar(select(m.Rating.id).where(m.Rating.conversation_id == row.id))
+            return None if rated else _conversation(row)
+
     async def conversation(self, conversation_id: str) -> ConversationRecord:
         async with self.session() as s:
             row = await s.get(m.Conversation, conversation_id)
@@ -551,6 +565,44 @@ class SqlStore:
             if row is None:
                 raise NotFoundError(f"no handoff {handoff_id}")
             return _handoff(row)
+
+    async def active_handoff(self, conversation_id: str) -> HandoffRecord | None:
+        """The conversation's handoff that is still queued or assigned, if any."""
+        async with self.session() as s:
+            row = await s.scalar(
+                select(m.Handoff)
+                .where(
+                    m.Handoff.conversation_id == conversation_id,
+                    m.Handoff.status.in_(("queued", "assigned")),
+                )
+                .order_by(m.Handoff.id.desc())
+                .limit(1)
+            )
+            return _handoff(row) if row else None
+
+    async def update_handoff(self, handoff_id: int, **fields: Any) -> None:
+        allowed = {
+            "status",
+            "assigned_to",
+            "assigned_at",
+            "first_agent_reply_at",
+            "resolved_at",
+            "skill_group",
+            "priority",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise InputError(f"unknown handoff field(s): {', '.join(sorted(unknown))}")
+        async with self.session() as s:
+            await s.execute(update(m.Handoff).where(m.Handoff.id == handoff_id).values(**fields))
+            await s.commit()
+
+    async def agent(self, username: str) -> AgentRecord:
+        async with self.session() as s:
+            row = await s.scalar(select(m.Agent).where(m.Agent.username == username))
+            if row is None:
+                raise NotFoundError(f"no agent {username!r}")
+            return _agent(row)
 
     async def queued_handoffs(self) -> list[HandoffRecord]:
         """Waiting handoffs, highest priority first, then first in, first out."""

@@ -1,0 +1,101 @@
+"""What agents do with a handed-over conversation: claim it, reply, transfer it, give it back to
+the bot, resolve it; and the customer's rating afterwards. Talks to conversations only through
+the store, never through the dialogue engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.dialogue.responses import OutboundMessage, Responses
+from bot.errors import InputError, RelaydeskError
+from bot.store.records import HandoffRecord, MessageRecord
+from bot.store.sql_store import SqlStore
+
+
+class HandoffError(RelaydeskError):
+    """The action does not fit the conversation's state (not queued, not yours, ...)."""
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    message: MessageRecord
+    first_reply: bool
+
+
+class HandoffService:
+    def __init__(self, store: SqlStore, responses: Responses) -> None:
+        self.store = store
+        self.responses = responses
+
+    async def _handoff(self, conversation_id: str) -> HandoffRecord:
+        h = await self.store.active_handoff(conversation_id)
+        if h is None:
+            raise HandoffError(
+                f"conversation {conversation_id} is not waiting for or with an agent"
+            )
+        return h
+
+    async def claim(self, conversation_id: str, username: str) -> HandoffRecord:
+        """An agent pulls a waiting conversation; atomic across processes."""
+        agent = await self.store.agent(username)
+        h = await self._handoff(conversation_id)
+        if h.status != "queued":
+            raise HandoffError(f"conversation {conversation_id} is already with an agent")
+        if not await self.store.assign_handoff(h.id, agent.id):
+            raise HandoffError(
+                f"could not claim: taken by someone else, or {username} is at their limit of "
+                f"{agent.max_concurrent} chats"
+            )
+        await self._system(conversation_id, "agent_joined", agent=agent.display_name)
+        return await self.store.handoff(h.id)
+
+    async def send(self, conversation_id: str, username: str, text: str) -> AgentReply:
+        agent = await self.store.agent(username)
+        h = await self._handoff(conversation_id)
+        if h.status != "assigned" or h.assigned_to != agent.id:
+            raise HandoffError(f"{username} does not hold conversation {conversation_id}")
+        if not text.strip():
+            raise InputError("the reply is empty")
+        msg = await self.store.append_message(conversation_id, "agent", text, sender_id=agent.id)
+        first = h.first_agent_reply_at is None
+        if first:
+            await self.store.update_handoff(h.id, first_agent_reply_at=datetime.now(UTC))
+        return AgentReply(msg, first)
+
+    async def transfer(self, conversation_id: str, skill_group: str) -> HandoffRecord:
+        """Back to the queue, for another skill group."""
+        h = await self._handoff(conversation_id)
+        await self.store.update_handoff(h.id, status="returned", resolved_at=datetime.now(UTC))
+        new = await self.store.queue_handoff(
+            conversation_id, "transfer", skill_group, priority=h.priority, language=h.language
+        )
+        await self._system(conversation_id, "transferred", group=skill_group)
+        return new
+
+    async def return_to_bot(self, conversation_id: str) -> None:
+        h = await self._handoff(conversation_id)
+        await self.store.update_handoff(h.id, status="returned", resolved_at=datetime.now(UTC))
+        await self.store.update_conversation(
+            conversation_id, status="bot", failed_turns=0, negative_streak=0
+        )
+        await self._system(conversation_id, "back_to_bot")
+
+    async def resolve(self, conversation_id: str) -> OutboundMessage:
+        """Close the handoff and ask the customer for a 1–5 rating and a comment."""
+        h = await self._handoff(conversation_id)
+        await self.store.update_handoff(h.id, status="resolved", resolved_at=datetime.now(UTC))
+        await self.store.update_conversation(
+            conversation_id, status="resolved", closed_at=datetime.now(UTC)
+        )
+        conv = await self.store.conversation(conversation_id)
+        ask = self.responses.render("utter_ask_rating", conv.language or "zh")
+        await self.store.append_message(conversation_id, "bot", ask.text, payload=ask.to_dict())
+        return ask
+
+    async def _system(self, conversation_id: str, event: str, **values: str) -> None:
+        conv = await self.store.conversation(conversation_id)
+        note = self.responses.render(f"utter_{event}", conv.language or "zh", **values)
+        await self.store.append_message(
+            conversation_id, "system", note.text, payload={"event": event, **values}
+        )
