@@ -135,6 +135,9 @@ class HandoffSection(_Section):
     # ticket within 2 hours).
     ticket_follow_up_hours: float = Field(2.0, gt=0)
     average_handle_minutes: float = Field(4.0, gt=0)  # for the estimated wait
+    # Give a new handoff straight to the least-loaded eligible online agent (otherwise agents
+    # pull from the queue).
+    auto_assign: bool = False
 
 
 class ConnectorsSection(_Section):

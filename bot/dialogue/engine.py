@@ -49,6 +49,7 @@ class HandoffInfo:
     skill_group: str
     position: int | None
     ticket: str | None = None
+    assigned_to: str | None = None  # the agent's username, when auto-assigned
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +57,7 @@ class HandoffInfo:
             "skill_group": self.skill_group,
             "position": self.position,
             "ticket": self.ticket,
+            "assigned_to": self.assigned_to,
         }
 
 
@@ -101,6 +103,7 @@ class DialogueEngine:
         default_language: str = "zh",
         ticket_follow_up_hours: float = 2.0,
         average_handle_minutes: float = 4.0,
+        auto_assign: bool = False,
         executor: Executor | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -114,6 +117,7 @@ class DialogueEngine:
         self.default_language = default_language
         self.follow_up = timedelta(hours=ticket_follow_up_hours)
         self.handle_minutes = average_handle_minutes
+        self.auto_assign = auto_assign
         self.executor = executor
         self.clock = clock or (lambda: datetime.now(router.tz))
         self._locks: dict[str, asyncio.Lock] = {}
@@ -263,7 +267,7 @@ class DialogueEngine:
                 text,
             )
             replies += more
-            status = "queued"
+            status = "assigned" if handoff.assigned_to else "queued"
         for reply in replies:
             await self.store.append_message(
                 conv.id,
@@ -392,6 +396,17 @@ class DialogueEngine:
                 follow_up=due.strftime("%m-%d %H:%M"),
             )
             return HandoffInfo(reason, group, None, ticket.number), [msg]
+        if self.auto_assign:
+            loads = await self.store.agent_loads()
+            for agent in sorted(
+                agents, key=lambda a: (loads.get(a.id, 0) / a.max_concurrent, loads.get(a.id, 0))
+            ):
+                # Atomic: if another process filled this agent meanwhile, try the next one.
+                if await self.store.assign_handoff(handoff.id, agent.id):
+                    msg = self.responses.render(
+                        "utter_agent_joined", language, agent=agent.display_name
+                    )
+                    return HandoffInfo(reason, group, 0, assigned_to=agent.username), [msg]
         # The customer's place among those waiting for the same skill group.
         queue = [h for h in await self.store.queued_handoffs() if h.skill_group == group]
         position = next((i for i, h in enumerate(queue, 1) if h.id == handoff.id), len(queue))

@@ -48,6 +48,7 @@ async def open_runtime(config: Config, nlu: NLUPipeline, runtime: Runtime) -> No
         default_language=config.dialogue.default_language,
         ticket_follow_up_hours=h.ticket_follow_up_hours,
         average_handle_minutes=h.average_handle_minutes,
+        auto_assign=h.auto_assign,
     )
 
 

@@ -466,7 +466,7 @@ class SqlStore:
                 display_name=display_name,
                 role=role,
                 skills=skills or [],
-                languages=languages or [],
+                languages=languages or ["zh", "en"],
                 max_concurrent=max_concurrent,
                 status=status,
             )
@@ -490,6 +490,16 @@ class SqlStore:
                 setattr(row, key, value)
             await s.commit()
             return _agent(row)
+
+    async def agent_loads(self) -> dict[str, int]:
+        """Conversations each agent currently holds."""
+        async with self.session() as s:
+            rows = await s.execute(
+                select(m.Handoff.assigned_to, func.count(m.Handoff.id))
+                .where(m.Handoff.status == "assigned")
+                .group_by(m.Handoff.assigned_to)
+            )
+            return {str(agent): int(n) for agent, n in rows.all() if agent is not None}
 
     async def agents(self) -> list[AgentRecord]:
         async with self.session() as s:

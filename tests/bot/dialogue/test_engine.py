@@ -178,3 +178,25 @@ async def test_outside_service_hours_a_ticket_is_opened_even_with_agents_online(
     assert "09:00-21:00" in r.replies[-1].text
     # 23:30 is after hours: the 2-hour promise runs from the 09:00 opening next morning.
     assert "11-25 11:00" in r.replies[-1].text
+
+
+async def test_auto_assignment_picks_the_least_loaded_eligible_agent(
+    engine: DialogueEngine,
+) -> None:
+    busy = await engine.store.add_agent(
+        "busy", "Busy", skills=["after_sales"], status="online", max_concurrent=2
+    )
+    await engine.store.add_agent(
+        "idle", "Idle", skills=["after_sales"], status="online", max_concurrent=2
+    )
+    await engine.store.add_agent("away", "Away", skills=["after_sales"], status="away")
+    await engine.store.add_agent("billing", "Bill", skills=["billing"], status="online")
+    first = await engine.handle("rest", "a1", "agent please")
+    assert first.handoff is not None and first.handoff.position is not None
+    h = await engine.store.active_handoff(first.conversation_id)
+    assert h is not None and await engine.store.assign_handoff(h.id, busy.id)
+    engine.auto_assign = True
+    second = await engine.handle("rest", "a2", "转人工")
+    assert second.status == "assigned" and second.handoff is not None
+    assert second.handoff.assigned_to == "idle"
+    assert "Idle" in second.replies[-1].text
