@@ -119,20 +119,50 @@ class DialogueEngine:
         self.handle_minutes = average_handle_minutes
         self.auto_assign = auto_assign
         self.executor = executor
+        embed = nlu.component("SentenceEmbeddingFeaturizer")
+        self._nlu_embedder = embed.embedder if embed is not None else None
         self.clock = clock or (lambda: datetime.now(router.tz))
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    def _parse(self, text: str) -> ParseResult:
+    def _understand(
+        self, text: str, fallback_language: str
+    ) -> tuple[ParseResult, dict[str, Any] | None, list[dict[str, Any]]]:
+        """Parse, then search the knowledge base when the intent calls for it, reusing the
+        parse's sentence embedding: one trip to the worker thread, one embedding."""
+        parse, vector = self._parse(text)
+        language = _reply_language(parse.language, fallback_language)
+        intent = parse.intent.name
+        if self.kb is None or (intent not in QUESTION_INTENTS and intent not in UNKNOWN_INTENTS):
+            return parse, None, []
+        same_model = self.kb.embedder is self._nlu_embedder
+        result = self.kb.search(
+            text, language=language, intent=intent, vector=vector if same_model else None
+        )
+        answer = None
+        if result.answer is not None:
+            a = result.answer.article
+            answer = {
+                "id": a.id,
+                "version": a.version,
+                "body": a.body,
+                "category": a.category,
+                "media": [m.to_dict() for m in a.media],
+                "more": a.more,
+            }
+        return parse, answer, [h.to_dict() for h in result.hits]
+
+    def _parse(self, text: str) -> tuple[ParseResult, Any]:
         m = _PAYLOAD.match(text.strip())
         if m and m.group(1) in self.nlu.intents:  # a button's payload: "/request_human"
             intent = IntentScore(m.group(1), 1.0)
-            return ParseResult(
+            parse = ParseResult(
                 text, self.default_language, intent, (intent,), (), Sentiment("neutral", 0.0, None)
             )
-        return self.nlu.parse(text)
+            return parse, None
+        return self.nlu.parse_with_vector(text)
 
     async def handle(
         self, channel: str, sender: str, text: str, *, external_id: str | None = None
@@ -168,15 +198,13 @@ class DialogueEngine:
                 conv.language or "zh",
                 duplicate=True,
             )
-        parse: ParseResult = await self._run(self._parse, text)
-        await self.store.set_parse(inbound.id, parse.to_dict())
-        language = (
-            parse.language
-            if parse.language in ("zh", "en")
-            else (conv.language or self.default_language if parse.language != "mixed" else "zh")
+        parse, kb_answer, suggestions = await self._run(
+            self._understand, text, conv.language or self.default_language
         )
+        language = _reply_language(parse.language, conv.language or self.default_language)
         if conv.status in ("queued", "assigned"):
             # The agent (or the queue) has the conversation: the bot only listens.
+            await self.store.finish_turn(conv.id, inbound.id, parse.to_dict(), [])
             return TurnResult(
                 conv.id,
                 customer_id,
@@ -190,22 +218,7 @@ class DialogueEngine:
 
         entities = {e.entity: e.value for e in parse.entities}
         state = dict(conv.state)
-        kb_answer = None
-        suggestions: list[dict[str, Any]] = []
         intent = parse.intent.name
-        if self.kb is not None and (intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS):
-            result = await self._run(lambda: self.kb.search(text, language=language, intent=intent))
-            suggestions = [h.to_dict() for h in result.hits]
-            if result.answer is not None:
-                a = result.answer.article
-                kb_answer = {
-                    "id": a.id,
-                    "version": a.version,
-                    "body": a.body,
-                    "category": a.category,
-                    "media": [m.to_dict() for m in a.media],
-                    "more": a.more,
-                }
         order = None
         if "order_id" in entities and (
             intent == "order_status" or state.get("awaiting") == "order_id"
@@ -268,22 +281,24 @@ class DialogueEngine:
             )
             replies += more
             status = "assigned" if handoff.assigned_to else "queued"
-        for reply in replies:
-            await self.store.append_message(
-                conv.id,
-                "bot",
-                reply.text,
-                payload=reply.to_dict(),
-                kb_article=decision.kb_article if reply.custom.get("kb") else None,
-            )
         state.update(
             awaiting=decision.awaiting,
             last_article=decision.kb_article,
             last_category=kb_answer["category"] if kb_answer else state.get("last_category"),
             suggestions=suggestions,
         )
-        await self.store.update_conversation(
+        await self.store.finish_turn(
             conv.id,
+            inbound.id,
+            parse.to_dict(),
+            [
+                {
+                    "text": r.text,
+                    "payload": r.to_dict(),
+                    "kb_article": decision.kb_article if r.custom.get("kb") else None,
+                }
+                for r in replies
+            ],
             failed_turns=decision.failed_turns,
             negative_streak=decision.negative_streak,
             language=language,
@@ -427,6 +442,13 @@ def parse_rating(text: str) -> tuple[int, str] | None:
     """ "/rate 5", "5", "4星 很满意", "3 stars, slow but fine" -> (score, comment)."""
     m = _RATING.match(text)
     return (int(m.group(1)), m.group(2).strip()[:2000]) if m else None
+
+
+def _reply_language(detected: str, fallback: str) -> str:
+    """Reply in the customer's language; mixed Chinese-English gets Chinese."""
+    if detected in ("zh", "en"):
+        return detected
+    return "zh" if detected == "mixed" else fallback
 
 
 def _tracking_text(order: Any, language: str) -> str:

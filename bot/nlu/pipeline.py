@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bot.config import Config
 from bot.errors import InputError, InputTooLargeError, ModelFormatError, ModelNotFoundError
 from bot.nlu import model_store, rasa_format
@@ -73,9 +75,15 @@ class NLUPipeline:
         return messages
 
     def parse(self, text: str) -> ParseResult:
+        return self.parse_with_vector(text)[0]
+
+    def parse_with_vector(self, text: str) -> tuple[ParseResult, np.ndarray | None]:
+        """The parse and the sentence embedding computed on the way, so the knowledge base
+        can search with it instead of embedding the text a second time."""
         message = Message(text=_CONTROL.sub(" ", text))
         for comp in self.components:
             comp.process(message)
+        vector = message.dense[0] if message.dense else None
         result = message.result()
         if result.text != text:  # report the caller's text, not our cleaned copy
             result = ParseResult(
@@ -87,7 +95,7 @@ class NLUPipeline:
                 result.sentiment,
                 result.fallback,
             )
-        return result
+        return result, vector
 
     def parse_batch(self, texts: list[str]) -> list[ParseResult]:
         results = [m.result() for m in self._messages(texts)]

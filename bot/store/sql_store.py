@@ -344,6 +344,53 @@ class SqlStore:
                     return _message(found, duplicate=True)
             return _message(row)
 
+    async def finish_turn(
+        self,
+        conversation_id: str,
+        inbound_id: int,
+        parse: dict[str, Any],
+        replies: list[dict[str, Any]],
+        **conversation: Any,
+    ) -> list[MessageRecord]:
+        """End a bot turn in one transaction: the inbound message's parse, the bot's replies
+        (numbered after everything already stored) and the conversation's new state."""
+        allowed = {"failed_turns", "negative_streak", "language", "state", "status"}
+        unknown = set(conversation) - allowed
+        if unknown:
+            raise InputError(f"unknown conversation field(s): {', '.join(sorted(unknown))}")
+        rows = []
+        async with self.session() as s:
+            await s.execute(update(m.Message).where(m.Message.id == inbound_id).values(parse=parse))
+            for reply in replies:
+                seq = await s.scalar(
+                    update(m.Conversation)
+                    .where(m.Conversation.id == conversation_id)
+                    .values(last_seq=m.Conversation.last_seq + 1)
+                    .returning(m.Conversation.last_seq)
+                )
+                if seq is None:
+                    raise NotFoundError(f"no conversation {conversation_id!r}")
+                kb = reply.get("kb_article") or {}
+                row = m.Message(
+                    conversation_id=conversation_id,
+                    seq=seq,
+                    sender="bot",
+                    text=reply.get("text", ""),
+                    payload=reply.get("payload") or {},
+                    kb_article_id=kb.get("id"),
+                    kb_article_version=kb.get("version"),
+                )
+                s.add(row)
+                rows.append(row)
+            if conversation:
+                await s.execute(
+                    update(m.Conversation)
+                    .where(m.Conversation.id == conversation_id)
+                    .values(**conversation, updated_at=datetime.now(UTC))
+                )
+            await s.commit()
+        return [_message(r) for r in rows]
+
     async def set_parse(self, message_id: int, parse: dict[str, Any]) -> None:
         """Attach the NLU result to a customer message stored before it was parsed."""
         async with self.session() as s:
