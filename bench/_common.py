@@ -156,3 +156,48 @@ def emit_json(figures: dict[str, Any]) -> None:
     """The last line of a bench script: one JSON object of its figures."""
     sys.stdout.flush()
     print(json.dumps(figures, ensure_ascii=False, sort_keys=False), flush=True)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(args: list[str]) -> tuple[Any, str]:
+    """`python -m bot run ARGS --port P` as a child process; returns it and its base URL."""
+    import subprocess
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", *args, "--port", str(port)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def wait_healthy(proc: Any, url: str, timeout_s: float = 60.0) -> None:
+    """Poll /health until the server answers; fail fast if the process died."""
+    import asyncio
+    import time
+
+    import aiohttp
+
+    deadline = time.perf_counter() + timeout_s
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(f"{url}/health") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if proc.poll() is not None:
+                raise RuntimeError("server exited before it was ready")
+            if time.perf_counter() > deadline:
+                raise RuntimeError("server did not start in time")
+            await asyncio.sleep(0.02)

@@ -17,7 +17,6 @@ import asyncio
 import itertools
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,8 +33,10 @@ from _common import (
     macro_f1,
     percentile,
     quiet_logging,
+    start_server,
     stratified_split,
     text_key,
+    wait_healthy,
 )
 
 from bot.config import load_config
@@ -243,12 +244,6 @@ def main() -> None:
     emit_json(figures)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -260,28 +255,11 @@ async def http_bench(model_dir: Path, texts: list[str]) -> dict[str, Any]:
     import aiohttp
 
     out: dict[str, Any] = {}
-    port = free_port()
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--model", str(model_dir), "--port", str(port)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
+    server, url = start_server(["--model", str(model_dir)])
     try:
         async with aiohttp.ClientSession() as session:
-            deadline = time.perf_counter() + 60
-            while True:
-                try:
-                    async with session.get(f"{url}/health") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                if time.perf_counter() > deadline or server.poll() is not None:
-                    raise RuntimeError("server did not start")
-                await asyncio.sleep(0.02)
+            await wait_healthy(server, url)
             out["cold_start_s"] = round(time.perf_counter() - started, 3)
             print(
                 f"\nHTTP: cold start (process start to /health answering) {out['cold_start_s']} s"

@@ -17,9 +17,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -27,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _common import REPO, emit_json, percentile, quiet_logging
+from _common import REPO, emit_json, percentile, quiet_logging, start_server, wait_healthy
 
 from bot.store.sql_store import SqlStore
 
@@ -39,12 +36,6 @@ def lines_pool() -> list[str]:
     qs = yaml.safe_load((REPO / "bench/data/kb_questions.yml").read_text("utf-8"))["questions"]
     pool = [q["question"] for q in qs if q["article"]]
     return [*pool, "你好", "hi", "谢谢", "thanks!", "满多少包邮", "how long do refunds take"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(tmp: Path, storage_url: str) -> Path:
@@ -151,37 +142,12 @@ async def bench_backend(
             name = f"relaydesk_bench_{uuid.uuid4().hex[:8]}"
             await pg_admin(f'CREATE DATABASE "{name}"')
             storage_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bot",
-                "run",
-                "--config",
-                str(write_config(tmp, storage_url)),
-                "--port",
-                str(port),
-            ],
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        url = f"http://127.0.0.1:{port}"
+        server, url = start_server(["--config", str(write_config(tmp, storage_url))])
         try:
             import aiohttp
 
+            await wait_healthy(server, url, timeout_s=120)
             async with aiohttp.ClientSession() as s:
-                for _ in range(600):
-                    try:
-                        async with s.get(f"{url}/health") as r:
-                            if r.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    if server.poll() is not None:
-                        raise RuntimeError("server exited")
-                    await asyncio.sleep(0.1)
                 # Warm-up: a few turns so lazy imports and caches are paid.
                 for text in pool[:10]:
                     async with s.post(

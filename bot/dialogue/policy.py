@@ -33,6 +33,11 @@ SMALL_TALK = {
     "bot_challenge": "utter_bot_challenge",
 }
 UNKNOWN_INTENTS = frozenset({"out_of_scope", "nlu_fallback"})
+# intent -> (entity slot, template value name, what is looked up)
+LOOKUPS = {
+    "order_status": ("order_id", "order_id", "order"),
+    "ticket_status": ("ticket_id", "number", "ticket"),
+}
 
 
 @dataclass(frozen=True)
@@ -107,26 +112,18 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
             steps.append(Step("utter_empathy"))
         steps.append(Step("utter_complaint_received"))
         escalate, priority = "complaint", priority + 1
-    elif intent == "order_status":
-        order_id = turn.entities.get("order_id")
-        if order_id is None:
-            steps.append(Step("utter_ask_order_id"))
-            awaiting = "order_id"
-        elif turn.order is None:
-            steps.append(Step("utter_order_not_found", {"order_id": order_id}))
+    elif intent in LOOKUPS:
+        slot, key, kind = LOOKUPS[intent]
+        value = turn.entities.get(slot)
+        found = turn.order if kind == "order" else turn.ticket
+        if value is None:  # ask for the number, and remember that we asked
+            steps.append(Step(f"utter_ask_{slot}"))
+            awaiting = slot
+        elif found is None:
+            steps.append(Step(f"utter_{kind}_not_found", {key: value}))
             failed = True
         else:
-            steps.append(Step("utter_order_status", dict(turn.order)))
-    elif intent == "ticket_status":
-        number = turn.entities.get("ticket_id")
-        if number is None:
-            steps.append(Step("utter_ask_ticket_id"))
-            awaiting = "ticket_id"
-        elif turn.ticket is None:
-            steps.append(Step("utter_ticket_not_found", {"number": number}))
-            failed = True
-        else:
-            steps.append(Step("utter_ticket_status", dict(turn.ticket)))
+            steps.append(Step(f"utter_{kind}_status", dict(found)))
     elif intent == "feedback_negative":
         steps.append(Step("utter_sorry_not_helpful"))
         failed = True
