@@ -182,10 +182,9 @@ class DialogueEngine:
     async def _turn(
         self, customer_id: str, conversation_id: str, text: str, external_id: str | None
     ) -> TurnResult:
-        inbound = await self.store.append_message(
-            conversation_id, "customer", text, external_id=external_id
+        inbound, conv = await self.store.append_inbound(
+            conversation_id, text, external_id=external_id
         )
-        conv = await self.store.conversation(conversation_id)
         if inbound.duplicate:
             return TurnResult(
                 conv.id,

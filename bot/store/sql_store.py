@@ -361,15 +361,24 @@ class SqlStore:
         rows = []
         async with self.session() as s:
             await s.execute(update(m.Message).where(m.Message.id == inbound_id).values(parse=parse))
-            for reply in replies:
-                seq = await s.scalar(
+            last = None
+            if replies:
+                # Reserve all the reply numbers and set the new state with one statement.
+                last = await s.scalar(
                     update(m.Conversation)
                     .where(m.Conversation.id == conversation_id)
-                    .values(last_seq=m.Conversation.last_seq + 1)
+                    .values(
+                        last_seq=m.Conversation.last_seq + len(replies),
+                        updated_at=datetime.now(UTC),
+                        **conversation,
+                    )
                     .returning(m.Conversation.last_seq)
                 )
-                if seq is None:
+                if last is None:
                     raise NotFoundError(f"no conversation {conversation_id!r}")
+            for n, reply in enumerate(replies):
+                assert last is not None
+                seq = last - len(replies) + n + 1
                 kb = reply.get("kb_article") or {}
                 row = m.Message(
                     conversation_id=conversation_id,
@@ -382,7 +391,7 @@ class SqlStore:
                 )
                 s.add(row)
                 rows.append(row)
-            if conversation:
+            if conversation and not replies:
                 await s.execute(
                     update(m.Conversation)
                     .where(m.Conversation.id == conversation_id)
@@ -390,6 +399,49 @@ class SqlStore:
                 )
             await s.commit()
         return [_message(r) for r in rows]
+
+    async def append_inbound(
+        self, conversation_id: str, text: str, *, external_id: str | None = None
+    ) -> tuple[MessageRecord, ConversationRecord]:
+        """Store a customer message and return it with the conversation's state, in one
+        transaction (the state comes back from the numbering UPDATE itself)."""
+        if len(text) > MAX_TEXT_CHARS:
+            raise InputError(f"message text over {MAX_TEXT_CHARS} characters")
+        async with self.session() as s:
+            if external_id is not None:
+                found = await self._by_external(s, conversation_id, external_id)
+                if found is not None:
+                    conv = await s.get(m.Conversation, conversation_id)
+                    assert conv is not None
+                    return _message(found, duplicate=True), _conversation(conv)
+            conv = await s.scalar(
+                update(m.Conversation)
+                .where(m.Conversation.id == conversation_id)
+                .values(last_seq=m.Conversation.last_seq + 1, updated_at=datetime.now(UTC))
+                .returning(m.Conversation)
+            )
+            if conv is None:
+                raise NotFoundError(f"no conversation {conversation_id!r}")
+            record = _conversation(conv)
+            row = m.Message(
+                conversation_id=conversation_id,
+                seq=record.last_seq,
+                sender="customer",
+                text=text,
+                payload={},
+                external_id=external_id,
+            )
+            s.add(row)
+            try:
+                await s.commit()
+            except IntegrityError:
+                await s.rollback()
+        if row.id is None:  # a concurrent writer stored the same external id first
+            message = await self.append_message(
+                conversation_id, "customer", text, external_id=external_id
+            )
+            return message, await self.conversation(conversation_id)
+        return _message(row), record
 
     async def set_parse(self, message_id: int, parse: dict[str, Any]) -> None:
         """Attach the NLU result to a customer message stored before it was parsed."""
