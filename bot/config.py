@@ -164,6 +164,10 @@ class ServerSection(_Section):
     max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
     # Parsing is CPU work; it runs on this many threads so the event loop stays responsive.
     parse_workers: int = Field(1, ge=1, le=32)
+    # The agent JSON API (/api/agent/...) has no login until the console exists (issue #5): it
+    # is served only when this development flag is set, and takes the agent from the
+    # X-Relaydesk-Agent header. Never enable it on a reachable host.
+    dev_agent_api: bool = False
 
 
 class Config(_Section):

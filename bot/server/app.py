@@ -32,6 +32,10 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
         from connectors import rest
 
         app.add_routes(rest.routes)
+        if config.server.dev_agent_api:
+            from handoff import agent_api
+
+            app.add_routes(agent_api.routes)
         app.cleanup_ctx.append(runtime_context(config, nlu))  # type: ignore[arg-type]
     app.on_cleanup.append(_shutdown_executor)
     return app

@@ -1,0 +1,114 @@
+"""The agents' JSON API on the real app: a customer asks for a person over REST, an agent takes
+over, replies and resolves, and the customer rates."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.config import Config, config_from_dict
+from bot.nlu.pipeline import NLUPipeline
+from bot.server.app import create_app
+from bot.server.runtime import RUNTIME
+
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kb")
+
+
+def _config(repo_config: Config, tmp: Path, kb: Path, dev: bool) -> Config:
+    raw = repo_config.model_dump(exclude={"base_dir"})
+    raw["pipeline"] = repo_config.pipeline_spec()
+    raw["storage"]["url"] = f"sqlite:///{tmp / 'relaydesk.db'}"
+    raw["knowledge"].update(index_path=str(kb / "kb-index"), history_db=str(kb / "kb.db"))
+    raw["dialogue"]["orders_db"] = str(tmp / "orders.db")
+    raw["server"]["dev_agent_api"] = dev
+    return config_from_dict(raw, base_dir=repo_config.base_dir)
+
+
+async def _client(
+    factory: ClientFactory, repo_config: Config, nlu: NLUPipeline, tmp: Path, kb: Path, dev: bool
+) -> TestClient[Any, Any]:
+    return await factory(create_app(_config(repo_config, tmp, kb, dev), nlu, dialogue=True))
+
+
+async def test_the_agent_api_is_off_without_the_development_flag(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+) -> None:
+    client = await _client(aiohttp_client, repo_config, trained, tmp_path, kb_dir, dev=False)
+    resp = await client.get("/api/agent/queue", headers={"X-Relaydesk-Agent": "amy"})
+    assert resp.status == 404
+
+
+async def test_an_agent_takes_over_replies_and_resolves(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+) -> None:
+    client = await _client(aiohttp_client, repo_config, trained, tmp_path, kb_dir, dev=True)
+    store = client.app[RUNTIME].store
+    assert store is not None
+    await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+    await store.add_agent("bob", "Bob", skills=["after_sales"], status="online")
+    hook = "/webhooks/rest/webhook"
+    first = await (await client.post(hook, json={"sender": "c1", "message": "转人工"})).json()
+    cid = first[-1]["custom"]["conversation_id"]
+    amy, bob = {"X-Relaydesk-Agent": "amy"}, {"X-Relaydesk-Agent": "bob"}
+
+    queue = await (await client.get("/api/agent/queue", headers=amy)).json()
+    assert [h["conversation_id"] for h in queue["queue"]] == [cid]
+    assert (await client.post(f"/api/agent/conversations/{cid}/claim")).status == 401
+    nobody = await client.post(
+        f"/api/agent/conversations/{cid}/claim", headers={"X-Relaydesk-Agent": "ghost"}
+    )
+    assert nobody.status == 404
+    assert (await client.post(f"/api/agent/conversations/{cid}/claim", headers=amy)).status == 200
+    taken = await client.post(f"/api/agent/conversations/{cid}/claim", headers=bob)
+    assert taken.status == 409 and "already with an agent" in (await taken.json())["message"]
+
+    not_yours = await client.post(
+        f"/api/agent/conversations/{cid}/send", headers=bob, json={"text": "hi"}
+    )
+    assert not_yours.status == 409
+    empty = await client.post(
+        f"/api/agent/conversations/{cid}/send", headers=amy, json={"text": " "}
+    )
+    assert empty.status == 400
+    sent = await client.post(
+        f"/api/agent/conversations/{cid}/send", headers=amy, json={"text": "您好，我是 Amy"}
+    )
+    assert sent.status == 200 and (await sent.json())["first_reply"] is True
+
+    silent = await client.post(hook, json={"sender": "c1", "message": "好的谢谢"})
+    assert await silent.json() == [] and silent.headers["X-Relaydesk-Status"] == "assigned"
+
+    view = await (await client.get(f"/api/agent/conversations/{cid}", headers=amy)).json()
+    senders = [m["sender"] for m in view["messages"]]
+    assert senders[0] == "customer" and "agent" in senders and "system" in senders
+    assert view["messages"][-1]["parse"]["intent"]["name"] == "thank"
+
+    bad = await client.post(
+        f"/api/agent/conversations/{cid}/transfer", headers=amy, json={"skill_group": "nope"}
+    )
+    assert bad.status == 400
+    assert (await client.post(f"/api/agent/conversations/{cid}/resolve", headers=amy)).status == 200
+    rated = await (await client.post(hook, json={"sender": "c1", "message": "5 很满意"})).json()
+    assert "感谢" in rated[0]["text"]
+
+    customer_id = view["conversation"]["customer_id"]
+    profile = await (await client.get(f"/api/agent/customers/{customer_id}", headers=amy)).json()
+    assert profile["conversations"][0]["status"] == "resolved"
+    assert any(m["text"] == "5 很满意" for m in profile["history"])
