@@ -114,6 +114,18 @@ async def resolve(request: web.Request) -> web.Response:
     return _ok({"status": "resolved", "asked": ask.to_dict()})
 
 
+@routes.post("/api/agent/conversations/{cid}/notes")
+async def add_note(request: web.Request) -> web.Response:
+    """A private note: stored with the conversation, never sent to the customer."""
+    store = _service(request).store
+    agent = await _guard(store.agent(_agent(request)))
+    body = await read_object(request, allowed={"text"}, required={"text"})
+    if not isinstance(body["text"], str):
+        raise InputError("'text' must be a string")
+    note = await _guard(store.add_note(request.match_info["cid"], agent.id, body["text"]))
+    return _ok({"note": asdict(note)}, status=201)
+
+
 @routes.get("/api/agent/conversations/{cid}")
 async def transcript(request: web.Request) -> web.Response:
     _agent(request)
@@ -124,6 +136,7 @@ async def transcript(request: web.Request) -> web.Response:
         {
             "conversation": asdict(conv),
             "messages": [asdict(m) for m in messages],
+            "notes": [asdict(n) for n in await store.notes(conv.id)],
             "suggestions": conv.state.get("suggestions", []),
         }
     )

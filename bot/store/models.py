@@ -169,6 +169,20 @@ class Agent(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 
+class Note(Base):
+    """An agent's private note on a conversation; never shown to the customer."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class Rating(Base):
     __tablename__ = "ratings"
     __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="ck_rating_score"),)

@@ -107,6 +107,15 @@ class AgentRecord:
 
 
 @dataclass(frozen=True)
+class NoteRecord:
+    id: int
+    conversation_id: str
+    agent_id: str | None
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class RatingRecord:
     conversation_id: str
     score: int

@@ -24,6 +24,7 @@ from bot.store.records import (
     CustomerRecord,
     HandoffRecord,
     MessageRecord,
+    NoteRecord,
     RatingRecord,
     TicketEventRecord,
     TicketRecord,
@@ -722,6 +723,34 @@ class SqlStore:
                 .order_by(m.Handoff.priority.desc(), m.Handoff.queued_at, m.Handoff.id)
             )
             return [_handoff(r) for r in rows]
+
+    # -- private notes ----------------------------------------------------------------------
+    async def add_note(self, conversation_id: str, agent_id: str | None, text: str) -> NoteRecord:
+        if not text.strip():
+            raise InputError("the note is empty")
+        if len(text) > MAX_TEXT_CHARS:
+            raise InputError(f"note over {MAX_TEXT_CHARS} characters")
+        async with self.session() as s:
+            if await s.get(m.Conversation, conversation_id) is None:
+                raise NotFoundError(f"no conversation {conversation_id!r}")
+            row = m.Note(conversation_id=conversation_id, agent_id=agent_id, text=text)
+            s.add(row)
+            await s.commit()
+            return NoteRecord(
+                row.id, conversation_id, agent_id, row.text, _utc(row.created_at) or row.created_at
+            )
+
+    async def notes(self, conversation_id: str) -> list[NoteRecord]:
+        async with self.session() as s:
+            rows = await s.scalars(
+                select(m.Note).where(m.Note.conversation_id == conversation_id).order_by(m.Note.id)
+            )
+            return [
+                NoteRecord(
+                    r.id, r.conversation_id, r.agent_id, r.text, _utc(r.created_at) or r.created_at
+                )
+                for r in rows
+            ]
 
     # -- ratings ----------------------------------------------------------------------------
     async def rate(self, conversation_id: str, score: int, comment: str = "") -> RatingRecord:

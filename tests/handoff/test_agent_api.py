@@ -92,6 +92,16 @@ async def test_an_agent_takes_over_replies_and_resolves(
     )
     assert sent.status == 200 and (await sent.json())["first_reply"] is True
 
+    note = await client.post(
+        f"/api/agent/conversations/{cid}/notes",
+        headers=amy,
+        json={"text": "VIP, refund approved by supervisor"},
+    )
+    assert note.status == 201
+    assert (
+        await client.post(f"/api/agent/conversations/{cid}/notes", headers=amy, json={"text": ""})
+    ).status == 400
+
     silent = await client.post(hook, json={"sender": "c1", "message": "好的谢谢"})
     assert await silent.json() == [] and silent.headers["X-Relaydesk-Status"] == "assigned"
 
@@ -99,6 +109,9 @@ async def test_an_agent_takes_over_replies_and_resolves(
     senders = [m["sender"] for m in view["messages"]]
     assert senders[0] == "customer" and "agent" in senders and "system" in senders
     assert view["messages"][-1]["parse"]["intent"]["name"] == "thank"
+    # The note is in the agent's view and nowhere in what the customer was sent.
+    assert view["notes"][0]["text"] == "VIP, refund approved by supervisor"
+    assert all("VIP" not in m["text"] for m in view["messages"])
 
     bad = await client.post(
         f"/api/agent/conversations/{cid}/transfer", headers=amy, json={"skill_group": "nope"}

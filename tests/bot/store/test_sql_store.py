@@ -25,6 +25,7 @@ async def test_migrations_create_every_table_and_rerun_as_a_no_op(store: SqlStor
         "handoffs",
         "agents",
         "ratings",
+        "notes",
         "alembic_version",
     } <= tables
     from bot.store.engine import migrate
@@ -190,3 +191,16 @@ async def test_sqlite_file_is_in_wal_mode_and_survives_reopening(tmp_path: Path)
     assert [msg.text for msg in await again.messages(conv.id)] == ["do not lose me"]
     await again.close()
     assert (tmp_path / "var" / "relaydesk.db").is_file()
+
+
+async def test_private_notes_stay_apart_from_the_transcript(store: SqlStore) -> None:
+    c = await store.customer_for("web", "n")
+    conv = await store.active_conversation(c.id, "web")
+    agent = await store.add_agent("nia", "Nia")
+    await store.add_note(conv.id, agent.id, "asked for a callback after 18:00")
+    assert [n.text for n in await store.notes(conv.id)] == ["asked for a callback after 18:00"]
+    assert await store.messages(conv.id) == []
+    with pytest.raises(InputError, match="empty"):
+        await store.add_note(conv.id, agent.id, "  ")
+    with pytest.raises(NotFoundError):
+        await store.add_note("nope", agent.id, "x")
