@@ -159,7 +159,8 @@ def test_unknown_top_level_key_lists_the_allowed_sections() -> None:
 def test_unknown_key_in_a_section_lists_that_sections_keys() -> None:
     message = config_error(raw(server={"prot": 8080}))
     assert message == (
-        "config.yml: server.prot: unknown key; allowed: host, max_body_bytes, parse_workers, port"
+        "config.yml: server.prot: unknown key; allowed: "
+        "dev_agent_api, host, max_body_bytes, parse_workers, port"
     )
 
 
