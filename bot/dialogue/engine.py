@@ -128,14 +128,16 @@ class DialogueEngine:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def _understand(
-        self, text: str, fallback_language: str
+        self, text: str, fallback_language: str, search: bool
     ) -> tuple[ParseResult, dict[str, Any] | None, list[dict[str, Any]]]:
-        """Parse, then search the knowledge base when the intent calls for it, reusing the
-        parse's sentence embedding: one trip to the worker thread, one embedding."""
+        """Parse, then search the knowledge base when the bot will answer and the intent calls
+        for it, reusing the parse's sentence embedding: one trip to the worker thread, one
+        embedding."""
         parse, vector = self._parse(text)
         language = _reply_language(parse.language, fallback_language)
         intent = parse.intent.name
-        if self.kb is None or (intent not in QUESTION_INTENTS and intent not in UNKNOWN_INTENTS):
+        wanted = intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS
+        if not search or self.kb is None or not wanted:
             return parse, None, []
         same_model = self.kb.embedder is self._nlu_embedder
         result = self.kb.search(
@@ -197,12 +199,14 @@ class DialogueEngine:
                 conv.language or "zh",
                 duplicate=True,
             )
+        # While the queue or an agent holds the conversation the bot stays silent, so there is
+        # no answer to look up.
+        listening = conv.status in ("queued", "assigned")
         parse, kb_answer, suggestions = await self._run(
-            self._understand, text, conv.language or self.default_language
+            self._understand, text, conv.language or self.default_language, not listening
         )
         language = _reply_language(parse.language, conv.language or self.default_language)
-        if conv.status in ("queued", "assigned"):
-            # The agent (or the queue) has the conversation: the bot only listens.
+        if listening:  # the bot keeps the parse for the agent's view, and says nothing
             await self.store.finish_turn(conv.id, inbound.id, parse.to_dict(), [])
             return TurnResult(
                 conv.id,

@@ -38,6 +38,13 @@ class NotFoundError(RelaydeskError):
     """The conversation, ticket, handoff or agent asked for does not exist."""
 
 
+def _only(kind: str, fields: dict[str, Any], allowed: set[str]) -> None:
+    """Refuse fields a caller may not set, naming them."""
+    unknown = set(fields) - allowed
+    if unknown:
+        raise InputError(f"unknown {kind} field(s): {', '.join(sorted(unknown))}")
+
+
 def _utc(value: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything leaving the store is timezone-aware."""
     if value is None or value.tzinfo is not None:
@@ -200,10 +207,7 @@ class SqlStore:
             return _customer(row)
 
     async def update_customer(self, customer_id: str, **fields: Any) -> CustomerRecord:
-        allowed = {"name", "language", "tags", "attributes"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise InputError(f"unknown customer field(s): {', '.join(sorted(unknown))}")
+        _only("customer", fields, {"name", "language", "tags", "attributes"})
         async with self.session() as s:
             row = await s.get(m.Customer, customer_id)
             if row is None:
@@ -255,10 +259,11 @@ class SqlStore:
             return _conversation(row)
 
     async def update_conversation(self, conversation_id: str, **fields: Any) -> None:
-        allowed = {"status", "language", "failed_turns", "negative_streak", "state", "closed_at"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise InputError(f"unknown conversation field(s): {', '.join(sorted(unknown))}")
+        _only(
+            "conversation",
+            fields,
+            {"status", "language", "failed_turns", "negative_streak", "state", "closed_at"},
+        )
         if "status" in fields and fields["status"] not in CONVERSATION_STATUSES:
             raise InputError(f"status {fields['status']!r}; allowed: {CONVERSATION_STATUSES}")
         async with self.session() as s:
@@ -300,6 +305,37 @@ class SqlStore:
         A message whose `external_id` was stored before is not stored again: the earlier
         record comes back with `duplicate=True`.
         """
+        message, _ = await self._append(
+            conversation_id,
+            sender,
+            text,
+            sender_id=sender_id,
+            payload=payload,
+            parse=parse,
+            kb_article=kb_article,
+            external_id=external_id,
+        )
+        return message
+
+    async def append_inbound(
+        self, conversation_id: str, text: str, *, external_id: str | None = None
+    ) -> tuple[MessageRecord, ConversationRecord]:
+        """Store a customer message and return it with the conversation's state, in one
+        transaction (the state comes back from the numbering UPDATE itself)."""
+        return await self._append(conversation_id, "customer", text, external_id=external_id)
+
+    async def _append(
+        self,
+        conversation_id: str,
+        sender: str,
+        text: str,
+        *,
+        sender_id: str | None = None,
+        payload: dict[str, Any] | None = None,
+        parse: dict[str, Any] | None = None,
+        kb_article: dict[str, Any] | None = None,
+        external_id: str | None = None,
+    ) -> tuple[MessageRecord, ConversationRecord]:
         if sender not in SENDERS:
             raise InputError(f"sender {sender!r}; allowed: {', '.join(SENDERS)}")
         if len(text) > MAX_TEXT_CHARS:
@@ -308,112 +344,8 @@ class SqlStore:
             if external_id is not None:
                 found = await self._by_external(s, conversation_id, external_id)
                 if found is not None:
-                    return _message(found, duplicate=True)
-            seq = await s.scalar(
-                update(m.Conversation)
-                .where(m.Conversation.id == conversation_id)
-                .values(last_seq=m.Conversation.last_seq + 1, updated_at=datetime.now(UTC))
-                .returning(m.Conversation.last_seq)
-            )
-            if seq is None:
-                raise NotFoundError(f"no conversation {conversation_id!r}")
-            row = m.Message(
-                conversation_id=conversation_id,
-                seq=seq,
-                sender=sender,
-                sender_id=sender_id,
-                text=text,
-                payload=payload or {},
-                parse=parse,
-                external_id=external_id,
-                kb_article_id=(kb_article or {}).get("id"),
-                kb_article_version=(kb_article or {}).get("version"),
-            )
-            s.add(row)
-            try:
-                await s.commit()
-            except IntegrityError:
-                # The same external id was committed by a concurrent writer between our check
-                # and our insert; theirs stands.
-                await s.rollback()
-                if external_id is None:
-                    raise
-                async with self.session() as s2:
-                    found = await self._by_external(s2, conversation_id, external_id)
-                    if found is None:
-                        raise
-                    return _message(found, duplicate=True)
-            return _message(row)
-
-    async def finish_turn(
-        self,
-        conversation_id: str,
-        inbound_id: int,
-        parse: dict[str, Any],
-        replies: list[dict[str, Any]],
-        **conversation: Any,
-    ) -> list[MessageRecord]:
-        """End a bot turn in one transaction: the inbound message's parse, the bot's replies
-        (numbered after everything already stored) and the conversation's new state."""
-        allowed = {"failed_turns", "negative_streak", "language", "state", "status"}
-        unknown = set(conversation) - allowed
-        if unknown:
-            raise InputError(f"unknown conversation field(s): {', '.join(sorted(unknown))}")
-        rows = []
-        async with self.session() as s:
-            await s.execute(update(m.Message).where(m.Message.id == inbound_id).values(parse=parse))
-            last = None
-            if replies:
-                # Reserve all the reply numbers and set the new state with one statement.
-                last = await s.scalar(
-                    update(m.Conversation)
-                    .where(m.Conversation.id == conversation_id)
-                    .values(
-                        last_seq=m.Conversation.last_seq + len(replies),
-                        updated_at=datetime.now(UTC),
-                        **conversation,
-                    )
-                    .returning(m.Conversation.last_seq)
-                )
-                if last is None:
-                    raise NotFoundError(f"no conversation {conversation_id!r}")
-            for n, reply in enumerate(replies):
-                assert last is not None
-                seq = last - len(replies) + n + 1
-                kb = reply.get("kb_article") or {}
-                row = m.Message(
-                    conversation_id=conversation_id,
-                    seq=seq,
-                    sender="bot",
-                    text=reply.get("text", ""),
-                    payload=reply.get("payload") or {},
-                    kb_article_id=kb.get("id"),
-                    kb_article_version=kb.get("version"),
-                )
-                s.add(row)
-                rows.append(row)
-            if conversation and not replies:
-                await s.execute(
-                    update(m.Conversation)
-                    .where(m.Conversation.id == conversation_id)
-                    .values(**conversation, updated_at=datetime.now(UTC))
-                )
-            await s.commit()
-        return [_message(r) for r in rows]
-
-    async def append_inbound(
-        self, conversation_id: str, text: str, *, external_id: str | None = None
-    ) -> tuple[MessageRecord, ConversationRecord]:
-        """Store a customer message and return it with the conversation's state, in one
-        transaction (the state comes back from the numbering UPDATE itself)."""
-        if len(text) > MAX_TEXT_CHARS:
-            raise InputError(f"message text over {MAX_TEXT_CHARS} characters")
-        async with self.session() as s:
-            if external_id is not None:
-                found = await self._by_external(s, conversation_id, external_id)
-                if found is not None:
                     conv = await s.get(m.Conversation, conversation_id)
-                    assert conv is not None
+                    assert conv is not None  # the message references it
                     return _message(found, duplicate=True), _conversation(conv)
             conv = await s.scalar(
                 update(m.Conversation)
@@ -427,28 +359,81 @@ class SqlStore:
             row = m.Message(
                 conversation_id=conversation_id,
                 seq=record.last_seq,
-                sender="customer",
+                sender=sender,
+                sender_id=sender_id,
                 text=text,
-                payload={},
+                payload=payload or {},
+                parse=parse,
                 external_id=external_id,
+                kb_article_id=(kb_article or {}).get("id"),
+                kb_article_version=(kb_article or {}).get("version"),
             )
             s.add(row)
             try:
                 await s.commit()
-            except IntegrityError:
+                return _message(row), record
+            except IntegrityError as exc:
+                # The same external id was committed by a concurrent writer between our check
+                # and our insert; theirs stands.
                 await s.rollback()
-        if row.id is None:  # a concurrent writer stored the same external id first
-            message = await self.append_message(
-                conversation_id, "customer", text, external_id=external_id
-            )
-            return message, await self.conversation(conversation_id)
-        return _message(row), record
+                if external_id is None:
+                    raise
+                conflict = exc
+        async with self.session() as s2:
+            found = await self._by_external(s2, conversation_id, external_id)
+            if found is None:
+                raise conflict
+            conv = await s2.get(m.Conversation, conversation_id)
+            assert conv is not None
+            return _message(found, duplicate=True), _conversation(conv)
 
-    async def set_parse(self, message_id: int, parse: dict[str, Any]) -> None:
-        """Attach the NLU result to a customer message stored before it was parsed."""
+    async def finish_turn(
+        self,
+        conversation_id: str,
+        inbound_id: int,
+        parse: dict[str, Any],
+        replies: list[dict[str, Any]],
+        **conversation: Any,
+    ) -> list[MessageRecord]:
+        """End a bot turn in one transaction: the inbound message's parse, the bot's replies
+        (numbered after everything already stored) and the conversation's new state."""
+        _only(
+            "conversation",
+            conversation,
+            {"failed_turns", "negative_streak", "language", "state", "status"},
+        )
+        rows = []
         async with self.session() as s:
-            await s.execute(update(m.Message).where(m.Message.id == message_id).values(parse=parse))
+            await s.execute(update(m.Message).where(m.Message.id == inbound_id).values(parse=parse))
+            if replies or conversation:
+                # Reserve the reply numbers and set the new state with one statement.
+                last = await s.scalar(
+                    update(m.Conversation)
+                    .where(m.Conversation.id == conversation_id)
+                    .values(
+                        last_seq=m.Conversation.last_seq + len(replies),
+                        updated_at=datetime.now(UTC),
+                        **conversation,
+                    )
+                    .returning(m.Conversation.last_seq)
+                )
+                if last is None:
+                    raise NotFoundError(f"no conversation {conversation_id!r}")
+                for n, reply in enumerate(replies):
+                    kb = reply.get("kb_article") or {}
+                    row = m.Message(
+                        conversation_id=conversation_id,
+                        seq=last - len(replies) + n + 1,
+                        sender="bot",
+                        text=reply.get("text", ""),
+                        payload=reply.get("payload") or {},
+                        kb_article_id=kb.get("id"),
+                        kb_article_version=kb.get("version"),
+                    )
+                    s.add(row)
+                    rows.append(row)
             await s.commit()
+        return [_message(r) for r in rows]
 
     @staticmethod
     async def _by_external(s: AsyncSession, conversation_id: str, external_id: str) -> Any:
@@ -578,10 +563,11 @@ class SqlStore:
             return _agent(row)
 
     async def update_agent(self, username: str, **fields: Any) -> AgentRecord:
-        allowed = {"display_name", "role", "skills", "languages", "max_concurrent", "status"}
-        unknown = set(fields) - allowed
-        if unknown:
-            raise InputError(f"unknown agent field(s): {', '.join(sorted(unknown))}")
+        _only(
+            "agent",
+            fields,
+            {"display_name", "role", "skills", "languages", "max_concurrent", "status"},
+        )
         async with self.session() as s:
             row = await s.scalar(select(m.Agent).where(m.Agent.username == username))
             if row is None:
@@ -691,18 +677,19 @@ class SqlStore:
             return _handoff(row) if row else None
 
     async def update_handoff(self, handoff_id: int, **fields: Any) -> None:
-        allowed = {
-            "status",
-            "assigned_to",
-            "assigned_at",
-            "first_agent_reply_at",
-            "resolved_at",
-            "skill_group",
-            "priority",
-        }
-        unknown = set(fields) - allowed
-        if unknown:
-            raise InputError(f"unknown handoff field(s): {', '.join(sorted(unknown))}")
+        _only(
+            "handoff",
+            fields,
+            {
+                "status",
+                "assigned_to",
+                "assigned_at",
+                "first_agent_reply_at",
+                "resolved_at",
+                "skill_group",
+                "priority",
+            },
+        )
         async with self.session() as s:
             await s.execute(update(m.Handoff).where(m.Handoff.id == handoff_id).values(**fields))
             await s.commit()
