@@ -75,7 +75,6 @@ def cmd_test_stories(args: argparse.Namespace) -> int:
     from bot.dialogue.stories import load_stories, run_story
     from bot.nlu.pipeline import load_for_config
     from bot.server.runtime import Runtime, open_runtime
-    from handoff.service import HandoffService
 
     base = _config(args)
     stories = load_stories(Path(args.file))
@@ -89,7 +88,8 @@ def cmd_test_stories(args: argparse.Namespace) -> int:
         runtime = Runtime()
         await open_runtime(config, nlu, runtime)
         assert runtime.engine is not None and runtime.store is not None
-        service = HandoffService(runtime.store, runtime.engine.responses)
+        assert runtime.handoff is not None
+        service = runtime.handoff
         failed = 0
         try:
             for story in stories:

@@ -1,13 +1,17 @@
 """Rasa's REST channel, unchanged for its clients: POST /webhooks/rest/webhook with
 {"sender", "message"} returns [{"recipient_id", "text", ...}].
 
-Every reply also carries Rasa's `custom` payload with the conversation's state. While an agent
-(or the queue) holds the conversation the bot sends nothing: the answer is `[]`, and the state
-is in the `X-Relaydesk-Status` header (the agent's reply reaches the customer on their channel).
+Every reply also carries Rasa's `custom` payload with the conversation's state and the message's
+sequence number. While an agent (or the queue) holds the conversation the bot sends nothing: the
+answer is `[]`, and the state is in the `X-Relaydesk-Status` header. What reaches the customer
+outside a reply (the agent's messages, queue-position updates, the rating request) is fetched
+with `GET /webhooks/rest/messages?sender=...&after=SEQ&wait=25`, a long poll.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -19,8 +23,11 @@ from bot.nlu.pipeline import validate_text
 from bot.server.json_body import read_object
 from bot.server.keys import CONFIG
 from bot.server.runtime import RUNTIME
+from bot.store.records import MessageRecord
+from bot.store.sql_store import SqlStore
 
 MAX_SENDER_CHARS = 200
+MAX_WAIT_S = 25  # under common proxies' 30 s idle timeout
 routes = web.RouteTableDef()
 
 
@@ -54,9 +61,74 @@ async def webhook(request: web.Request) -> web.Response:
 
 def render(result: TurnResult, recipient: str) -> list[dict[str, Any]]:
     custom = result.custom()
+    seqs = result.seqs or (None,) * len(result.replies)
     return [
-        {"recipient_id": recipient, **reply.to_dict(), "custom": custom} for reply in result.replies
+        {"recipient_id": recipient, **reply.to_dict(), "custom": {**custom, "seq": seq}}
+        for reply, seq in zip(result.replies, seqs, strict=True)
     ]
+
+
+@routes.get("/webhooks/rest/messages")
+async def messages(request: web.Request) -> web.Response:
+    """What reached the customer outside a reply: agent messages, queue updates, the rating
+    request. `after` is the last `seq` the client has; with `wait` (seconds, up to 25) the
+    request is held until something new arrives (long polling)."""
+    q = request.query
+    unknown = set(q) - {"sender", "after", "wait"}
+    if unknown:
+        raise InputError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    sender = q.get("sender", "")
+    if not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+        raise InputError(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS}")
+    after = _int_param(q, "after", 0, 0, 2**31)
+    wait = _int_param(q, "wait", 0, 0, MAX_WAIT_S)
+    runtime = request.app[RUNTIME]
+    if runtime.store is None:
+        raise web.HTTPServiceUnavailable(text="the store is starting; try again")
+    store = runtime.store
+    customer = await store.find_customer("rest", sender)
+    conv = await store.latest_conversation(customer.id, "rest") if customer else None
+    if conv is None:
+        return web.json_response([])
+    arrived = asyncio.Event()
+    unsubscribe = store.bus.subscribe(lambda _e: arrived.set(), conv.id)
+    try:
+        found = await _outbound(store, conv.id, after)
+        if not found and wait:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(arrived.wait(), wait)
+            found = await _outbound(store, conv.id, after)
+    finally:
+        unsubscribe()
+    return web.json_response(
+        [
+            {
+                "recipient_id": sender,
+                "text": msg.text,
+                **{k: v for k, v in msg.payload.items() if k != "text"},
+                "custom": {"seq": msg.seq, "sender": msg.sender, "conversation_id": conv.id},
+            }
+            for msg in found
+        ],
+        dumps=_dumps,
+    )
+
+
+async def _outbound(store: SqlStore, conversation_id: str, after: int) -> list[MessageRecord]:
+    return [m for m in await store.messages(conversation_id, after) if m.sender != "customer"]
+
+
+def _int_param(query: Any, name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError(f"'{name}' must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise InputError(f"'{name}' must be between {low} and {high}")
+    return value
 
 
 def _dumps(obj: Any) -> str:

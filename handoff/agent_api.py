@@ -49,9 +49,9 @@ def _agent(request: web.Request) -> str:
 
 def _service(request: web.Request) -> HandoffService:
     runtime = request.app[RUNTIME]
-    if runtime.engine is None or runtime.store is None:
+    if runtime.handoff is None:
         raise web.HTTPServiceUnavailable(text="starting up; try again")
-    return HandoffService(runtime.store, runtime.engine.responses)
+    return runtime.handoff
 
 
 async def _guard(coro: Any) -> Any:

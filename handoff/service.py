@@ -11,6 +11,7 @@ from bot.dialogue.responses import OutboundMessage, Responses
 from bot.errors import InputError, RelaydeskError
 from bot.store.records import HandoffRecord, MessageRecord
 from bot.store.sql_store import SqlStore
+from handoff.announcer import QueueAnnouncer
 
 
 class HandoffError(RelaydeskError):
@@ -24,9 +25,12 @@ class AgentReply:
 
 
 class HandoffService:
-    def __init__(self, store: SqlStore, responses: Responses) -> None:
+    def __init__(
+        self, store: SqlStore, responses: Responses, *, handle_minutes: float = 4.0
+    ) -> None:
         self.store = store
         self.responses = responses
+        self.announcer = QueueAnnouncer(store, responses, handle_minutes)
 
     async def _handoff(self, conversation_id: str) -> HandoffRecord:
         h = await self.store.active_handoff(conversation_id)
@@ -48,6 +52,7 @@ class HandoffService:
                 f"{agent.max_concurrent} chats"
             )
         await self._system(conversation_id, "agent_joined", agent=agent.display_name)
+        await self.announcer.announce(h.skill_group)  # everyone behind moves up
         return await self.store.handoff(h.id)
 
     async def send(self, conversation_id: str, username: str, text: str) -> AgentReply:
@@ -71,6 +76,8 @@ class HandoffService:
             conversation_id, "transfer", skill_group, priority=h.priority, language=h.language
         )
         await self._system(conversation_id, "transferred", group=skill_group)
+        await self.announcer.tell(new, await self.announcer.place(new))
+        await self.announcer.announce(h.skill_group)
         return new
 
     async def return_to_bot(self, conversation_id: str) -> None:
@@ -80,6 +87,8 @@ class HandoffService:
             conversation_id, status="bot", failed_turns=0, negative_streak=0
         )
         await self._system(conversation_id, "back_to_bot")
+        if h.status == "queued":
+            await self.announcer.announce(h.skill_group)
 
     async def resolve(self, conversation_id: str) -> OutboundMessage:
         """Close the handoff and ask the customer for a 1–5 rating and a comment."""
@@ -91,6 +100,8 @@ class HandoffService:
         conv = await self.store.conversation(conversation_id)
         ask = self.responses.render("utter_ask_rating", conv.language or "zh")
         await self.store.append_message(conversation_id, "bot", ask.text, payload=ask.to_dict())
+        if h.status == "queued":
+            await self.announcer.announce(h.skill_group)
         return ask
 
     async def _system(self, conversation_id: str, event: str, **values: str) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import Executor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,7 +23,9 @@ from bot.dialogue.responses import OutboundMessage, Responses
 from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline
 from bot.nlu.types import IntentScore, ParseResult, Sentiment
-from bot.store.sql_store import NotFoundError, SqlStore
+from bot.store.records import CustomerRecord
+from bot.store.sql_store import NotFoundError, SqlStore, TurnStart
+from handoff.announcer import QueueAnnouncer
 from handoff.routing import Router
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,7 @@ class TurnResult:
     kb_article: dict[str, Any] | None = None
     duplicate: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    seqs: tuple[int, ...] = ()  # the stored replies' sequence numbers, one per reply
 
     def custom(self) -> dict[str, Any]:
         """The state an integrator sees on every reply (Rasa's `custom` payload)."""
@@ -116,13 +120,13 @@ class DialogueEngine:
         self.settings = settings
         self.default_language = default_language
         self.follow_up = timedelta(hours=ticket_follow_up_hours)
-        self.handle_minutes = average_handle_minutes
+        self.announcer = QueueAnnouncer(store, responses, average_handle_minutes)
         self.auto_assign = auto_assign
         self.executor = executor
         embed = nlu.component("SentenceEmbeddingFeaturizer")
         self._nlu_embedder = embed.embedder if embed is not None else None
         self.clock = clock or (lambda: datetime.now(router.tz))
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks = KeyedLocks()
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -169,24 +173,21 @@ class DialogueEngine:
     async def handle(
         self, channel: str, sender: str, text: str, *, external_id: str | None = None
     ) -> TurnResult:
-        customer = await self.store.customer_for(channel, sender)
-        rating = parse_rating(text)
-        if rating is not None:
-            resolved = await self.store.awaiting_rating(customer.id, channel)
-            if resolved is not None:
-                return await self._rate(customer.id, resolved.id, text, rating, external_id)
-        conv = await self.store.active_conversation(customer.id, channel)
-        # One turn at a time per conversation in this process, so replies keep their order.
-        lock = self._locks.setdefault(conv.id, asyncio.Lock())
-        async with lock:
-            return await self._turn(customer.id, conv.id, text, external_id)
+        # One turn at a time per customer and channel in this process, so replies keep their
+        # order.
+        async with self._locks.hold((channel, sender)):
+            rating = parse_rating(text)
+            if rating is not None:
+                customer = await self.store.customer_for(channel, sender)
+                resolved = await self.store.awaiting_rating(customer.id, channel)
+                if resolved is not None:
+                    return await self._rate(customer.id, resolved.id, text, rating, external_id)
+            start = await self.store.begin_turn(channel, sender, text, external_id=external_id)
+            return await self._turn(start)
 
-    async def _turn(
-        self, customer_id: str, conversation_id: str, text: str, external_id: str | None
-    ) -> TurnResult:
-        inbound, conv = await self.store.append_inbound(
-            conversation_id, text, external_id=external_id
-        )
+    async def _turn(self, start: TurnStart) -> TurnResult:
+        inbound, conv, customer_id = start.inbound, start.conversation, start.customer.id
+        text = inbound.text
         if inbound.duplicate:
             return TurnResult(
                 conv.id,
@@ -273,7 +274,7 @@ class DialogueEngine:
         status = "bot"
         if decision.escalate is not None:
             handoff, more = await self._escalate(
-                customer_id,
+                start.customer,
                 conv.id,
                 decision.escalate,
                 intent,
@@ -290,7 +291,7 @@ class DialogueEngine:
             last_category=kb_answer["category"] if kb_answer else state.get("last_category"),
             suggestions=suggestions,
         )
-        await self.store.finish_turn(
+        stored = await self.store.finish_turn(
             conv.id,
             inbound.id,
             parse.to_dict(),
@@ -318,6 +319,7 @@ class DialogueEngine:
             language,
             handoff,
             decision.kb_article,
+            seqs=tuple(m.seq for m in stored),
         )
 
     async def _rate(
@@ -340,7 +342,7 @@ class DialogueEngine:
             )
         await self.store.rate(conversation_id, rating[0], rating[1])
         thanks = self.responses.render("utter_thanks_for_rating", language)
-        await self.store.append_message(
+        stored = await self.store.append_message(
             conversation_id, "bot", thanks.text, payload=thanks.to_dict()
         )
         return TurnResult(
@@ -353,6 +355,7 @@ class DialogueEngine:
             neutral,
             language,
             extra={"rating": rating[0]},
+            seqs=(stored.seq,),
         )
 
     def _render(self, step: Any, language: str) -> OutboundMessage:
@@ -369,7 +372,7 @@ class DialogueEngine:
 
     async def _escalate(
         self,
-        customer_id: str,
+        customer: CustomerRecord,
         conversation_id: str,
         reason: str,
         intent: str,
@@ -379,7 +382,6 @@ class DialogueEngine:
         text: str,
     ) -> tuple[HandoffInfo, list[OutboundMessage]]:
         group = self.router.group_for(reason, intent, category)
-        customer = await self.store.customer(customer_id)
         if "high_value" in customer.tags:
             priority += 1
         handoff = await self.store.queue_handoff(
@@ -395,7 +397,7 @@ class DialogueEngine:
             # The promise counts service time: outside hours it starts at the next opening.
             due = self.router.next_open(group, now).astimezone(self.router.tz) + self.follow_up
             ticket = await self.store.create_ticket(
-                customer_id,
+                customer.id,
                 text[:200],
                 conversation_id=conversation_id,
                 skill_group=group,
@@ -425,14 +427,42 @@ class DialogueEngine:
                         "utter_agent_joined", language, agent=agent.display_name
                     )
                     return HandoffInfo(reason, group, 0, assigned_to=agent.username), [msg]
-        # The customer's place among those waiting for the same skill group.
-        queue = [h for h in await self.store.queued_handoffs() if h.skill_group == group]
-        position = next((i for i, h in enumerate(queue, 1) if h.id == handoff.id), len(queue))
-        wait = max(1, round(position * self.handle_minutes / max(len(agents), 1)))
+        # The customer's place among those waiting for the same skill group; the reply tells
+        # it, and the others in the group hear of theirs if this arrival moved them back.
+        place = await self.announcer.place(handoff)
+        await self.store.tell_position(handoff.id, place.position)
+        await self.announcer.announce(group)
+        position = place.position
         msg = self.responses.render(
-            "utter_handoff_queued", language, position=position, wait_minutes=wait
+            "utter_handoff_queued", language, position=position, wait_minutes=place.wait_minutes
         )
         return HandoffInfo(reason, group, position), [msg]
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or awaits it, so a long-running
+    server does not keep a lock for every customer it ever served."""
+
+    def __init__(self) -> None:
+        self._held: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._held.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._held[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._held[key]
+            if users == 1:
+                del self._held[key]
+            else:
+                self._held[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._held)
 
 
 _RATING = re.compile(

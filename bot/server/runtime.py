@@ -18,6 +18,7 @@ from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import SqlStore
 from handoff.routing import Router
+from handoff.service import HandoffService
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Runtime:
     engine: DialogueEngine | None = None
     store: SqlStore | None = None
     kb: KnowledgeBase | None = None
+    handoff: HandoffService | None = None
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -37,11 +39,13 @@ async def open_runtime(config: Config, nlu: NLUPipeline, runtime: Runtime) -> No
     kb.open()
     h = config.handoff
     runtime.store, runtime.kb = store, kb
+    responses = Responses.load(config.path(config.dialogue.responses))
+    runtime.handoff = HandoffService(store, responses, handle_minutes=h.average_handle_minutes)
     runtime.engine = DialogueEngine(
         store,
         nlu,
         kb,
-        Responses.load(config.path(config.dialogue.responses)),
+        responses,
         Router(h),
         SqliteOrderLookup(Path(config.path(config.dialogue.orders_db))),
         PolicySettings(h.max_failed_turns, h.negative_streak_to_escalate, h.strong_negative_score),

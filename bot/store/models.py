@@ -152,6 +152,8 @@ class Handoff(Base):
     assigned_at: Mapped[datetime | None] = mapped_column()
     first_agent_reply_at: Mapped[datetime | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()
+    # The queue position the customer was last told, so a change is announced once.
+    position_told: Mapped[int | None] = mapped_column()
 
 
 class Agent(Base):

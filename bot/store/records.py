@@ -92,6 +92,7 @@ class HandoffRecord:
     assigned_at: datetime | None
     first_agent_reply_at: datetime | None
     resolved_at: datetime | None
+    position_told: int | None = None
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,21 @@ database serialises, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Table, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from bot.errors import InputError, RelaydeskError
+from bot.events import LocalMessageBus, MessageBus, MessageEvent
 from bot.store import models as m
-from bot.store.engine import create_engine, migrate
+from bot.store.engine import Database, open_database
+from bot.store.models import new_id
 from bot.store.records import (
     CONVERSATION_STATUSES,
     SENDERS,
@@ -32,6 +36,12 @@ from bot.store.records import (
 
 TICKET_BASE = 1000  # ticket numbers start at T-1001
 MAX_TEXT_CHARS = 20_000
+T = TypeVar("T")
+# The hot path (a bot turn) uses the tables directly: Core statements cost a fraction of the ORM's.
+CUST = cast(Table, m.Customer.__table__)
+IDENT = cast(Table, m.ChannelIdentity.__table__)
+CONV = cast(Table, m.Conversation.__table__)
+MSG = cast(Table, m.Message.__table__)
 
 
 class NotFoundError(RelaydeskError):
@@ -52,7 +62,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def _customer(row: m.Customer) -> CustomerRecord:
+def _customer(row: Any) -> CustomerRecord:
     return CustomerRecord(
         row.id,
         row.name,
@@ -63,7 +73,7 @@ def _customer(row: m.Customer) -> CustomerRecord:
     )
 
 
-def _conversation(row: m.Conversation) -> ConversationRecord:
+def _conversation(row: Any) -> ConversationRecord:
     return ConversationRecord(
         row.id,
         row.customer_id,
@@ -80,7 +90,7 @@ def _conversation(row: m.Conversation) -> ConversationRecord:
     )
 
 
-def _message(row: m.Message, duplicate: bool = False) -> MessageRecord:
+def _message(row: Any, duplicate: bool = False) -> MessageRecord:
     return MessageRecord(
         row.id,
         row.conversation_id,
@@ -112,6 +122,7 @@ def _handoff(row: m.Handoff) -> HandoffRecord:
         _utc(row.assigned_at),
         _utc(row.first_agent_reply_at),
         _utc(row.resolved_at),
+        row.position_told,
     )
 
 
@@ -128,23 +139,162 @@ def _agent(row: m.Agent) -> AgentRecord:
     )
 
 
+@dataclass(frozen=True)
+class TurnStart:
+    """What `begin_turn` found or created, with the stored inbound message."""
+
+    customer: CustomerRecord
+    conversation: ConversationRecord  # as of just after the inbound message was numbered
+    inbound: MessageRecord
+
+
+_OPEN = ("bot", "queued", "assigned")
+
+
 class SqlStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._session = async_sessionmaker(engine, expire_on_commit=False)
+    def __init__(self, db: Database, bus: MessageBus | None = None) -> None:
+        self.db = db
+        self.bus = bus or LocalMessageBus()
 
     @classmethod
-    async def open(cls, url: str, base_dir: str | Path = ".") -> SqlStore:
+    async def open(
+        cls, url: str, base_dir: str | Path = ".", bus: MessageBus | None = None
+    ) -> SqlStore:
         """Connect and apply pending migrations."""
-        engine = create_engine(url, base_dir)
-        await migrate(engine)
-        return cls(engine)
+        db = open_database(url, base_dir)
+        await db.migrate()
+        return cls(db, bus)
+
+    async def _published(self, *messages: MessageRecord) -> None:
+        """Tell the bus about messages just committed (never about a duplicate)."""
+        for msg in messages:
+            if not msg.duplicate:
+                await self.bus.publish(MessageEvent(msg.conversation_id, msg.seq, msg.sender))
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self.db.close()
 
-    def session(self) -> AsyncSession:
-        return self._session()
+    async def _retrying(self, fn: Callable[[Session], T], attempts: int = 3) -> T:
+        """Run `fn`, again if a concurrent writer (another process) won a unique-key race: the
+        next attempt finds what they stored."""
+        for attempt in range(attempts):
+            try:
+                return await self.db.run(fn)
+            except IntegrityError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- the bot turn's hot path ------------------------------------------------------------
+    async def begin_turn(
+        self, channel: str, sender: str, text: str, *, external_id: str | None = None
+    ) -> TurnStart:
+        """Store a customer's message before anything else happens, in one transaction: find
+        (or create) the customer known as `sender` on `channel` and their open conversation,
+        and number and store the message. A message whose `external_id` was stored before
+        comes back with `duplicate=True` and is not stored again."""
+        _check_text(text)
+
+        def work(s: Session) -> TurnStart:
+            customer, conv_id = _identity(s, channel, sender)
+            if conv_id is None:
+                conv_id = new_id()
+                s.execute(
+                    insert(CONV).values(
+                        id=conv_id, customer_id=customer.id, channel=channel, state={}
+                    )
+                )
+            if external_id is not None:
+                found = _by_external(s, conv_id, external_id)
+                if found is not None:
+                    row = s.execute(select(CONV).where(CONV.c.id == conv_id)).one()
+                    s.commit()
+                    return TurnStart(customer, _conversation(row), _message(found, True))
+            conv, message = _number_and_insert(s, conv_id, "customer", text, {}, external_id)
+            s.commit()
+            return TurnStart(customer, conv, message)
+
+        start = await self._retrying(work)
+        await self._published(start.inbound)
+        return start
+
+    async def finish_turn(
+        self,
+        conversation_id: str,
+        inbound_id: int,
+        parse: dict[str, Any],
+        replies: list[dict[str, Any]],
+        **conversation: Any,
+    ) -> list[MessageRecord]:
+        """End a bot turn in one transaction: the inbound message's parse, the bot's replies
+        (numbered after everything already stored) and the conversation's new state."""
+        _only(
+            "conversation",
+            conversation,
+            {"failed_turns", "negative_streak", "language", "state", "status"},
+        )
+
+        def work(s: Session) -> list[MessageRecord]:
+            s.execute(update(MSG).where(MSG.c.id == inbound_id).values(parse=parse))
+            stored: list[MessageRecord] = []
+            if replies or conversation:
+                # Reserve the reply numbers and set the new state with one statement.
+                last = s.execute(
+                    update(CONV)
+                    .where(CONV.c.id == conversation_id)
+                    .values(
+                        last_seq=CONV.c.last_seq + len(replies),
+                        updated_at=datetime.now(UTC),
+                        **conversation,
+                    )
+                    .returning(CONV.c.last_seq)
+                ).scalar()
+                if last is None:
+                    raise NotFoundError(f"no conversation {conversation_id!r}")
+                at = datetime.now(UTC)
+                values = []
+                for n, reply in enumerate(replies):
+                    kb = reply.get("kb_article") or {}
+                    values.append(
+                        {
+                            "conversation_id": conversation_id,
+                            "seq": last - len(replies) + n + 1,
+                            "sender": "bot",
+                            "sender_id": None,
+                            "text": reply.get("text", ""),
+                            "payload": reply.get("payload") or {},
+                            "parse": None,
+                            "kb_article_id": kb.get("id"),
+                            "kb_article_version": kb.get("version"),
+                            "external_id": None,
+                            "created_at": at,
+                        }
+                    )
+                if values:
+                    ids = s.execute(insert(MSG).returning(MSG.c.id), values).scalars().all()
+                    stored = [
+                        MessageRecord(
+                            i,
+                            conversation_id,
+                            v["seq"],
+                            "bot",
+                            None,
+                            v["text"],
+                            v["payload"],
+                            None,
+                            v["kb_article_id"],
+                            v["kb_article_version"],
+                            None,
+                            at,
+                        )
+                        for i, v in zip(ids, values, strict=True)
+                    ]
+            s.commit()
+            return stored
+
+        stored = await self.db.run(work)
+        await self._published(*stored)
+        return stored
 
     # -- customers --------------------------------------------------------------------------
     async def customer_for(
@@ -156,34 +306,32 @@ class SqlStore:
         language: str | None = None,
     ) -> CustomerRecord:
         """The customer known as `external_id` on `channel`, created on first contact."""
-        async with self.session() as s:
-            row = await s.scalar(
-                select(m.Customer)
-                .join(m.ChannelIdentity, m.ChannelIdentity.customer_id == m.Customer.id)
-                .where(
-                    m.ChannelIdentity.channel == channel,
-                    m.ChannelIdentity.external_id == external_id,
-                )
-            )
-            if row is not None:
-                return _customer(row)
-            customer = m.Customer(name=name, language=language, tags=[], attributes={})
-            s.add(customer)
-            await s.flush()
-            s.add(
-                m.ChannelIdentity(customer_id=customer.id, channel=channel, external_id=external_id)
-            )
-            try:
-                await s.commit()
-            except IntegrityError:  # another process created it first: use theirs
-                await s.rollback()
-                return await self.customer_for(channel, external_id)
-            return _customer(customer)
+
+        def work(s: Session) -> CustomerRecord:
+            customer, _ = _identity(s, channel, external_id, name=name, language=language)
+            s.commit()
+            return customer
+
+        return await self._retrying(work)
+
+    async def find_customer(self, channel: str, external_id: str) -> CustomerRecord | None:
+        """The customer known as `external_id` on `channel`, without creating one."""
+
+        def work(s: Session) -> CustomerRecord | None:
+            row = s.execute(
+                select(CUST)
+                .join(IDENT, IDENT.c.customer_id == CUST.c.id)
+                .where(IDENT.c.channel == channel, IDENT.c.external_id == external_id)
+            ).first()
+            return _customer(row) if row is not None else None
+
+        return await self.db.run(work)
 
     async def link_identity(self, customer_id: str, channel: str, external_id: str) -> None:
         """Attach another channel identity to a known customer (cross-channel history)."""
-        async with self.session() as s:
-            existing = await s.scalar(
+
+        def work(s: Session) -> None:
+            existing = s.scalar(
                 select(m.ChannelIdentity).where(
                     m.ChannelIdentity.channel == channel,
                     m.ChannelIdentity.external_id == external_id,
@@ -197,36 +345,44 @@ class SqlStore:
                 )
             else:
                 existing.customer_id = customer_id
-            await s.commit()
+            s.commit()
+
+        await self._retrying(work)
 
     async def customer(self, customer_id: str) -> CustomerRecord:
-        async with self.session() as s:
-            row = await s.get(m.Customer, customer_id)
+        def work(s: Session) -> CustomerRecord:
+            row = s.get(m.Customer, customer_id)
             if row is None:
                 raise NotFoundError(f"no customer {customer_id!r}")
             return _customer(row)
 
+        return await self.db.run(work)
+
     async def update_customer(self, customer_id: str, **fields: Any) -> CustomerRecord:
         _only("customer", fields, {"name", "language", "tags", "attributes"})
-        async with self.session() as s:
-            row = await s.get(m.Customer, customer_id)
+
+        def work(s: Session) -> CustomerRecord:
+            row = s.get(m.Customer, customer_id)
             if row is None:
                 raise NotFoundError(f"no customer {customer_id!r}")
             for key, value in fields.items():
                 setattr(row, key, list(value) if key == "tags" else value)
-            await s.commit()
+            s.commit()
             return _customer(row)
+
+        return await self.db.run(work)
 
     # -- conversations ----------------------------------------------------------------------
     async def active_conversation(self, customer_id: str, channel: str) -> ConversationRecord:
         """The customer's open conversation on this channel, or a new one."""
-        async with self.session() as s:
-            row = await s.scalar(
+
+        def work(s: Session) -> ConversationRecord:
+            row = s.scalar(
                 select(m.Conversation)
                 .where(
                     m.Conversation.customer_id == customer_id,
                     m.Conversation.channel == channel,
-                    m.Conversation.status.in_(("bot", "queued", "assigned")),
+                    m.Conversation.status.in_(_OPEN),
                 )
                 .order_by(m.Conversation.created_at.desc())
                 .limit(1)
@@ -234,13 +390,32 @@ class SqlStore:
             if row is None:
                 row = m.Conversation(customer_id=customer_id, channel=channel, state={})
                 s.add(row)
-                await s.commit()
+                s.commit()
             return _conversation(row)
+
+        return await self.db.run(work)
+
+    async def latest_conversation(
+        self, customer_id: str, channel: str
+    ) -> ConversationRecord | None:
+        """The customer's newest conversation on this channel, open or not."""
+
+        def work(s: Session) -> ConversationRecord | None:
+            row = s.scalar(
+                select(m.Conversation)
+                .where(m.Conversation.customer_id == customer_id, m.Conversation.channel == channel)
+                .order_by(m.Conversation.created_at.desc())
+                .limit(1)
+            )
+            return _conversation(row) if row is not None else None
+
+        return await self.db.run(work)
 
     async def awaiting_rating(self, customer_id: str, channel: str) -> ConversationRecord | None:
         """The customer's latest conversation on this channel if it was resolved and not rated."""
-        async with self.session() as s:
-            row = await s.scalar(
+
+        def work(s: Session) -> ConversationRecord | None:
+            row = s.scalar(
                 select(m.Conversation)
                 .where(m.Conversation.customer_id == customer_id, m.Conversation.channel == channel)
                 .order_by(m.Conversation.created_at.desc())
@@ -248,15 +423,19 @@ class SqlStore:
             )
             if row is None or row.status != "resolved":
                 return None
-            rated = await s.scalar(select(m.Rating.id).where(m.Rating.conversation_id == row.id))
+            rated = s.scalar(select(m.Rating.id).where(m.Rating.conversation_id == row.id))
             return None if rated else _conversation(row)
 
+        return await self.db.run(work)
+
     async def conversation(self, conversation_id: str) -> ConversationRecord:
-        async with self.session() as s:
-            row = await s.get(m.Conversation, conversation_id)
+        def work(s: Session) -> ConversationRecord:
+            row = s.get(m.Conversation, conversation_id)
             if row is None:
                 raise NotFoundError(f"no conversation {conversation_id!r}")
             return _conversation(row)
+
+        return await self.db.run(work)
 
     async def update_conversation(self, conversation_id: str, **fields: Any) -> None:
         _only(
@@ -266,24 +445,29 @@ class SqlStore:
         )
         if "status" in fields and fields["status"] not in CONVERSATION_STATUSES:
             raise InputError(f"status {fields['status']!r}; allowed: {CONVERSATION_STATUSES}")
-        async with self.session() as s:
-            result = await s.execute(
-                update(m.Conversation)
-                .where(m.Conversation.id == conversation_id)
+
+        def work(s: Session) -> None:
+            result = s.execute(
+                update(CONV)
+                .where(CONV.c.id == conversation_id)
                 .values(**fields, updated_at=datetime.now(UTC))
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no conversation {conversation_id!r}")
-            await s.commit()
+            s.commit()
+
+        await self.db.run(work)
 
     async def conversations_of(self, customer_id: str) -> list[ConversationRecord]:
-        async with self.session() as s:
-            rows = await s.scalars(
+        def work(s: Session) -> list[ConversationRecord]:
+            rows = s.scalars(
                 select(m.Conversation)
                 .where(m.Conversation.customer_id == customer_id)
                 .order_by(m.Conversation.created_at)
             )
             return [_conversation(r) for r in rows]
+
+        return await self.db.run(work)
 
     # -- messages ---------------------------------------------------------------------------
     async def append_message(
@@ -305,163 +489,57 @@ class SqlStore:
         A message whose `external_id` was stored before is not stored again: the earlier
         record comes back with `duplicate=True`.
         """
-        message, _ = await self._append(
-            conversation_id,
-            sender,
-            text,
-            sender_id=sender_id,
-            payload=payload,
-            parse=parse,
-            kb_article=kb_article,
-            external_id=external_id,
-        )
-        return message
-
-    async def append_inbound(
-        self, conversation_id: str, text: str, *, external_id: str | None = None
-    ) -> tuple[MessageRecord, ConversationRecord]:
-        """Store a customer message and return it with the conversation's state, in one
-        transaction (the state comes back from the numbering UPDATE itself)."""
-        return await self._append(conversation_id, "customer", text, external_id=external_id)
-
-    async def _append(
-        self,
-        conversation_id: str,
-        sender: str,
-        text: str,
-        *,
-        sender_id: str | None = None,
-        payload: dict[str, Any] | None = None,
-        parse: dict[str, Any] | None = None,
-        kb_article: dict[str, Any] | None = None,
-        external_id: str | None = None,
-    ) -> tuple[MessageRecord, ConversationRecord]:
         if sender not in SENDERS:
             raise InputError(f"sender {sender!r}; allowed: {', '.join(SENDERS)}")
-        if len(text) > MAX_TEXT_CHARS:
-            raise InputError(f"message text over {MAX_TEXT_CHARS} characters")
-        async with self.session() as s:
+        _check_text(text)
+
+        def work(s: Session) -> MessageRecord:
             if external_id is not None:
-                found = await self._by_external(s, conversation_id, external_id)
+                found = _by_external(s, conversation_id, external_id)
                 if found is not None:
-                    conv = await s.get(m.Conversation, conversation_id)
-                    assert conv is not None  # the message references it
-                    return _message(found, duplicate=True), _conversation(conv)
-            conv = await s.scalar(
-                update(m.Conversation)
-                .where(m.Conversation.id == conversation_id)
-                .values(last_seq=m.Conversation.last_seq + 1, updated_at=datetime.now(UTC))
-                .returning(m.Conversation)
-            )
-            if conv is None:
-                raise NotFoundError(f"no conversation {conversation_id!r}")
-            record = _conversation(conv)
-            row = m.Message(
-                conversation_id=conversation_id,
-                seq=record.last_seq,
-                sender=sender,
+                    return _message(found, duplicate=True)
+            _, message = _number_and_insert(
+                s,
+                conversation_id,
+                sender,
+                text,
+                payload or {},
+                external_id,
                 sender_id=sender_id,
-                text=text,
-                payload=payload or {},
                 parse=parse,
-                external_id=external_id,
-                kb_article_id=(kb_article or {}).get("id"),
-                kb_article_version=(kb_article or {}).get("version"),
+                kb_article=kb_article,
             )
-            s.add(row)
-            try:
-                await s.commit()
-                return _message(row), record
-            except IntegrityError as exc:
-                # The same external id was committed by a concurrent writer between our check
-                # and our insert; theirs stands.
-                await s.rollback()
-                if external_id is None:
-                    raise
-                conflict = exc
-        async with self.session() as s2:
-            found = await self._by_external(s2, conversation_id, external_id)
-            if found is None:
-                raise conflict
-            conv = await s2.get(m.Conversation, conversation_id)
-            assert conv is not None
-            return _message(found, duplicate=True), _conversation(conv)
+            s.commit()
+            return message
 
-    async def finish_turn(
-        self,
-        conversation_id: str,
-        inbound_id: int,
-        parse: dict[str, Any],
-        replies: list[dict[str, Any]],
-        **conversation: Any,
-    ) -> list[MessageRecord]:
-        """End a bot turn in one transaction: the inbound message's parse, the bot's replies
-        (numbered after everything already stored) and the conversation's new state."""
-        _only(
-            "conversation",
-            conversation,
-            {"failed_turns", "negative_streak", "language", "state", "status"},
-        )
-        rows = []
-        async with self.session() as s:
-            await s.execute(update(m.Message).where(m.Message.id == inbound_id).values(parse=parse))
-            if replies or conversation:
-                # Reserve the reply numbers and set the new state with one statement.
-                last = await s.scalar(
-                    update(m.Conversation)
-                    .where(m.Conversation.id == conversation_id)
-                    .values(
-                        last_seq=m.Conversation.last_seq + len(replies),
-                        updated_at=datetime.now(UTC),
-                        **conversation,
-                    )
-                    .returning(m.Conversation.last_seq)
-                )
-                if last is None:
-                    raise NotFoundError(f"no conversation {conversation_id!r}")
-                for n, reply in enumerate(replies):
-                    kb = reply.get("kb_article") or {}
-                    row = m.Message(
-                        conversation_id=conversation_id,
-                        seq=last - len(replies) + n + 1,
-                        sender="bot",
-                        text=reply.get("text", ""),
-                        payload=reply.get("payload") or {},
-                        kb_article_id=kb.get("id"),
-                        kb_article_version=kb.get("version"),
-                    )
-                    s.add(row)
-                    rows.append(row)
-            await s.commit()
-        return [_message(r) for r in rows]
-
-    @staticmethod
-    async def _by_external(s: AsyncSession, conversation_id: str, external_id: str) -> Any:
-        return await s.scalar(
-            select(m.Message).where(
-                m.Message.conversation_id == conversation_id, m.Message.external_id == external_id
-            )
-        )
+        message = await self._retrying(work)
+        await self._published(message)
+        return message
 
     async def messages(self, conversation_id: str, after_seq: int = 0) -> list[MessageRecord]:
-        async with self.session() as s:
-            rows = await s.scalars(
-                select(m.Message)
-                .where(m.Message.conversation_id == conversation_id, m.Message.seq > after_seq)
-                .order_by(m.Message.seq)
+        def work(s: Session) -> list[MessageRecord]:
+            rows = s.execute(
+                select(MSG)
+                .where(MSG.c.conversation_id == conversation_id, MSG.c.seq > after_seq)
+                .order_by(MSG.c.seq)
             )
             return [_message(r) for r in rows]
+
+        return await self.db.run(work)
 
     async def customer_messages(self, customer_id: str) -> list[MessageRecord]:
         """Every message of every conversation of a customer, across channels, in time order."""
-        async with self.session() as s:
-            rows = await s.scalars(
-                select(m.Message)
-                .join(m.Conversation, m.Conversation.id == m.Message.conversation_id)
-                .where(m.Conversation.customer_id == customer_id)
-                .order_by(m.Message.created_at, m.Message.id)
+
+        def work(s: Session) -> list[MessageRecord]:
+            rows = s.execute(
+                select(MSG)
+                .join(CONV, CONV.c.id == MSG.c.conversation_id)
+                .where(CONV.c.customer_id == customer_id)
+                .order_by(MSG.c.created_at, MSG.c.id)
             )
             return [_message(r) for r in rows]
+
+        return await self.db.run(work)
 
     # -- tickets ----------------------------------------------------------------------------
     async def create_ticket(
@@ -474,7 +552,7 @@ class SqlStore:
         due_at: datetime | None = None,
         actor: str = "bot",
     ) -> TicketRecord:
-        async with self.session() as s:
+        def work(s: Session) -> TicketRecord:
             row = m.Ticket(
                 customer_id=customer_id,
                 conversation_id=conversation_id,
@@ -483,55 +561,44 @@ class SqlStore:
                 due_at=due_at,
             )
             s.add(row)
-            await s.flush()
+            s.flush()
             row.number = f"T-{TICKET_BASE + row.id}"
             s.add(m.TicketEvent(ticket_id=row.id, status="new", note=subject[:500], actor=actor))
-            await s.commit()
-        return await self.ticket(row.number)
+            s.commit()
+            return _ticket(s, row)
+
+        return await self.db.run(work)
 
     async def ticket(self, number: str) -> TicketRecord:
-        async with self.session() as s:
-            row = await s.scalar(
+        def work(s: Session) -> TicketRecord:
+            row = s.scalar(
                 select(m.Ticket).where(func.upper(m.Ticket.number) == number.strip().upper())
             )
             if row is None:
                 raise NotFoundError(f"no ticket {number!r}")
-            events = await s.scalars(
-                select(m.TicketEvent)
-                .where(m.TicketEvent.ticket_id == row.id)
-                .order_by(m.TicketEvent.id)
-            )
-            return TicketRecord(
-                row.id,
-                row.number or "",
-                row.customer_id,
-                row.conversation_id,
-                row.subject,
-                row.status,
-                row.skill_group,
-                _utc(row.due_at),
-                _utc(row.created_at) or row.created_at,
-                _utc(row.updated_at) or row.updated_at,
-                tuple(
-                    TicketEventRecord(e.status, e.note, e.actor, _utc(e.at) or e.at) for e in events
-                ),
-            )
+            return _ticket(s, row)
+
+        return await self.db.run(work)
 
     async def set_ticket_status(
         self, number: str, status: str, *, note: str = "", actor: str | None = None
     ) -> TicketRecord:
         if status not in TICKET_STATUSES:
             raise InputError(f"ticket status {status!r}; allowed: {', '.join(TICKET_STATUSES)}")
-        current = await self.ticket(number)
-        async with self.session() as s:
-            await s.execute(
-                update(m.Ticket)
-                .where(m.Ticket.id == current.id)
-                .values(status=status, updated_at=datetime.now(UTC))
+
+        def work(s: Session) -> TicketRecord:
+            row = s.scalar(
+                select(m.Ticket).where(func.upper(m.Ticket.number) == number.strip().upper())
             )
-            s.add(m.TicketEvent(ticket_id=current.id, status=status, note=note, actor=actor))
-            await s.commit()
-        return await self.ticket(number)
+            if row is None:
+                raise NotFoundError(f"no ticket {number!r}")
+            row.status = status
+            row.updated_at = datetime.now(UTC)
+            s.add(m.TicketEvent(ticket_id=row.id, status=status, note=note, actor=actor))
+            s.commit()
+            return _ticket(s, row)
+
+        return await self.db.run(work)
 
     # -- agents and handoffs ----------------------------------------------------------------
     async def add_agent(
@@ -545,7 +612,7 @@ class SqlStore:
         max_concurrent: int = 3,
         status: str = "offline",
     ) -> AgentRecord:
-        async with self.session() as s:
+        def work(s: Session) -> AgentRecord:
             row = m.Agent(
                 username=username,
                 display_name=display_name,
@@ -557,10 +624,12 @@ class SqlStore:
             )
             s.add(row)
             try:
-                await s.commit()
+                s.commit()
             except IntegrityError as exc:
                 raise InputError(f"agent {username!r} exists already") from exc
             return _agent(row)
+
+        return await self.db.run(work)
 
     async def update_agent(self, username: str, **fields: Any) -> AgentRecord:
         _only(
@@ -568,28 +637,45 @@ class SqlStore:
             fields,
             {"display_name", "role", "skills", "languages", "max_concurrent", "status"},
         )
-        async with self.session() as s:
-            row = await s.scalar(select(m.Agent).where(m.Agent.username == username))
+
+        def work(s: Session) -> AgentRecord:
+            row = s.scalar(select(m.Agent).where(m.Agent.username == username))
             if row is None:
                 raise NotFoundError(f"no agent {username!r}")
             for key, value in fields.items():
                 setattr(row, key, value)
-            await s.commit()
+            s.commit()
             return _agent(row)
+
+        return await self.db.run(work)
 
     async def agent_loads(self) -> dict[str, int]:
         """Conversations each agent currently holds."""
-        async with self.session() as s:
-            rows = await s.execute(
+
+        def work(s: Session) -> dict[str, int]:
+            rows = s.execute(
                 select(m.Handoff.assigned_to, func.count(m.Handoff.id))
                 .where(m.Handoff.status == "assigned")
                 .group_by(m.Handoff.assigned_to)
             )
             return {str(agent): int(n) for agent, n in rows.all() if agent is not None}
 
+        return await self.db.run(work)
+
     async def agents(self) -> list[AgentRecord]:
-        async with self.session() as s:
-            return [_agent(r) for r in await s.scalars(select(m.Agent).order_by(m.Agent.username))]
+        def work(s: Session) -> list[AgentRecord]:
+            return [_agent(r) for r in s.scalars(select(m.Agent).order_by(m.Agent.username))]
+
+        return await self.db.run(work)
+
+    async def agent(self, username: str) -> AgentRecord:
+        def work(s: Session) -> AgentRecord:
+            row = s.scalar(select(m.Agent).where(m.Agent.username == username))
+            if row is None:
+                raise NotFoundError(f"no agent {username!r}")
+            return _agent(row)
+
+        return await self.db.run(work)
 
     async def queue_handoff(
         self,
@@ -600,7 +686,7 @@ class SqlStore:
         priority: int = 0,
         language: str | None = None,
     ) -> HandoffRecord:
-        async with self.session() as s:
+        def work(s: Session) -> HandoffRecord:
             row = m.Handoff(
                 conversation_id=conversation_id,
                 reason=reason,
@@ -609,21 +695,24 @@ class SqlStore:
                 language=language,
             )
             s.add(row)
-            await s.execute(
-                update(m.Conversation)
-                .where(m.Conversation.id == conversation_id)
+            s.execute(
+                update(CONV)
+                .where(CONV.c.id == conversation_id)
                 .values(status="queued", updated_at=datetime.now(UTC))
             )
-            await s.commit()
+            s.commit()
             return _handoff(row)
+
+        return await self.db.run(work)
 
     async def assign_handoff(self, handoff_id: int, agent_id: str) -> bool:
         """Give a queued handoff to an agent, atomically: it succeeds for exactly one caller,
         and never takes an agent past their maximum of concurrent chats."""
-        async with self.session() as s:
+
+        def work(s: Session) -> bool:
             # Lock the agent's row (PostgreSQL; SQLite serialises writers anyway) so two
             # assignments to one agent are counted one after the other, never side by side.
-            agent = await s.get(m.Agent, agent_id, with_for_update=True)
+            agent = s.get(m.Agent, agent_id, with_for_update=True)
             if agent is None:
                 raise NotFoundError(f"no agent {agent_id!r}")
             load = (
@@ -631,7 +720,7 @@ class SqlStore:
                 .where(m.Handoff.assigned_to == agent_id, m.Handoff.status == "assigned")
                 .scalar_subquery()
             )
-            result = await s.execute(
+            conversation_id = s.execute(
                 update(m.Handoff)
                 .where(
                     and_(
@@ -642,30 +731,34 @@ class SqlStore:
                 )
                 .values(status="assigned", assigned_to=agent_id, assigned_at=datetime.now(UTC))
                 .returning(m.Handoff.conversation_id)
-            )
-            conversation_id = result.scalar()
+            ).scalar()
             if conversation_id is None:
-                await s.rollback()
+                s.rollback()
                 return False
-            await s.execute(
-                update(m.Conversation)
-                .where(m.Conversation.id == conversation_id)
+            s.execute(
+                update(CONV)
+                .where(CONV.c.id == conversation_id)
                 .values(status="assigned", updated_at=datetime.now(UTC))
             )
-            await s.commit()
+            s.commit()
             return True
 
+        return await self.db.run(work)
+
     async def handoff(self, handoff_id: int) -> HandoffRecord:
-        async with self.session() as s:
-            row = await s.get(m.Handoff, handoff_id)
+        def work(s: Session) -> HandoffRecord:
+            row = s.get(m.Handoff, handoff_id)
             if row is None:
                 raise NotFoundError(f"no handoff {handoff_id}")
             return _handoff(row)
 
+        return await self.db.run(work)
+
     async def active_handoff(self, conversation_id: str) -> HandoffRecord | None:
         """The conversation's handoff that is still queued or assigned, if any."""
-        async with self.session() as s:
-            row = await s.scalar(
+
+        def work(s: Session) -> HandoffRecord | None:
+            row = s.scalar(
                 select(m.Handoff)
                 .where(
                     m.Handoff.conversation_id == conversation_id,
@@ -675,6 +768,8 @@ class SqlStore:
                 .limit(1)
             )
             return _handoff(row) if row else None
+
+        return await self.db.run(work)
 
     async def update_handoff(self, handoff_id: int, **fields: Any) -> None:
         _only(
@@ -690,26 +785,45 @@ class SqlStore:
                 "priority",
             },
         )
-        async with self.session() as s:
-            await s.execute(update(m.Handoff).where(m.Handoff.id == handoff_id).values(**fields))
-            await s.commit()
 
-    async def agent(self, username: str) -> AgentRecord:
-        async with self.session() as s:
-            row = await s.scalar(select(m.Agent).where(m.Agent.username == username))
-            if row is None:
-                raise NotFoundError(f"no agent {username!r}")
-            return _agent(row)
+        def work(s: Session) -> None:
+            s.execute(update(m.Handoff).where(m.Handoff.id == handoff_id).values(**fields))
+            s.commit()
+
+        await self.db.run(work)
+
+    async def tell_position(self, handoff_id: int, position: int) -> bool:
+        """Record that the customer was told `position`; False when they were told it already
+        or the handoff left the queue, so concurrent announcers (threads or processes) never
+        send the same update twice."""
+
+        def work(s: Session) -> bool:
+            done = s.execute(
+                update(m.Handoff)
+                .where(
+                    m.Handoff.id == handoff_id,
+                    m.Handoff.status == "queued",
+                    or_(m.Handoff.position_told.is_(None), m.Handoff.position_told != position),
+                )
+                .values(position_told=position)
+            )
+            s.commit()
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+        return await self.db.run(work)
 
     async def queued_handoffs(self) -> list[HandoffRecord]:
         """Waiting handoffs, highest priority first, then first in, first out."""
-        async with self.session() as s:
-            rows = await s.scalars(
+
+        def work(s: Session) -> list[HandoffRecord]:
+            rows = s.scalars(
                 select(m.Handoff)
                 .where(m.Handoff.status == "queued")
                 .order_by(m.Handoff.priority.desc(), m.Handoff.queued_at, m.Handoff.id)
             )
             return [_handoff(r) for r in rows]
+
+        return await self.db.run(work)
 
     # -- private notes ----------------------------------------------------------------------
     async def add_note(self, conversation_id: str, agent_id: str | None, text: str) -> NoteRecord:
@@ -717,39 +831,180 @@ class SqlStore:
             raise InputError("the note is empty")
         if len(text) > MAX_TEXT_CHARS:
             raise InputError(f"note over {MAX_TEXT_CHARS} characters")
-        async with self.session() as s:
-            if await s.get(m.Conversation, conversation_id) is None:
+
+        def work(s: Session) -> NoteRecord:
+            if s.get(m.Conversation, conversation_id) is None:
                 raise NotFoundError(f"no conversation {conversation_id!r}")
             row = m.Note(conversation_id=conversation_id, agent_id=agent_id, text=text)
             s.add(row)
-            await s.commit()
-            return NoteRecord(
-                row.id, conversation_id, agent_id, row.text, _utc(row.created_at) or row.created_at
-            )
+            s.commit()
+            return _note(row)
+
+        return await self.db.run(work)
 
     async def notes(self, conversation_id: str) -> list[NoteRecord]:
-        async with self.session() as s:
-            rows = await s.scalars(
+        def work(s: Session) -> list[NoteRecord]:
+            rows = s.scalars(
                 select(m.Note).where(m.Note.conversation_id == conversation_id).order_by(m.Note.id)
             )
-            return [
-                NoteRecord(
-                    r.id, r.conversation_id, r.agent_id, r.text, _utc(r.created_at) or r.created_at
-                )
-                for r in rows
-            ]
+            return [_note(r) for r in rows]
+
+        return await self.db.run(work)
 
     # -- ratings ----------------------------------------------------------------------------
     async def rate(self, conversation_id: str, score: int, comment: str = "") -> RatingRecord:
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
             raise InputError(f"rating {score!r}: a whole number from 1 to 5")
-        async with self.session() as s:
+
+        def work(s: Session) -> RatingRecord:
             row = m.Rating(conversation_id=conversation_id, score=score, comment=comment[:2000])
             s.add(row)
             try:
-                await s.commit()
+                s.commit()
             except IntegrityError as exc:
                 raise InputError("this conversation has been rated already") from exc
             return RatingRecord(
                 conversation_id, score, row.comment, _utc(row.created_at) or row.created_at
             )
+
+        return await self.db.run(work)
+
+
+# -- statements shared by several operations (run inside a transaction) -------------------------
+def _check_text(text: str) -> None:
+    if len(text) > MAX_TEXT_CHARS:
+        raise InputError(f"message text over {MAX_TEXT_CHARS} characters")
+
+
+def _identity(
+    s: Session,
+    channel: str,
+    external_id: str,
+    *,
+    name: str | None = None,
+    language: str | None = None,
+) -> tuple[CustomerRecord, str | None]:
+    """The customer known as `external_id` on `channel` (created on first contact) and the id
+    of their newest open conversation there, in one query."""
+    open_conv = (
+        select(CONV.c.id)
+        .where(
+            CONV.c.customer_id == CUST.c.id,
+            CONV.c.channel == channel,
+            CONV.c.status.in_(_OPEN),
+        )
+        .order_by(CONV.c.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = s.execute(
+        select(CUST, open_conv.label("open_conversation"))
+        .join(IDENT, IDENT.c.customer_id == CUST.c.id)
+        .where(IDENT.c.channel == channel, IDENT.c.external_id == external_id)
+    ).first()
+    if row is not None:
+        return _customer(row), row.open_conversation
+    customer_id, at = new_id(), datetime.now(UTC)
+    s.execute(
+        insert(CUST).values(
+            id=customer_id, name=name, language=language, tags=[], attributes={}, created_at=at
+        )
+    )
+    s.execute(
+        insert(IDENT).values(
+            customer_id=customer_id, channel=channel, external_id=external_id, created_at=at
+        )
+    )  # a unique-key race with another process: the caller retries and finds theirs
+    return CustomerRecord(customer_id, name, language, (), {}, at), None
+
+
+def _number_and_insert(
+    s: Session,
+    conversation_id: str,
+    sender: str,
+    text: str,
+    payload: dict[str, Any],
+    external_id: str | None,
+    *,
+    sender_id: str | None = None,
+    parse: dict[str, Any] | None = None,
+    kb_article: dict[str, Any] | None = None,
+) -> tuple[ConversationRecord, MessageRecord]:
+    """Take the conversation's next message number and store the message under it. The number
+    comes from one UPDATE ... RETURNING, which the database serialises, so concurrent writers
+    never share or skip one."""
+    at = datetime.now(UTC)
+    conv = s.execute(
+        update(CONV)
+        .where(CONV.c.id == conversation_id)
+        .values(last_seq=CONV.c.last_seq + 1, updated_at=at)
+        .returning(*CONV.c)
+    ).first()
+    if conv is None:
+        raise NotFoundError(f"no conversation {conversation_id!r}")
+    kb = kb_article or {}
+    message_id = s.execute(
+        insert(MSG)
+        .values(
+            conversation_id=conversation_id,
+            seq=conv.last_seq,
+            sender=sender,
+            sender_id=sender_id,
+            text=text,
+            payload=payload,
+            parse=parse,
+            kb_article_id=kb.get("id"),
+            kb_article_version=kb.get("version"),
+            external_id=external_id,
+            created_at=at,
+        )
+        .returning(MSG.c.id)
+    ).scalar_one()
+    message = MessageRecord(
+        message_id,
+        conversation_id,
+        conv.last_seq,
+        sender,
+        sender_id,
+        text,
+        payload,
+        parse,
+        kb.get("id"),
+        kb.get("version"),
+        external_id,
+        at,
+    )
+    return _conversation(conv), message
+
+
+def _by_external(s: Session, conversation_id: str, external_id: str) -> Any:
+    return s.execute(
+        select(MSG).where(
+            MSG.c.conversation_id == conversation_id, MSG.c.external_id == external_id
+        )
+    ).first()
+
+
+def _ticket(s: Session, row: m.Ticket) -> TicketRecord:
+    events = s.scalars(
+        select(m.TicketEvent).where(m.TicketEvent.ticket_id == row.id).order_by(m.TicketEvent.id)
+    )
+    return TicketRecord(
+        row.id,
+        row.number or "",
+        row.customer_id,
+        row.conversation_id,
+        row.subject,
+        row.status,
+        row.skill_group,
+        _utc(row.due_at),
+        _utc(row.created_at) or row.created_at,
+        _utc(row.updated_at) or row.updated_at,
+        tuple(TicketEventRecord(e.status, e.note, e.actor, _utc(e.at) or e.at) for e in events),
+    )
+
+
+def _note(row: m.Note) -> NoteRecord:
+    return NoteRecord(
+        row.id, row.conversation_id, row.agent_id, row.text, _utc(row.created_at) or row.created_at
+    )

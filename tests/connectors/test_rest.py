@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -90,4 +91,69 @@ async def test_invalid_payloads_get_a_reason(
 ) -> None:
     resp = await client.post("/webhooks/rest/webhook", json=body)
     assert resp.status == status
+    assert message in (await resp.json())["message"]
+
+
+async def test_replies_carry_increasing_sequence_numbers(client: TestClient) -> None:
+    body = await (
+        await client.post("/webhooks/rest/webhook", json={"sender": "seq", "message": "你好"})
+    ).json()
+    seqs = [m["custom"]["seq"] for m in body]
+    assert seqs == list(range(2, 2 + len(body)))  # 1 is the customer's own message
+
+
+async def test_a_long_poll_wakes_with_the_agent_reply(client: TestClient) -> None:
+    from bot.server.runtime import RUNTIME
+
+    queued = await (
+        await client.post("/webhooks/rest/webhook", json={"sender": "lp", "message": "转人工"})
+    ).json()
+    last = queued[-1]["custom"]["seq"]
+    conversation = queued[-1]["custom"]["conversation_id"]
+    runtime = client.app[RUNTIME]
+    assert runtime.store is not None and runtime.handoff is not None
+    await runtime.store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+    await runtime.handoff.claim(conversation, "amy")
+
+    async def agent_replies_later() -> None:
+        await asyncio.sleep(0.3)
+        await runtime.handoff.send(conversation, "amy", "您好，我是 Amy，请问有什么可以帮您？")
+
+    poll = client.get("/webhooks/rest/messages", params={"sender": "lp", "after": last, "wait": 20})
+    resp, _ = await asyncio.gather(poll, agent_replies_later())
+    got = await resp.json()
+    # The claim's "agent joined" note was already there; the long poll returned it at once.
+    assert [m["custom"]["sender"] for m in got] == ["system"]
+    after = got[-1]["custom"]["seq"]
+    poll = client.get(
+        "/webhooks/rest/messages", params={"sender": "lp", "after": after, "wait": 20}
+    )
+    resp, _ = await asyncio.gather(poll, agent_replies_later())
+    got = await resp.json()
+    assert [(m["custom"]["sender"], m["text"]) for m in got] == [
+        ("agent", "您好，我是 Amy，请问有什么可以帮您？")
+    ]
+    assert got[0]["custom"]["seq"] == after + 1
+
+
+async def test_polling_an_unknown_sender_returns_nothing(client: TestClient) -> None:
+    resp = await client.get("/webhooks/rest/messages", params={"sender": "nobody"})
+    assert resp.status == 200 and await resp.json() == []
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "'sender' must be a non-empty string"),
+        ({"sender": "x", "after": "-1"}, "'after' must be between 0"),
+        ({"sender": "x", "after": "two"}, "'after' must be a whole number"),
+        ({"sender": "x", "wait": "600"}, "'wait' must be between 0 and 25"),
+        ({"sender": "x", "colour": "red"}, "unknown parameter(s): colour"),
+    ],
+)
+async def test_bad_poll_parameters_get_400_with_a_reason(
+    client: TestClient, params: dict[str, str], message: str
+) -> None:
+    resp = await client.get("/webhooks/rest/messages", params=params)
+    assert resp.status == 400
     assert message in (await resp.json())["message"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -200,3 +201,22 @@ async def test_auto_assignment_picks_the_least_loaded_eligible_agent(
     assert second.status == "assigned" and second.handoff is not None
     assert second.handoff.assigned_to == "idle"
     assert "Idle" in second.replies[-1].text
+
+
+async def test_keyed_locks_serialise_one_key_and_forget_it_when_free() -> None:
+    from bot.dialogue.engine import KeyedLocks
+
+    locks = KeyedLocks()
+    order: list[str] = []
+
+    async def turn(key: str, name: str, pause: float) -> None:
+        async with locks.hold(key):
+            order.append(f"{name} in")
+            await asyncio.sleep(pause)
+            order.append(f"{name} out")
+
+    await asyncio.gather(turn("a", "a1", 0.02), turn("a", "a2", 0), turn("b", "b1", 0))
+    # a2 waited for a1; b1 did not wait for either.
+    assert order.index("a1 out") < order.index("a2 in")
+    assert order.index("b1 in") < order.index("a1 out")
+    assert len(locks) == 0

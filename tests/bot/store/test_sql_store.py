@@ -13,8 +13,7 @@ from bot.store.sql_store import NotFoundError, SqlStore
 
 
 async def test_migrations_create_every_table_and_rerun_as_a_no_op(store: SqlStore) -> None:
-    async with store.engine.connect() as conn:
-        tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    tables = await store.db.run(lambda s: set(inspect(s.connection()).get_table_names()))
     assert {
         "customers",
         "channel_identities",
@@ -28,9 +27,7 @@ async def test_migrations_create_every_table_and_rerun_as_a_no_op(store: SqlStor
         "notes",
         "alembic_version",
     } <= tables
-    from bot.store.engine import migrate
-
-    await migrate(store.engine)  # already at head
+    await store.db.migrate()  # already at head
 
 
 async def test_a_channel_identity_maps_to_one_customer(store: SqlStore) -> None:
@@ -183,8 +180,9 @@ async def test_sqlite_file_is_in_wal_mode_and_survives_reopening(tmp_path: Path)
     c = await s.customer_for("web", "keep")
     conv = await s.active_conversation(c.id, "web")
     await s.append_message(conv.id, "customer", "do not lose me")
-    async with s.engine.connect() as conn:
-        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+    mode = await s.db.run(
+        lambda session: session.connection().exec_driver_sql("PRAGMA journal_mode").scalar()
+    )
     assert mode == "wal"
     await s.close()
     again = await SqlStore.open("sqlite:///var/relaydesk.db", base_dir=tmp_path)
@@ -204,3 +202,90 @@ async def test_private_notes_stay_apart_from_the_transcript(store: SqlStore) -> 
         await store.add_note(conv.id, agent.id, "  ")
     with pytest.raises(NotFoundError):
         await store.add_note("nope", agent.id, "x")
+
+
+async def test_begin_turn_creates_customer_and_conversation_then_reuses_them(
+    store: SqlStore,
+) -> None:
+    first = await store.begin_turn("web", "bt", "hello", external_id="m1")
+    assert first.inbound.seq == 1 and not first.inbound.duplicate
+    assert first.conversation.last_seq == 1 and first.conversation.status == "bot"
+    second = await store.begin_turn("web", "bt", "again", external_id="m2")
+    assert second.customer.id == first.customer.id
+    assert second.conversation.id == first.conversation.id and second.inbound.seq == 2
+    # The same customer on another channel has a conversation of its own.
+    other = await store.begin_turn("telegram", "bt", "hi")
+    assert other.conversation.id != first.conversation.id
+    assert [m.text for m in await store.messages(first.conversation.id)] == ["hello", "again"]
+
+
+async def test_begin_turn_stores_a_redelivered_message_once(store: SqlStore) -> None:
+    a = await store.begin_turn("web", "dup", "where is my parcel", external_id="x-1")
+    b = await store.begin_turn("web", "dup", "where is my parcel", external_id="x-1")
+    assert b.inbound.duplicate and b.inbound.id == a.inbound.id
+    assert len(await store.messages(a.conversation.id)) == 1
+
+
+async def test_begin_turn_opens_a_new_conversation_after_the_last_was_resolved(
+    store: SqlStore,
+) -> None:
+    first = await store.begin_turn("web", "later", "hi")
+    await store.update_conversation(first.conversation.id, status="resolved")
+    second = await store.begin_turn("web", "later", "hi again")
+    assert second.conversation.id != first.conversation.id
+    assert second.customer.id == first.customer.id and second.inbound.seq == 1
+
+
+async def test_concurrent_first_turns_of_one_sender_make_one_customer(store: SqlStore) -> None:
+    starts = await asyncio.gather(
+        *(store.begin_turn("web", "race", f"line {i}", external_id=f"r{i}") for i in range(8))
+    )
+    assert len({s.customer.id for s in starts}) == 1
+    assert len({s.conversation.id for s in starts}) == 1
+    assert sorted(s.inbound.seq for s in starts) == list(range(1, 9))
+
+
+async def test_finish_turn_numbers_the_replies_after_the_inbound_message(store: SqlStore) -> None:
+    start = await store.begin_turn("web", "fin", "refund?")
+    stored = await store.finish_turn(
+        start.conversation.id,
+        start.inbound.id,
+        {"intent": {"name": "question_refund"}},
+        [{"text": "one", "kb_article": {"id": "refund-policy", "version": 3}}, {"text": "two"}],
+        failed_turns=0,
+        language="en",
+    )
+    assert [(m.seq, m.text) for m in stored] == [(2, "one"), (3, "two")]
+    transcript = await store.messages(start.conversation.id)
+    assert [m.sender for m in transcript] == ["customer", "bot", "bot"]
+    assert transcript[0].parse == {"intent": {"name": "question_refund"}}
+    assert (transcript[1].kb_article_id, transcript[1].kb_article_version) == ("refund-policy", 3)
+    conv = await store.conversation(start.conversation.id)
+    assert conv.last_seq == 3 and conv.language == "en"
+
+
+async def test_an_in_memory_sqlite_store_keeps_its_data_between_operations() -> None:
+    s = await SqlStore.open("sqlite://")
+    try:
+        start = await s.begin_turn("web", "mem", "hi")
+        assert [m.text for m in await s.messages(start.conversation.id)] == ["hi"]
+    finally:
+        await s.close()
+
+
+async def test_a_postgresql_connection_killed_by_the_server_is_replaced(store: SqlStore) -> None:
+    if store.db.dialect != "postgresql":
+        pytest.skip("PostgreSQL's server-side disconnect")
+    from sqlalchemy import text
+
+    from tests.bot.store.conftest import _pg_admin
+
+    first = await store.begin_turn("web", "pg-restart", "before")
+    name = await store.db.run(lambda s: s.execute(text("SELECT current_database()")).scalar())
+    await _pg_admin(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    )
+    # Every pooled connection is dead now; the next transaction gets a fresh one.
+    second = await store.begin_turn("web", "pg-restart", "after")
+    assert second.conversation.id == first.conversation.id and second.inbound.seq == 2
+    assert [m.text for m in await store.messages(first.conversation.id)] == ["before", "after"]

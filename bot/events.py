@@ -1,0 +1,76 @@
+"""Who is told when a message is stored.
+
+The store is the source of truth: every message to or from a customer is committed there with its
+conversation's next sequence number. After the commit the store publishes a `MessageEvent` on the
+bus, and whatever delivers messages (a web-chat socket, a long poll, a messaging-app sender)
+reads the stored messages after the last number it delivered. An event is only a nudge: one that
+goes missing delays delivery until the next, it never loses a message.
+
+`LocalMessageBus` serves one process; instances that share a database share a Redis bus instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MessageEvent:
+    conversation_id: str
+    seq: int
+    sender: str  # customer | bot | agent | system
+
+
+Listener = Callable[[MessageEvent], None]
+
+
+class MessageBus(Protocol):
+    def subscribe(
+        self, listener: Listener, conversation_id: str | None = None
+    ) -> Callable[[], None]:
+        """Call `listener` for every new message (of one conversation, or of all); returns the
+        function that unsubscribes. Listeners must not block: they note the event and return."""
+        ...
+
+    async def publish(self, event: MessageEvent) -> None: ...
+
+
+class LocalMessageBus:
+    def __init__(self) -> None:
+        self._all: list[Listener] = []
+        self._by_conversation: dict[str, list[Listener]] = {}
+
+    def subscribe(
+        self, listener: Listener, conversation_id: str | None = None
+    ) -> Callable[[], None]:
+        bucket = (
+            self._all
+            if conversation_id is None
+            else self._by_conversation.setdefault(conversation_id, [])
+        )
+        bucket.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in bucket:
+                bucket.remove(listener)
+            if conversation_id is not None and not bucket:
+                self._by_conversation.pop(conversation_id, None)
+
+        return unsubscribe
+
+    async def publish(self, event: MessageEvent) -> None:
+        for listener in (*self._by_conversation.get(event.conversation_id, ()), *self._all):
+            try:
+                listener(event)
+            except Exception:  # one broken listener must not stop the others or the writer
+                log.exception("message listener failed on %s", event)
+
+    def listeners(self, conversation_id: str | None = None) -> int:
+        if conversation_id is None:
+            return len(self._all)
+        return len(self._by_conversation.get(conversation_id, ()))

@@ -1,0 +1,25 @@
+"""the queue position a waiting customer was last told
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("handoffs") as batch:
+        batch.add_column(sa.Column("position_told", sa.Integer(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("handoffs") as batch:
+        batch.drop_column("position_told")

@@ -1,0 +1,82 @@
+"""Waiting customers hear of their new place in line when the queue moves, once per change."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.dialogue.responses import Responses
+from bot.store.sql_store import SqlStore
+from handoff.announcer import QueueAnnouncer
+from handoff.service import HandoffService
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def _waiting(store: SqlStore, announcer: QueueAnnouncer, name: str, **kw: object) -> str:
+    """A customer queued for after-sales and told their first position, as the bot does."""
+    start = await store.begin_turn("web", name, "转人工")
+    await store.update_conversation(start.conversation.id, language="zh")
+    h = await store.queue_handoff(start.conversation.id, "explicit_request", "after_sales", **kw)  # type: ignore[arg-type]
+    place = await announcer.place(h)
+    await store.tell_position(h.id, place.position)
+    return start.conversation.id
+
+
+async def _updates(store: SqlStore, conversation_id: str) -> list[int]:
+    return [
+        m.payload["position"]
+        for m in await store.messages(conversation_id)
+        if m.payload.get("event") == "queue_position"
+    ]
+
+
+async def test_a_claim_moves_everyone_behind_up_by_one(store: SqlStore) -> None:
+    responses = Responses.load(REPO / "responses.yml", seed=0)
+    service = HandoffService(store, responses, handle_minutes=4)
+    convs = [await _waiting(store, service.announcer, f"c{i}") for i in range(3)]
+    await store.add_agent("amy", "Amy", skills=["after_sales"], languages=["zh"], status="online")
+    assert [await _updates(store, c) for c in convs] == [[], [], []]
+
+    await service.claim(convs[0], "amy")
+    assert await _updates(store, convs[1]) == [1]
+    assert await _updates(store, convs[2]) == [2]
+    update = (await store.messages(convs[2]))[-1]
+    assert update.sender == "system" and "第 2 位" in update.text
+    assert update.payload["wait_minutes"] == 8  # two ahead of the work, one agent, 4 min each
+    # Nothing moved since: announcing again tells nobody anything.
+    assert await service.announcer.announce() == 0
+
+
+async def test_a_higher_priority_arrival_pushes_the_others_back(store: SqlStore) -> None:
+    responses = Responses.load(REPO / "responses.yml", seed=0)
+    announcer = QueueAnnouncer(store, responses)
+    first = await _waiting(store, announcer, "early")
+    urgent = await _waiting(store, announcer, "urgent", priority=5)
+    assert await announcer.announce("after_sales") == 1
+    assert await _updates(store, first) == [2]
+    assert await _updates(store, urgent) == []  # told 1 when queued; still 1
+
+
+async def test_concurrent_announcers_send_each_update_once(store: SqlStore) -> None:
+    responses = Responses.load(REPO / "responses.yml", seed=0)
+    announcer = QueueAnnouncer(store, responses)
+    convs = [await _waiting(store, announcer, f"r{i}") for i in range(4)]
+    head = await store.active_handoff(convs[0])
+    assert head is not None
+    await store.update_handoff(head.id, status="returned")
+    told = await asyncio.gather(*(announcer.announce() for _ in range(4)))
+    assert sum(told) == 3
+    assert [await _updates(store, c) for c in convs[1:]] == [[1], [2], [3]]
+
+
+async def test_a_transfer_tells_the_customer_their_place_in_the_new_group(
+    store: SqlStore,
+) -> None:
+    responses = Responses.load(REPO / "responses.yml", seed=0)
+    service = HandoffService(store, responses)
+    conv = await _waiting(store, service.announcer, "moved")
+    await service.transfer(conv, "billing")
+    msgs = await store.messages(conv)
+    assert msgs[-1].payload["event"] == "queue_position"
+    assert msgs[-1].payload["skill_group"] == "billing" and msgs[-1].payload["position"] == 1
