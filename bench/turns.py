@@ -3,7 +3,7 @@ second at 1, 50 and 200 concurrent conversations, and messages lost, duplicated 
 (which must all be zero). Customers pause between messages (--think-ms, default 2 s: reading the
 reply and typing); --think-ms 0 sends back to back and measures saturation instead.
 
-    .venv/bin/python bench/turns.py [--backends sqlite,postgresql] [--levels 1,50,200] [--turns 5]
+    .venv/bin/python bench/turns.py [--backends sqlite,postgresql] [--levels 1,50,200] [--turns 10]
 
 A real `relaydesk run` process serves; each simulated customer sends its lines one after the
 other (waiting for the reply), as a person would; all customers run concurrently. Afterwards the
@@ -185,7 +185,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--backends", default="sqlite,postgresql")
     ap.add_argument("--levels", default="1,50,200")
-    ap.add_argument("--turns", type=int, default=5)
+    ap.add_argument("--turns", type=int, default=10)
     ap.add_argument(
         "--think-ms",
         type=float,

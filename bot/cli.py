@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import sys
@@ -139,18 +140,24 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from aiohttp import web
+    from threadpoolctl import threadpool_limits
 
     from bot.nlu.pipeline import load_for_config
     from bot.server.app import create_app
 
     started = time.perf_counter()
     config = _config(args)
+    threadpool_limits(config.server.blas_threads, user_api="blas")
     pipeline = load_for_config(config, Path(args.model) if args.model else None)
     app = create_app(config, pipeline, dialogue=True)
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
 
     async def _ready(_app: web.Application) -> None:
+        # The models and the knowledge index are loaded for good: move them out of the
+        # collector's sight, so its full passes stay short and turns don't stall behind them.
+        gc.collect()
+        gc.freeze()
         log.info(
             "serving on http://%s:%d (ready in %.2f s, model %s)",
             host,
@@ -294,6 +301,18 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    """From stdin with --password-stdin (scripts), else asked twice at the terminal."""
+    if getattr(args, "password_stdin", False) or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise InputError("the passwords differ")
+    return first
+
+
 def cmd_agents(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -314,6 +333,12 @@ def cmd_agents(args: argparse.Namespace) -> int:
             languages = _csv(args.languages) if getattr(args, "languages", None) else None
             if languages and set(languages) - {"zh", "en"}:
                 raise InputError("languages: zh and/or en")
+            if args.action == "passwd":
+                from handoff.console.accounts import Accounts
+
+                await Accounts(store).set_password(args.username, _read_password(args))
+                print(f"password set for {args.username}; their other sessions are logged out")
+                return 0
             if args.action == "add":
                 a = await store.add_agent(
                     args.username,
@@ -327,6 +352,11 @@ def cmd_agents(args: argparse.Namespace) -> int:
                     f"added {a.username} ({a.role}; skills {', '.join(a.skills) or '-'}; "
                     f"languages {', '.join(a.languages)}; up to {a.max_concurrent} chats)"
                 )
+                if args.password_stdin:
+                    from handoff.console.accounts import Accounts
+
+                    await Accounts(store).set_password(a.username, _read_password(args))
+                    print("password set; they can log in at /console")
             elif args.action == "set":
                 fields: dict[str, object] = {}
                 if args.status:
@@ -484,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kb", help="another knowledge folder")
     p.set_defaults(func=cmd_kb_history)
 
-    agents = sub.add_parser("agents", help="human agents: add, list, set")
+    agents = sub.add_parser("agents", help="human agents: add, list, set, passwd")
     agents_sub = agents.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = with_config(agents_sub.add_parser("add", help="add an agent"))
     p.add_argument("username")
@@ -493,6 +523,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skills", help="skill groups, comma-separated")
     p.add_argument("--languages", help="zh,en (default: both)")
     p.add_argument("--max", type=int, default=3, help="maximum concurrent chats")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read a console password from stdin"
+    )
+    p.set_defaults(func=cmd_agents)
+    p = with_config(agents_sub.add_parser("passwd", help="set an agent's console password"))
+    p.add_argument("username")
+    p.add_argument("--password-stdin", action="store_true", help="read it from stdin")
     p.set_defaults(func=cmd_agents)
     p = with_config(agents_sub.add_parser("list", help="list agents"))
     p.set_defaults(func=cmd_agents)

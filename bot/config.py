@@ -140,8 +140,39 @@ class HandoffSection(_Section):
     auto_assign: bool = False
 
 
+class WebSection(_Section):
+    """The web-chat widget."""
+
+    enabled: bool = True
+    # HMAC-SHA256 key for `user_hash` = HMAC(identity_secret, user_id): the host site proves who
+    # its logged-in visitor is. Unset: only anonymous visitors. Keep it in the environment.
+    identity_secret: str | None = Field(None, min_length=16)
+    # Origins allowed to open the widget socket (the sites embedding it); [] allows any.
+    allowed_origins: list[str] = Field(default_factory=list)
+    max_text_chars: int = Field(4000, ge=1, le=20000)
+
+    @field_validator("identity_secret", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        return None if value == "" else value  # ${RELAYDESK_WEB_SECRET:-} with it unset
+
+
+class ConsoleSection(_Section):
+    """The agent console."""
+
+    session_hours: float = Field(12, gt=0, le=24 * 30)
+    max_failed_logins: int = Field(5, ge=1, le=100)
+    lockout_minutes: float = Field(15, gt=0)
+    # First-response target for chat (service standard: 30 s); the queue colours waits by it.
+    first_response_sla_seconds: int = Field(30, ge=1)
+    # Cookies marked Secure; turn off only for plain-HTTP development on localhost.
+    secure_cookies: bool = False
+    canned_responses: str = "canned.yml"
+
+
 class ConnectorsSection(_Section):
     rest: dict[str, Any] = Field(default_factory=lambda: {"enabled": True})
+    web: WebSection = Field(default_factory=WebSection)
     telegram: dict[str, Any] | None = None
     wechat: dict[str, Any] | None = None
 
@@ -164,6 +195,10 @@ class ServerSection(_Section):
     max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
     # Parsing is CPU work; it runs on this many threads so the event loop stays responsive.
     parse_workers: int = Field(1, ge=1, le=32)
+    # Threads for BLAS (numpy's matrix products) in the server. A turn's products are small;
+    # extra BLAS threads spin-wait for work and take the cores from the event loop (see
+    # bench/turn_parts.py: 1 thread makes a turn about 10% cheaper than 2 on two cores).
+    blas_threads: int = Field(1, ge=1, le=64)
     # The agent JSON API (/api/agent/...) has no login until the console exists (issue #5): it
     # is served only when this development flag is set, and takes the agent from the
     # X-Relaydesk-Agent header. Never enable it on a reachable host.
@@ -183,6 +218,7 @@ class Config(_Section):
     dialogue: DialogueSection = Field(default_factory=DialogueSection)
     handoff: HandoffSection = Field(default_factory=HandoffSection)
     connectors: ConnectorsSection = Field(default_factory=ConnectorsSection)
+    console: ConsoleSection = Field(default_factory=ConsoleSection)
     storage: StorageSection = Field(default_factory=StorageSection)
     server: ServerSection = Field(default_factory=ServerSection)
 

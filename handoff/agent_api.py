@@ -1,8 +1,9 @@
 """The agents' JSON API: queue, claim, send, transfer, return to bot, resolve, the transcript,
 the customer's profile and knowledge suggestions.
 
-Until the console brings logins (issue #5) this is a development API: it is mounted only when
-`server.dev_agent_api` is true, and the acting agent is named by the X-Relaydesk-Agent header.
+Callers log in through the console (a session cookie, and the CSRF header on every POST). An
+agent sees the queue of their own skill groups and the conversations they hold; supervisors and
+admins see everything.
 """
 
 from __future__ import annotations
@@ -15,9 +16,14 @@ from typing import Any
 from aiohttp import web
 
 from bot.errors import InputError
+from bot.knowledge.base import KnowledgeError, Resolution
 from bot.server.json_body import read_object
+from bot.server.keys import CONFIG
 from bot.server.runtime import RUNTIME
-from bot.store.sql_store import NotFoundError
+from bot.store.records import AgentRecord, ConversationRecord
+from bot.store.sql_store import NotFoundError, SqlStore
+from handoff.console.auth import SUPERVISORS, require_agent, require_supervisor
+from handoff.console.routes import agent_json
 from handoff.service import HandoffError, HandoffService
 
 routes = web.RouteTableDef()
@@ -40,18 +46,15 @@ def _ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=_dumps)
 
 
-def _agent(request: web.Request) -> str:
-    name = request.headers.get("X-Relaydesk-Agent", "").strip()
-    if not name:
-        raise web.HTTPUnauthorized(text="name the agent in the X-Relaydesk-Agent header")
-    return name
-
-
 def _service(request: web.Request) -> HandoffService:
     runtime = request.app[RUNTIME]
     if runtime.handoff is None:
         raise web.HTTPServiceUnavailable(text="starting up; try again")
     return runtime.handoff
+
+
+def _store(request: web.Request) -> SqlStore:
+    return _service(request).store
 
 
 async def _guard(coro: Any) -> Any:
@@ -63,37 +66,131 @@ async def _guard(coro: Any) -> Any:
         raise web.HTTPConflict(text=str(exc)) from exc
 
 
+def sees_all(agent: AgentRecord) -> bool:
+    return agent.role in SUPERVISORS
+
+
+async def queue_for(store: SqlStore, agent: AgentRecord) -> list[dict[str, Any]]:
+    """The waiting conversations this agent may see: their skill groups, or all."""
+    items = await store.handoff_views()
+    return items if sees_all(agent) else [i for i in items if i["skill_group"] in agent.skills]
+
+
+async def mine(store: SqlStore, agent: AgentRecord) -> list[dict[str, Any]]:
+    return await store.handoff_views(statuses=("assigned",), assigned_to=agent.id)
+
+
+async def supervisor_view(store: SqlStore) -> dict[str, Any]:
+    loads = await store.agent_loads()
+    queue = await store.handoff_views()
+    groups: dict[str, dict[str, Any]] = {}
+    for item in queue:
+        g = groups.setdefault(
+            item["skill_group"],
+            {"skill_group": item["skill_group"], "waiting": 0, "longest_wait_s": 0.0},
+        )
+        g["waiting"] += 1
+        g["longest_wait_s"] = max(g["longest_wait_s"], item["waiting_s"])
+    return {
+        "agents": [{**agent_json(a), "load": loads.get(a.id, 0)} for a in await store.agents()],
+        "groups": sorted(groups.values(), key=lambda g: g["skill_group"]),
+    }
+
+
+async def _visible(request: web.Request, agent: AgentRecord, cid: str) -> ConversationRecord:
+    """The conversation, if this agent may see it: theirs, waiting in their skill groups, or
+    any for a supervisor."""
+    store = _store(request)
+    conv: ConversationRecord = await _guard(store.conversation(cid))
+    if sees_all(agent):
+        return conv
+    h = await store.active_handoff(cid)
+    if h is not None and (h.assigned_to == agent.id or h.skill_group in agent.skills):
+        return conv
+    if h is None and await store.agent_may_see(agent, conv.customer_id):
+        return conv  # a chat this agent handled before, now closed
+    raise web.HTTPForbidden(text="this conversation is not in your queue or your chats")
+
+
 @routes.get("/api/agent/queue")
 async def queue(request: web.Request) -> web.Response:
-    _agent(request)
-    store = _service(request).store
-    return _ok({"queue": [asdict(h) for h in await store.queued_handoffs()]})
+    agent = await require_agent(request)
+    sla = request.app[CONFIG].console.first_response_sla_seconds
+    return _ok({"queue": await queue_for(_store(request), agent), "sla_seconds": sla})
+
+
+@routes.get("/api/agent/mine")
+async def my_conversations(request: web.Request) -> web.Response:
+    agent = await require_agent(request)
+    return _ok({"conversations": await mine(_store(request), agent)})
+
+
+@routes.post("/api/agent/status")
+async def set_status(request: web.Request) -> web.Response:
+    agent = await require_agent(request, write=True)
+    body = await read_object(request, allowed={"status"}, required={"status"})
+    if body["status"] not in ("online", "away"):
+        raise InputError("status: online or away")
+    updated = await _store(request).update_agent(agent.username, status=body["status"])
+    return _ok({"agent": agent_json(updated)})
+
+
+@routes.get("/api/agent/supervisor")
+async def supervisor(request: web.Request) -> web.Response:
+    require_supervisor(await require_agent(request))
+    return _ok(await supervisor_view(_store(request)))
+
+
+@routes.get("/api/agent/skill-groups")
+async def skill_groups(request: web.Request) -> web.Response:
+    await require_agent(request)
+    return _ok({"groups": sorted(request.app[CONFIG].handoff.skill_groups)})
+
+
+@routes.get("/api/agent/canned")
+async def canned(request: web.Request) -> web.Response:
+    await require_agent(request)
+    return _ok(request.app[RUNTIME].canned)
 
 
 @routes.post("/api/agent/conversations/{cid}/claim")
 async def claim(request: web.Request) -> web.Response:
-    h = await _guard(_service(request).claim(request.match_info["cid"], _agent(request)))
+    agent = await require_agent(request, write=True)
+    await _visible(request, agent, request.match_info["cid"])
+    h = await _guard(_service(request).claim(request.match_info["cid"], agent.username))
     return _ok({"handoff": asdict(h)})
 
 
 @routes.post("/api/agent/conversations/{cid}/send")
 async def send(request: web.Request) -> web.Response:
-    agent = _agent(request)
+    agent = await require_agent(request, write=True)
     body = await read_object(request, allowed={"text"}, required={"text"})
     text = body["text"]
     if not isinstance(text, str) or not text.strip():
         raise InputError("'text' must be a non-empty string")
     if len(text) > MAX_REPLY_CHARS:
         raise InputError(f"'text' is over {MAX_REPLY_CHARS} characters")
-    reply = await _guard(_service(request).send(request.match_info["cid"], agent, text))
+    reply = await _guard(_service(request).send(request.match_info["cid"], agent.username, text))
     return _ok({"message": asdict(reply.message), "first_reply": reply.first_reply})
+
+
+async def _holder_or_supervisor(request: web.Request) -> AgentRecord:
+    """Transfer, return and resolve belong to the agent holding the chat (or a supervisor)."""
+    agent = await require_agent(request, write=True)
+    cid = request.match_info["cid"]
+    h = await _store(request).active_handoff(cid)
+    if h is None:
+        raise web.HTTPConflict(text=f"conversation {cid} is not waiting for or with an agent")
+    if not sees_all(agent) and h.assigned_to != agent.id:
+        raise web.HTTPForbidden(text="only the agent holding this chat, or a supervisor")
+    return agent
 
 
 @routes.post("/api/agent/conversations/{cid}/transfer")
 async def transfer(request: web.Request) -> web.Response:
-    _agent(request)
+    await _holder_or_supervisor(request)
     body = await read_object(request, allowed={"skill_group"}, required={"skill_group"})
-    groups = request.app[RUNTIME].engine.router.settings.skill_groups  # type: ignore[union-attr]
+    groups = request.app[CONFIG].handoff.skill_groups
     if body["skill_group"] not in groups:
         raise InputError(f"skill_group: one of {', '.join(sorted(groups))}")
     h = await _guard(_service(request).transfer(request.match_info["cid"], body["skill_group"]))
@@ -102,14 +199,14 @@ async def transfer(request: web.Request) -> web.Response:
 
 @routes.post("/api/agent/conversations/{cid}/return")
 async def return_to_bot(request: web.Request) -> web.Response:
-    _agent(request)
+    await _holder_or_supervisor(request)
     await _guard(_service(request).return_to_bot(request.match_info["cid"]))
     return _ok({"status": "bot"})
 
 
 @routes.post("/api/agent/conversations/{cid}/resolve")
 async def resolve(request: web.Request) -> web.Response:
-    _agent(request)
+    await _holder_or_supervisor(request)
     ask = await _guard(_service(request).resolve(request.match_info["cid"]))
     return _ok({"status": "resolved", "asked": ask.to_dict()})
 
@@ -117,41 +214,103 @@ async def resolve(request: web.Request) -> web.Response:
 @routes.post("/api/agent/conversations/{cid}/notes")
 async def add_note(request: web.Request) -> web.Response:
     """A private note: stored with the conversation, never sent to the customer."""
-    store = _service(request).store
-    agent = await _guard(store.agent(_agent(request)))
+    agent = await require_agent(request, write=True)
+    await _visible(request, agent, request.match_info["cid"])
     body = await read_object(request, allowed={"text"}, required={"text"})
     if not isinstance(body["text"], str):
         raise InputError("'text' must be a string")
-    note = await _guard(store.add_note(request.match_info["cid"], agent.id, body["text"]))
+    note = await _guard(_store(request).add_note(request.match_info["cid"], agent.id, body["text"]))
     return _ok({"note": asdict(note)}, status=201)
+
+
+@routes.post("/api/agent/conversations/{cid}/draft")
+async def save_draft(request: web.Request) -> web.Response:
+    """Save a resolution as a knowledge draft; it is served only after review and publish."""
+    agent = await require_agent(request, write=True)
+    conv = await _visible(request, agent, request.match_info["cid"])
+    body = await read_object(
+        request, allowed={"question", "answer", "category"}, required={"question", "answer"}
+    )
+    question, answer = body["question"], body["answer"]
+    category = body.get("category") or "faq/from-conversations"
+    for name, value, limit in (("question", question, 500), ("answer", answer, 8000)):
+        if not isinstance(value, str) or not value.strip():
+            raise InputError(f"'{name}' must be a non-empty string")
+        if len(value) > limit:
+            raise InputError(f"'{name}' is over {limit} characters")
+    if not isinstance(category, str) or len(category) > 100:
+        raise InputError("'category' must be a short string such as service/returns")
+    kb = request.app[RUNTIME].kb
+    if kb is None:
+        raise web.HTTPServiceUnavailable(text="the knowledge base is not loaded")
+    resolution = Resolution(
+        question.strip(),
+        answer.strip(),
+        category,
+        conv.language or "zh",
+        conversation_id=conv.id,
+        agent=agent.username,
+    )
+    try:
+        draft = kb.create_draft(resolution)
+    except KnowledgeError as exc:
+        raise InputError(str(exc)) from exc
+    return _ok({"draft": {"id": draft.id, "version": draft.version, "status": draft.status}}, 201)
+
+
+def message_json(msg: Any, channel: str | None = None) -> dict[str, Any]:
+    out = asdict(msg)
+    out.pop("duplicate", None)
+    out["channel"] = channel
+    return out
+
+
+def suggestion_json(hit: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "article_id": hit.get("id"),
+        "version": hit.get("version"),
+        "title": hit.get("title"),
+        "snippet": hit.get("matched", ""),
+        "score": hit.get("score"),
+    }
 
 
 @routes.get("/api/agent/conversations/{cid}")
 async def transcript(request: web.Request) -> web.Response:
-    _agent(request)
-    store = _service(request).store
-    conv = await _guard(store.conversation(request.match_info["cid"]))
+    agent = await require_agent(request)
+    conv = await _visible(request, agent, request.match_info["cid"])
+    store = _store(request)
     messages = await store.messages(conv.id)
+    handoff = await store.active_handoff(conv.id)
     return _ok(
         {
             "conversation": asdict(conv),
-            "messages": [asdict(m) for m in messages],
+            "messages": [message_json(m, conv.channel) for m in messages],
             "notes": [asdict(n) for n in await store.notes(conv.id)],
-            "suggestions": conv.state.get("suggestions", []),
+            "suggestions": [suggestion_json(h) for h in conv.state.get("suggestions", [])],
+            "customer": asdict(await store.customer(conv.customer_id)),
+            "handoff": asdict(handoff) if handoff else None,
         }
     )
 
 
 @routes.get("/api/agent/customers/{customer_id}")
 async def profile(request: web.Request) -> web.Response:
-    _agent(request)
-    store = _service(request).store
+    agent = await require_agent(request)
+    store = _store(request)
     customer = await _guard(store.customer(request.match_info["customer_id"]))
     conversations = await store.conversations_of(customer.id)
+    if not sees_all(agent) and not await store.agent_may_see(agent, customer.id):
+        raise web.HTTPForbidden(text="this customer is not in your queue or your chats")
+    channels = {c.id: c.channel for c in conversations}
     return _ok(
         {
             "customer": asdict(customer),
             "conversations": [asdict(c) for c in conversations],
-            "history": [asdict(m) for m in await store.customer_messages(customer.id)],
+            "tickets": [asdict(t) for t in await store.tickets_of(customer.id)],
+            "history": [
+                message_json(m, channels.get(m.conversation_id))
+                for m in await store.customer_messages(customer.id)
+            ],
         }
     )

@@ -20,6 +20,7 @@ from typing import Any
 from bot.dialogue.orders import OrderLookup
 from bot.dialogue.policy import QUESTION_INTENTS, UNKNOWN_INTENTS, PolicySettings, Turn, decide
 from bot.dialogue.responses import OutboundMessage, Responses
+from bot.events import MessageEvent
 from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline
 from bot.nlu.types import IntentScore, ParseResult, Sentiment
@@ -183,7 +184,15 @@ class DialogueEngine:
                 if resolved is not None:
                     return await self._rate(customer.id, resolved.id, text, rating, external_id)
             start = await self.store.begin_turn(channel, sender, text, external_id=external_id)
-            return await self._turn(start)
+            try:
+                return await self._turn(start)
+            except Exception:
+                # The message is stored but the turn failed: still tell the channels and the
+                # console about it, so an agent can see it.
+                if not start.inbound.duplicate:
+                    m = start.inbound
+                    await self.store.bus.publish(MessageEvent(m.conversation_id, m.seq, m.sender))
+                raise
 
     async def _turn(self, start: TurnStart) -> TurnResult:
         inbound, conv, customer_id = start.inbound, start.conversation, start.customer.id
@@ -208,7 +217,9 @@ class DialogueEngine:
         )
         language = _reply_language(parse.language, conv.language or self.default_language)
         if listening:  # the bot keeps the parse for the agent's view, and says nothing
-            await self.store.finish_turn(conv.id, inbound.id, parse.to_dict(), [])
+            await self.store.finish_turn(
+                conv.id, inbound.id, parse.to_dict(), [], inbound_seq=inbound.seq
+            )
             return TurnResult(
                 conv.id,
                 customer_id,
@@ -295,7 +306,8 @@ class DialogueEngine:
             conv.id,
             inbound.id,
             parse.to_dict(),
-            [
+            inbound_seq=inbound.seq,
+            replies=[
                 {
                     "text": r.text,
                     "payload": r.to_dict(),

@@ -30,13 +30,21 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
     app[RUNTIME] = Runtime()
     if dialogue:
         from connectors import rest
+        from handoff import agent_api
+        from handoff.console import routes as console_routes
+        from handoff.console import socket as console_socket
 
         app.add_routes(rest.routes)
-        if config.server.dev_agent_api:
-            from handoff import agent_api
+        app.add_routes(agent_api.routes)
+        app.add_routes(console_routes.routes)
+        app.add_routes(console_socket.routes)
+        if config.connectors.web.enabled:
+            from connectors.web import socket as web_socket
 
-            app.add_routes(agent_api.routes)
-        app.cleanup_ctx.append(runtime_context(config, nlu))  # type: ignore[arg-type]
+            app.add_routes(web_socket.routes)
+        app.cleanup_ctx.append(runtime_context(config, nlu, app[EXECUTOR]))  # type: ignore[arg-type]
+    if not dialogue or not config.connectors.web.enabled:
+        app.router.add_get("/", nlu_routes.index)  # no demo page: the API index instead
     app.on_cleanup.append(_shutdown_executor)
     return app
 

@@ -50,7 +50,7 @@ async def version(request: web.Request) -> web.Response:
     return web.json_response({"version": __version__})
 
 
-@routes.get("/")
+@routes.get("/api")
 async def index(request: web.Request) -> web.Response:
     return web.json_response(
         {

@@ -4,8 +4,10 @@ knowledge base and the dialogue engine built on them."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -17,6 +19,8 @@ from bot.dialogue.responses import Responses
 from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import SqlStore
+from handoff.console.accounts import Accounts
+from handoff.console.canned import load_canned
 from handoff.routing import Router
 from handoff.service import HandoffService
 
@@ -27,12 +31,16 @@ class Runtime:
     store: SqlStore | None = None
     kb: KnowledgeBase | None = None
     handoff: HandoffService | None = None
+    accounts: Accounts | None = None
+    canned: dict[str, Any] = field(default_factory=dict)  # console canned responses per language
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
 
 
-async def open_runtime(config: Config, nlu: NLUPipeline, runtime: Runtime) -> None:
+async def open_runtime(
+    config: Config, nlu: NLUPipeline, runtime: Runtime, executor: Executor | None = None
+) -> None:
     store = await SqlStore.open(config.storage.url, base_dir=config.base_dir)
     embed = nlu.component("SentenceEmbeddingFeaturizer")
     kb = KnowledgeBase(config, embedder=embed.embedder if embed else None)
@@ -41,6 +49,14 @@ async def open_runtime(config: Config, nlu: NLUPipeline, runtime: Runtime) -> No
     runtime.store, runtime.kb = store, kb
     responses = Responses.load(config.path(config.dialogue.responses))
     runtime.handoff = HandoffService(store, responses, handle_minutes=h.average_handle_minutes)
+    c = config.console
+    runtime.accounts = Accounts(
+        store,
+        session_hours=c.session_hours,
+        max_failures=c.max_failed_logins,
+        lockout_minutes=c.lockout_minutes,
+    )
+    runtime.canned = load_canned(Path(config.path(c.canned_responses)))
     runtime.engine = DialogueEngine(
         store,
         nlu,
@@ -53,13 +69,14 @@ async def open_runtime(config: Config, nlu: NLUPipeline, runtime: Runtime) -> No
         ticket_follow_up_hours=h.ticket_follow_up_hours,
         average_handle_minutes=h.average_handle_minutes,
         auto_assign=h.auto_assign,
+        executor=executor,
     )
 
 
-def runtime_context(config: Config, nlu: NLUPipeline) -> object:
+def runtime_context(config: Config, nlu: NLUPipeline, executor: Executor | None = None) -> object:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         runtime = app[RUNTIME]
-        await open_runtime(config, nlu, runtime)
+        await open_runtime(config, nlu, runtime, executor)
         yield
         if runtime.store is not None:
             await runtime.store.close()

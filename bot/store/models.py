@@ -168,7 +168,22 @@ class Agent(Base):
     max_concurrent: Mapped[int] = mapped_column(default=3)
     status: Mapped[str] = mapped_column(String(16), default="offline")  # online | away | offline
     password_hash: Mapped[str | None] = mapped_column(String(200))
+    failed_logins: Mapped[int] = mapped_column(default=0)  # in a row; reset by a good login
+    locked_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class AgentSession(Base):
+    """A console login. The cookie holds a random token; only its SHA-256 is stored, so a
+    copy of the database opens no sessions."""
+
+    __tablename__ = "agent_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256(token) hex
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    expires_at: Mapped[datetime] = mapped_column()
 
 
 class Note(Base):

@@ -4,6 +4,7 @@ database serialises, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -214,9 +215,8 @@ class SqlStore:
             s.commit()
             return TurnStart(customer, conv, message)
 
-        start = await self._retrying(work)
-        await self._published(start.inbound)
-        return start
+        # Published by finish_turn, with its parse: a listener reads it complete.
+        return await self._retrying(work)
 
     async def finish_turn(
         self,
@@ -224,10 +224,13 @@ class SqlStore:
         inbound_id: int,
         parse: dict[str, Any],
         replies: list[dict[str, Any]],
+        *,
+        inbound_seq: int | None = None,
         **conversation: Any,
     ) -> list[MessageRecord]:
         """End a bot turn in one transaction: the inbound message's parse, the bot's replies
-        (numbered after everything already stored) and the conversation's new state."""
+        (numbered after everything already stored) and the conversation's new state. Then the
+        inbound message (`inbound_seq`) and the replies are published."""
         _only(
             "conversation",
             conversation,
@@ -293,6 +296,8 @@ class SqlStore:
             return stored
 
         stored = await self.db.run(work)
+        if inbound_seq is not None:
+            await self.bus.publish(MessageEvent(conversation_id, inbound_seq, "customer"))
         await self._published(*stored)
         return stored
 
@@ -822,6 +827,116 @@ class SqlStore:
                 .order_by(m.Handoff.priority.desc(), m.Handoff.queued_at, m.Handoff.id)
             )
             return [_handoff(r) for r in rows]
+
+        return await self.db.run(work)
+
+    async def handoff_views(
+        self, *, statuses: tuple[str, ...] = ("queued",), assigned_to: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The queue (or one agent's chats) as the console lists it: each handoff with its
+        customer, channel and the sentiment of the customer's latest message, in service order."""
+
+        def work(s: Session) -> list[dict[str, Any]]:
+            h, a = m.Handoff, m.Agent
+            latest_parse = (
+                select(MSG.c.parse)
+                .where(MSG.c.conversation_id == h.conversation_id, MSG.c.sender == "customer")
+                .order_by(MSG.c.seq.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            q = (
+                select(h, CONV.c.channel, CONV.c.customer_id, CUST, a.username, latest_parse)
+                .join(CONV, CONV.c.id == h.conversation_id)
+                .join(CUST, CUST.c.id == CONV.c.customer_id)
+                .outerjoin(a, a.id == h.assigned_to)
+                .where(h.status.in_(statuses))
+                .order_by(h.priority.desc(), h.queued_at, h.id)
+            )
+            if assigned_to is not None:
+                q = q.where(h.assigned_to == assigned_to)
+            now = datetime.now(UTC)
+            out = []
+            for row in s.execute(q):
+                handoff = row[0]
+                parse = row[-1]
+                if isinstance(parse, str):  # a JSON scalar subquery comes back as text
+                    parse = json.loads(parse)
+                queued_at = _utc(handoff.queued_at) or now
+                out.append(
+                    {
+                        "handoff_id": handoff.id,
+                        "conversation_id": handoff.conversation_id,
+                        "customer_id": row.customer_id,
+                        "customer_name": row.name,
+                        "channel": row.channel,
+                        "language": handoff.language or row.language,
+                        "skill_group": handoff.skill_group,
+                        "reason": handoff.reason,
+                        "priority": handoff.priority,
+                        "sentiment": ((parse or {}).get("sentiment") or {}).get("label"),
+                        "tags": list(row.tags or ()),
+                        "queued_at": queued_at.isoformat(),
+                        "waiting_s": round((now - queued_at).total_seconds(), 1),
+                        "status": handoff.status,
+                        "assigned_to": row.username,
+                    }
+                )
+            return out
+
+        return await self.db.run(work)
+
+    async def agent_may_see(self, agent: AgentRecord, customer_id: str) -> bool:
+        """Whether an agent (not a supervisor) may see this customer: one of their chats is
+        waiting in the agent's skill groups, or the agent holds or has held one."""
+
+        def work(s: Session) -> bool:
+            h = m.Handoff
+            found = s.execute(
+                select(h.id)
+                .join(CONV, CONV.c.id == h.conversation_id)
+                .where(
+                    CONV.c.customer_id == customer_id,
+                    or_(
+                        h.assigned_to == agent.id,
+                        and_(h.status == "queued", h.skill_group.in_(list(agent.skills))),
+                    ),
+                )
+                .limit(1)
+            ).first()
+            return found is not None
+
+        return await self.db.run(work)
+
+    async def tickets_of(self, customer_id: str) -> list[TicketRecord]:
+        def work(s: Session) -> list[TicketRecord]:
+            rows = s.scalars(
+                select(m.Ticket).where(m.Ticket.customer_id == customer_id).order_by(m.Ticket.id)
+            )
+            return [_ticket(s, r) for r in rows]
+
+        return await self.db.run(work)
+
+    async def web_messages(
+        self, customer_id: str, channel: str, after_id: int = 0, limit: int = 500
+    ) -> list[tuple[MessageRecord, str | None]]:
+        """A customer's messages on one channel across their conversations, by id after
+        `after_id` (a channel's resume cursor), each with the sending agent's display name."""
+
+        def work(s: Session) -> list[tuple[MessageRecord, str | None]]:
+            rows = s.execute(
+                select(MSG, m.Agent.display_name)
+                .join(CONV, CONV.c.id == MSG.c.conversation_id)
+                .outerjoin(m.Agent, m.Agent.id == MSG.c.sender_id)
+                .where(
+                    CONV.c.customer_id == customer_id,
+                    CONV.c.channel == channel,
+                    MSG.c.id > after_id,
+                )
+                .order_by(MSG.c.id)
+                .limit(limit)
+            )
+            return [(_message(r), r.display_name) for r in rows]
 
         return await self.db.run(work)
 

@@ -160,13 +160,13 @@ def test_unknown_key_in_a_section_lists_that_sections_keys() -> None:
     message = config_error(raw(server={"prot": 8080}))
     assert message == (
         "config.yml: server.prot: unknown key; allowed: "
-        "dev_agent_api, host, max_body_bytes, parse_workers, port"
+        "blas_threads, dev_agent_api, host, max_body_bytes, parse_workers, port"
     )
 
 
 def test_unknown_connector_lists_the_known_connectors() -> None:
     message = config_error(raw(connectors={"telgram": {}}))
-    assert message.endswith("connectors.telgram: unknown key; allowed: rest, telegram, wechat")
+    assert message.endswith("connectors.telgram: unknown key; allowed: rest, telegram, web, wechat")
 
 
 def test_unknown_component_is_named_with_its_index_and_the_allowed_components() -> None:
@@ -381,3 +381,12 @@ def test_a_rasa_config_with_one_language_and_policies_loads() -> None:
     )
     assert cfg.language == ["en"]
     assert [c.name for c in cfg.pipeline] == ["SpacyTokenizer", "LogisticRegressionClassifier"]
+
+
+def test_an_empty_widget_secret_from_the_environment_means_none() -> None:
+    from bot.config import config_from_dict
+
+    config = config_from_dict(raw(connectors={"web": {"identity_secret": ""}}))
+    assert config.connectors.web.identity_secret is None
+    message = config_error(raw(connectors={"web": {"identity_secret": "short"}}))
+    assert "connectors.web.identity_secret" in message

@@ -39,7 +39,7 @@ async def _client(
     return await factory(create_app(_config(repo_config, tmp, kb, dev), nlu, dialogue=True))
 
 
-async def test_the_agent_api_is_off_without_the_development_flag(
+async def test_without_a_login_the_header_is_not_enough_outside_development(
     aiohttp_client: ClientFactory,
     repo_config: Config,
     trained: NLUPipeline,
@@ -47,8 +47,12 @@ async def test_the_agent_api_is_off_without_the_development_flag(
     kb_dir: Path,
 ) -> None:
     client = await _client(aiohttp_client, repo_config, trained, tmp_path, kb_dir, dev=False)
+    store = client.app[RUNTIME].store
+    assert store is not None
+    await store.add_agent("amy", "Amy", skills=["after_sales"])
     resp = await client.get("/api/agent/queue", headers={"X-Relaydesk-Agent": "amy"})
-    assert resp.status == 404
+    assert resp.status == 401
+    assert "log in at /console" in (await resp.json())["message"]
 
 
 async def test_an_agent_takes_over_replies_and_resolves(
@@ -74,7 +78,7 @@ async def test_an_agent_takes_over_replies_and_resolves(
     nobody = await client.post(
         f"/api/agent/conversations/{cid}/claim", headers={"X-Relaydesk-Agent": "ghost"}
     )
-    assert nobody.status == 404
+    assert nobody.status == 401  # an unknown agent is not logged in
     assert (await client.post(f"/api/agent/conversations/{cid}/claim", headers=amy)).status == 200
     taken = await client.post(f"/api/agent/conversations/{cid}/claim", headers=bob)
     assert taken.status == 409 and "already with an agent" in (await taken.json())["message"]

@@ -1,0 +1,312 @@
+"""The web-chat widget's server side: its script, the demo page, and the socket.
+
+Delivery reads the store, never memory: the socket sends every message of the customer on the
+web channel with an id above the browser's cursor, so a reconnect (`hello.after` = the last id
+shown) replays exactly what was missed. The bus only says when to look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from bot.server.keys import CONFIG
+from bot.server.runtime import RUNTIME, Runtime
+from bot.store.records import CustomerRecord, MessageRecord
+from connectors.web.identity import (
+    CHANNEL,
+    USER_CHANNEL,
+    IdentityError,
+    new_token,
+    sender_for,
+    valid_token,
+    verify_user,
+)
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+routes = web.RouteTableDef()
+HELLO_TIMEOUT_S = 15
+MAX_FRAME_BYTES = 64 * 1024
+MAX_CLIENT_ID = 64
+
+
+@routes.get("/")
+async def demo_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "demo.html", headers={"Cache-Control": "no-cache"})
+
+
+@routes.get("/widget.js")
+async def widget_script(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(
+        STATIC / "widget.js",
+        headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+@routes.get("/ws/widget")
+async def widget_socket(request: web.Request) -> web.WebSocketResponse:
+    web_cfg = request.app[CONFIG].connectors.web
+    origin = request.headers.get("Origin")
+    if web_cfg.allowed_origins and origin not in web_cfg.allowed_origins:
+        raise web.HTTPForbidden(text=f"origin {origin!r} may not embed this widget")
+    runtime = request.app[RUNTIME]
+    if runtime.engine is None or runtime.store is None:
+        raise web.HTTPServiceUnavailable(text="starting up; try again")
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
+    await ws.prepare(request)
+    await WidgetConnection(ws, runtime, web_cfg.identity_secret, web_cfg.max_text_chars).run()
+    return ws
+
+
+class WidgetConnection:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        runtime: Runtime,
+        secret: str | None,
+        max_text_chars: int,
+    ) -> None:
+        assert runtime.engine is not None and runtime.store is not None
+        self.ws = ws
+        self.engine = runtime.engine
+        self.store = runtime.store
+        self.secret = secret
+        self.max_text = max_text_chars
+        self.sender = ""
+        self.customer: CustomerRecord | None = None
+        self.cursor = 0
+        self.language = "zh"
+        self.wake = asyncio.Event()
+        self._unsubscribe: Any = None
+        self._watching: str | None = None
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if not self.ws.closed:
+            await self.ws.send_str(json.dumps(frame, ensure_ascii=False, default=str))
+
+    async def error(self, message: str, code: str = "bad_request") -> None:
+        await self.send({"type": "error", "code": code, "message": message})
+
+    async def run(self) -> None:
+        try:
+            if not await self._hello():
+                return
+            pump = asyncio.create_task(self._pump())
+            try:
+                await self._read()
+            finally:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+        finally:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+
+    # -- the handshake -----------------------------------------------------------------------
+    async def _hello(self) -> bool:
+        try:
+            msg = await self.ws.receive(timeout=HELLO_TIMEOUT_S)
+        except TimeoutError:
+            await self.ws.close(code=4408, message=b"no hello")
+            return False
+        if msg.type != WSMsgType.TEXT:
+            return False
+        frame = _json(msg.data)
+        if frame is None or frame.get("type") != "hello":
+            await self.error('the first frame must be {"type": "hello", ...}')
+            await self.ws.close(code=4400, message=b"no hello")
+            return False
+        given = frame.get("token")
+        token = given if isinstance(given, str) and valid_token(given) else new_token()
+        after = frame.get("after", 0)
+        self.cursor = after if isinstance(after, int) and after >= 0 else 0
+        language = frame.get("language")
+        self.language = language if language in ("zh", "en") else "zh"
+        self.sender = sender_for(token)
+        if frame.get("user_id") is not None or frame.get("user_hash") is not None:
+            try:
+                user_id = verify_user(self.secret, frame.get("user_id"), frame.get("user_hash"))
+            except IdentityError as exc:
+                await self.error(str(exc), code="identity")
+                await self.ws.close(code=4401, message=b"identity refused")
+                return False
+            known = await self.store.customer_for(USER_CHANNEL, user_id)
+            await self.store.link_identity(known.id, CHANNEL, self.sender)
+        self.customer = await self.store.find_customer(CHANNEL, self.sender)
+        await self.send({"type": "welcome", "token": token, "language": self.language})
+        if self.customer is not None:
+            conv = await self.store.latest_conversation(self.customer.id, CHANNEL)
+            if conv is not None:
+                self._watch(conv.id)
+        await self._deliver()
+        await self._state()
+        return True
+
+    # -- customer -> server --------------------------------------------------------------------
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != WSMsgType.TEXT:
+                if msg.type == WSMsgType.ERROR:
+                    log.info("widget socket error: %s", self.ws.exception())
+                continue
+            frame = _json(msg.data)
+            if frame is None:
+                await self.error("frames are JSON objects")
+                continue
+            kind = frame.get("type")
+            if kind == "message":
+                await self._message(frame)
+            elif kind == "rate":
+                await self._rate(frame)
+            elif kind == "ping":
+                await self.send({"type": "pong"})
+            else:
+                await self.error(f"unknown frame type {kind!r}; expected message, rate or ping")
+
+    async def _message(self, frame: dict[str, Any]) -> None:
+        text, client_id = frame.get("text"), frame.get("client_id")
+        if not isinstance(text, str) or not text.strip():
+            await self.error("'text' must be a non-empty string")
+            return
+        if len(text) > self.max_text:
+            await self.error(f"messages are limited to {self.max_text} characters")
+            return
+        if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 64):
+            await self.error(f"'client_id' must be a string of at most {MAX_CLIENT_ID} characters")
+            return
+        await self._turn(text, client_id)
+
+    async def _rate(self, frame: dict[str, Any]) -> None:
+        score, comment = frame.get("score"), frame.get("comment") or ""
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            await self.error("'score' must be a whole number from 1 to 5")
+            return
+        if not isinstance(comment, str) or len(comment) > 2000:
+            await self.error("'comment' must be a string of at most 2000 characters")
+            return
+        await self._turn(f"/rate {score} {comment}".strip(), frame.get("client_id"))
+
+    async def _turn(self, text: str, client_id: Any) -> None:
+        await self.send({"type": "typing", "on": True})
+        try:
+            result = await self.engine.handle(
+                CHANNEL,
+                self.sender,
+                text,
+                external_id=client_id if isinstance(client_id, str) else None,
+            )
+        except Exception:
+            log.exception("widget turn failed")
+            await self.error("something went wrong on our side; your message is saved", "server")
+            return
+        finally:
+            await self.send({"type": "typing", "on": False})
+        if self.customer is None:
+            self.customer = await self.store.customer(result.customer_id)
+        self._watch(result.conversation_id)
+        await self._deliver()
+        await self._state()
+
+    # -- server -> customer --------------------------------------------------------------------
+    def _watch(self, conversation_id: str) -> None:
+        if conversation_id == self._watching:
+            return
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        self._watching = conversation_id
+        self._unsubscribe = self.store.bus.subscribe(lambda _e: self.wake.set(), conversation_id)
+
+    async def _pump(self) -> None:
+        """Deliver whatever the bus says is new (agent replies, queue updates, the rating
+        request), reading it from the store after the cursor."""
+        while not self.ws.closed:
+            await self.wake.wait()
+            self.wake.clear()
+            try:
+                if await self._deliver():
+                    await self._state()
+            except ConnectionResetError:
+                return
+
+    async def _deliver(self) -> int:
+        if self.customer is None:
+            return 0
+        sent = 0
+        while True:
+            batch = await self.store.web_messages(self.customer.id, CHANNEL, self.cursor)
+            for msg, agent in batch:
+                await self.send(_message_frame(msg, agent))
+                self.cursor = max(self.cursor, msg.id)
+                sent += 1
+            if len(batch) < 500:
+                return sent
+
+    async def _state(self) -> None:
+        if self.customer is None:
+            await self.send(
+                {
+                    "type": "state",
+                    "status": "bot",
+                    "position": None,
+                    "agent": None,
+                    "wait_minutes": None,
+                    "awaiting_rating": False,
+                }
+            )
+            return
+        conv = await self.store.latest_conversation(self.customer.id, CHANNEL)
+        if conv is None:
+            return
+        handoff = await self.store.active_handoff(conv.id)
+        agent = None
+        if handoff is not None and handoff.assigned_to is not None:
+            agent = next(
+                (a.display_name for a in await self.store.agents() if a.id == handoff.assigned_to),
+                None,
+            )
+        awaiting = await self.store.awaiting_rating(self.customer.id, CHANNEL)
+        position = wait = None
+        if handoff is not None and handoff.status == "queued":
+            place = await self.engine.announcer.place(handoff)
+            position, wait = place.position, place.wait_minutes
+        await self.send(
+            {
+                "type": "state",
+                "status": conv.status,
+                "position": position,
+                "wait_minutes": wait,
+                "agent": agent,
+                "awaiting_rating": awaiting is not None,
+            }
+        )
+
+
+def _message_frame(msg: MessageRecord, agent: str | None) -> dict[str, Any]:
+    payload = {k: v for k, v in msg.payload.items() if k != "text"}
+    return {
+        "type": "message",
+        "id": msg.id,
+        "seq": msg.seq,
+        "conversation_id": msg.conversation_id,
+        "sender": msg.sender,
+        "text": msg.text,
+        "payload": payload,
+        "agent": agent if msg.sender == "agent" else None,
+        "client_id": msg.external_id if msg.sender == "customer" else None,
+        "at": msg.created_at.isoformat(),
+    }
+
+
+def _json(data: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,643 @@
+/* relaydesk customer chat widget. Wire protocol: docs/web-protocol.md, section "Widget".
+ * Vanilla ES2020, no dependencies, no build step. Embed with one tag:
+ *   <script src="https://support.example.com/widget.js" defer data-server=… data-language=auto
+ *           data-color="#0b7a75" data-title="…" data-user-id=… data-user-hash=…></script>
+ * Security rule: text from the server or the customer only ever goes through textContent /
+ * text nodes, and media URLs must be http(s) or a same-origin path. */
+(() => {
+  'use strict';
+  if (window.relaydesk && window.relaydesk._loaded) return; // embedded twice: the first one wins
+
+  const MAX_LEN = 4000;
+  const KEY = { token: 'relaydesk.token', cursor: 'relaydesk.cursor', outbox: 'relaydesk.outbox' };
+  const SENDERS = new Set(['bot', 'agent', 'system', 'customer']);
+
+  // ---------------------------------------------------------------- configuration
+  // currentScript is only set while this file first runs, so read it now.
+  const script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  const ds = (script && script.dataset) || {};
+  const scriptOrigin = (() => {
+    try { return new URL(script.src, location.href).origin; } catch { return location.origin; }
+  })();
+  const serverBase = (() => {
+    // Keep a path prefix (a server behind a proxy at /support) but drop trailing slashes.
+    try {
+      const u = new URL(ds.server || scriptOrigin, location.href);
+      return (u.origin + u.pathname).replace(/\/+$/, '');
+    } catch { return scriptOrigin; }
+  })();
+  const serverOrigin = new URL(serverBase).origin;
+  const wsUrl = serverBase.replace(/^http/i, 'ws') + '/ws/widget';
+
+  const lang = (() => {
+    let l = (ds.language || 'auto').toLowerCase();
+    if (l === 'auto') l = document.documentElement.lang || navigator.language || 'en';
+    return /^zh/i.test(l) ? 'zh' : 'en';
+  })();
+
+  // Only a value the browser accepts as a colour reaches the stylesheet.
+  const accent = ds.color && window.CSS && CSS.supports('color', ds.color) ? ds.color : '#0b7a75';
+  const onAccent = (() => {
+    // Black or white text on the accent, whichever contrasts more (hex colours only).
+    const m = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(accent.trim());
+    if (!m) return '#fff';
+    const hex = m[1].length === 3 ? [...m[1]].map((c) => c + c).join('') : m[1];
+    const [r, g, b] = [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255)
+      .map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 ? '#111' : '#fff';
+  })();
+
+  const STRINGS = {
+    en: {
+      title: 'Customer service', launcher: 'Chat with us', close: 'Close chat',
+      placeholder: 'Type a message…', inputLabel: 'Your message', send: 'Send', log: 'Conversation',
+      connecting: 'Connecting…', reconnecting: 'Connection lost. Reconnecting…',
+      identity: 'We could not verify your sign-in. Please reload the page.',
+      queued: (n, m) => (n == null ? 'Waiting for an agent…'
+        : `You are number ${n} in line` + (m == null ? '' : `, about ${m} min`)),
+      assigned: (a) => (a ? `You're chatting with ${a}` : "You're chatting with an agent"),
+      resolved: 'This conversation has ended.',
+      typing: 'Typing…', pending: 'Sending…', agent: 'Agent', image: 'Image', video: 'Video',
+      quick: 'Suggested replies', tooLong: `Your message is too long (at most ${MAX_LEN} characters).`,
+      error: 'Something went wrong. Please try again.',
+      ratePrompt: 'How would you rate our service?', star: (n) => (n === 1 ? '1 star' : `${n} stars`),
+      rateComment: 'Comment (optional)', rateSubmit: 'Submit rating', thanks: 'Thank you for your feedback!',
+    },
+    zh: {
+      title: '在线客服', launcher: '在线客服', close: '关闭对话',
+      placeholder: '请输入消息…', inputLabel: '输入消息', send: '发送', log: '对话记录',
+      connecting: '正在连接…', reconnecting: '连接已断开，正在重新连接…',
+      identity: '无法验证您的登录身份，请刷新页面后重试。',
+      queued: (n, m) => (n == null ? '正在为您转接人工客服…'
+        : `排队中：第 ${n} 位` + (m == null ? '' : `，预计约 ${m} 分钟`)),
+      assigned: (a) => (a ? `人工客服 ${a} 正在为您服务` : '人工客服正在为您服务'),
+      resolved: '本次会话已结束。',
+      typing: '对方正在输入…', pending: '发送中…', agent: '客服', image: '图片', video: '视频',
+      quick: '快捷回复', tooLong: `消息过长（最多 ${MAX_LEN} 个字符）。`,
+      error: '出了点问题，请稍后重试。',
+      ratePrompt: '请为本次服务评分', star: (n) => `${n} 星`,
+      rateComment: '补充意见（可选）', rateSubmit: '提交评价', thanks: '感谢您的评价！',
+    },
+  };
+  const T = STRINGS[lang];
+  const title = ds.title || T.title;
+
+  // ---------------------------------------------------------------- small helpers
+  // localStorage throws when disabled (private modes, sandboxed frames): the widget then works
+  // for this page load only.
+  const store = {
+    get(k) { try { return localStorage.getItem(k); } catch { return null; } },
+    set(k, v) { try { localStorage.setItem(k, v); } catch { /* in-memory only */ } },
+  };
+
+  function uuid() {
+    if (crypto.randomUUID) return crypto.randomUUID(); // absent outside secure contexts
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const x = [...b].map((v) => v.toString(16).padStart(2, '0')).join('');
+    return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
+  }
+
+  // Builds an element. Children that are strings become text nodes (Element.append), so this
+  // can never interpret markup.
+  function h(tag, attrs, ...kids) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v == null || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const kid of kids) if (kid != null) el.append(kid);
+    return el;
+  }
+
+  function icon(cls, d) {
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    svg.setAttribute('class', cls);
+    const p = document.createElementNS(NS, 'path');
+    p.setAttribute('d', d);
+    svg.append(p);
+    return svg;
+  }
+  const ICON_CHAT = 'M6 3h12a3 3 0 0 1 3 3v8a3 3 0 0 1-3 3h-7l-5 4v-4H6a3 3 0 0 1-3-3V6a3 3 0 0 1 3-3z';
+  const ICON_X = 'M6 6l12 12M18 6L6 18';
+
+  // http(s) URLs, or a path on the relaydesk server ("/media/x.png"). Relative paths resolve
+  // against the server, since the widget may be embedded on another site. The origin check also
+  // catches "//evil", "/\evil" and tab/newline tricks that the URL parser normalises away.
+  function safeUrl(u) {
+    if (typeof u !== 'string' || !u) return null;
+    try {
+      if (u.startsWith('/')) {
+        const r = new URL(u, serverOrigin);
+        return r.origin === serverOrigin ? r.href : null;
+      }
+      const r = new URL(u);
+      return r.protocol === 'http:' || r.protocol === 'https:' ? r.href : null;
+    } catch { return null; }
+  }
+
+  const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? Math.max(0, Math.round(v)) : null);
+
+  // ---------------------------------------------------------------- styles
+  const CSS_TEXT = `
+:host { all: initial; }
+*, *::before, *::after { box-sizing: border-box; }
+[hidden] { display: none !important; }
+.sr-only { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap; border: 0; }
+button, textarea { font: inherit; color: inherit; }
+button { cursor: pointer; }
+:focus { outline: none; }
+:focus-visible { outline: 3px solid var(--rd-accent); outline-offset: 2px; }
+.launcher { position: fixed; right: 20px; bottom: 20px; z-index: 2147483000; width: 56px; height: 56px;
+  border: 0; border-radius: 50%; background: var(--rd-accent); color: var(--rd-on-accent);
+  box-shadow: 0 4px 14px rgba(0,0,0,.25); display: grid; place-items: center; }
+.launcher svg { width: 28px; height: 28px; }
+.i-chat { fill: currentColor; }
+.i-x { fill: none; stroke: currentColor; stroke-width: 2.4; stroke-linecap: round; }
+.launcher[aria-expanded="true"] .i-chat, .launcher[aria-expanded="false"] .i-x { display: none; }
+.panel { position: fixed; right: 20px; bottom: 88px; z-index: 2147483001; width: 370px;
+  height: min(600px, calc(100vh - 108px)); display: flex; flex-direction: column; overflow: hidden;
+  background: #fff; color: #1f2328; border-radius: 12px; box-shadow: 0 8px 30px rgba(0,0,0,.28);
+  font: 14px/1.45 system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", sans-serif; }
+@media (max-width: 480px) {
+  .panel { inset: 0; width: auto; height: auto; border-radius: 0; }
+}
+.head { display: flex; align-items: center; gap: 8px; padding: 10px 8px 10px 16px;
+  background: var(--rd-accent); color: var(--rd-on-accent); }
+.head h2 { flex: 1; margin: 0; font-size: 16px; font-weight: 600; }
+.head button { width: 36px; height: 36px; border: 0; border-radius: 8px; background: transparent;
+  display: grid; place-items: center; }
+.head button svg { width: 20px; height: 20px; }
+.head :focus-visible { outline-color: var(--rd-on-accent); outline-offset: -3px; }
+.conn, .status { padding: 6px 12px; font-size: 13px; border-bottom: 1px solid #e3e6ea; }
+.conn { background: #fff4d6; color: #5c4400; }
+.status { background: #eef6f5; color: #1f2328; }
+.log { flex: 1; overflow-y: auto; padding: 12px; display: flex; flex-direction: column; gap: 10px;
+  background: #f6f7f9; }
+.msg { display: flex; flex-direction: column; align-items: flex-start; max-width: 85%; align-self: flex-start; }
+.bubble { padding: 8px 12px; border-radius: 14px; background: #fff; border: 1px solid #e3e6ea;
+  white-space: pre-wrap; overflow-wrap: anywhere; }
+.msg[data-sender="customer"] { align-self: flex-end; align-items: flex-end; }
+.msg[data-sender="customer"] .bubble { background: var(--rd-accent); color: var(--rd-on-accent);
+  border-color: transparent; border-bottom-right-radius: 4px; }
+.msg[data-sender="bot"] .bubble, .msg[data-sender="agent"] .bubble { border-bottom-left-radius: 4px; }
+.msg[data-sender="agent"] .bubble { background: #eef3fc; border-color: #c9d7f2; }
+.msg[data-sender="system"] { align-self: center; align-items: center; max-width: 92%; text-align: center; }
+.msg[data-sender="system"] .bubble { background: none; border: 0; padding: 0 8px; font-size: 12px; color: #596068; }
+.who, .meta { font-size: 11px; color: #596068; margin: 0 4px 2px; }
+.meta { margin: 2px 4px 0; }
+.msg.pending .bubble { opacity: .7; }
+.bubble img, .bubble video { display: block; max-width: 100%; max-height: 240px; border-radius: 8px; margin: 4px 0; }
+.bubble a { color: inherit; text-decoration: underline; }
+.caption { font-size: 12px; }
+.quick { display: flex; flex-wrap: wrap; gap: 6px; margin-top: 6px; }
+.quick button, .stars button { border: 1px solid var(--rd-accent); border-radius: 16px; background: #fff;
+  color: #1f2328; padding: 5px 12px; }
+.quick button:hover { background: #f0f3f5; }
+.typing { padding: 4px 14px; font-size: 12px; color: #596068; background: #f6f7f9; }
+.rating, .thanks { padding: 10px 12px; border-top: 1px solid #e3e6ea; font-size: 13px; }
+.rating p { margin: 0 0 6px; font-weight: 600; }
+.stars { display: flex; gap: 4px; margin-bottom: 6px; }
+.stars button { padding: 2px 8px; font-size: 20px; line-height: 1.2; color: #9aa1a8; }
+.stars button[aria-pressed="true"] { color: #d99a00; }
+.rating label { display: block; margin-bottom: 2px; }
+.rating textarea { width: 100%; resize: vertical; border: 1px solid #c3c8ce; border-radius: 8px; padding: 6px 8px; }
+.primary { border: 0; border-radius: 8px; padding: 8px 14px; background: var(--rd-accent);
+  color: var(--rd-on-accent); font-weight: 600; }
+.primary:disabled { opacity: .5; cursor: default; }
+.rating .primary { margin-top: 6px; }
+.error { padding: 6px 12px; font-size: 13px; background: #fdecea; color: #8a1c12; }
+.composer { display: flex; gap: 8px; align-items: flex-end; padding: 10px; border-top: 1px solid #e3e6ea; }
+.composer textarea { flex: 1; resize: none; max-height: 120px; border: 1px solid #c3c8ce;
+  border-radius: 8px; padding: 8px 10px; line-height: 1.4; }
+`;
+
+  function applyStyles(root) {
+    // A constructed stylesheet is not blocked by a host page's CSP style-src; <style> is the fallback.
+    try {
+      const sheet = new CSSStyleSheet();
+      sheet.replaceSync(CSS_TEXT);
+      root.adoptedStyleSheets = [sheet];
+    } catch {
+      root.append(h('style', {}, CSS_TEXT));
+    }
+  }
+
+  // ---------------------------------------------------------------- the interface
+  const host = h('div', { id: 'relaydesk-widget' });
+  host.style.setProperty('--rd-accent', accent);
+  host.style.setProperty('--rd-on-accent', onAccent);
+  const root = host.attachShadow({ mode: 'open' }); // open: browser tests pierce it
+  applyStyles(root);
+
+  const launcher = h('button', {
+    type: 'button', class: 'launcher', 'data-testid': 'rd-launcher', 'aria-label': T.launcher,
+    'aria-expanded': 'false', 'aria-controls': 'rd-panel', onclick: () => (panel.hidden ? open() : close()),
+  }, icon('i-chat', ICON_CHAT), icon('i-x', ICON_X));
+
+  const conn = h('div', { class: 'conn', 'data-testid': 'rd-conn', role: 'status', hidden: true });
+  const status = h('div', { class: 'status', 'data-testid': 'rd-status', role: 'status', hidden: true });
+  const log = h('div', {
+    class: 'log', 'data-testid': 'rd-log', role: 'log', 'aria-live': 'polite', 'aria-label': T.log,
+    tabindex: '0', // scrollable with the keyboard
+  });
+  const typing = h('div', { class: 'typing', 'data-testid': 'rd-typing', hidden: true }, T.typing);
+
+  let score = 0;
+  const stars = [1, 2, 3, 4, 5].map((n) => h('button', {
+    type: 'button', 'data-testid': 'rd-star', 'data-score': n, 'aria-label': T.star(n),
+    'aria-pressed': 'false', onclick: () => pickScore(n),
+  }, '★'));
+  const comment = h('textarea', {
+    id: 'rd-rating-comment', 'data-testid': 'rd-rating-comment', rows: 2, maxlength: MAX_LEN,
+  });
+  const rateSubmit = h('button', {
+    type: 'button', class: 'primary', 'data-testid': 'rd-rating-submit', disabled: true, onclick: submitRating,
+  }, T.rateSubmit);
+  const rateForm = h('div', { class: 'rating', role: 'group', 'aria-labelledby': 'rd-rate-prompt', hidden: true },
+    h('p', { id: 'rd-rate-prompt' }, T.ratePrompt),
+    h('div', { class: 'stars' }, ...stars),
+    h('label', { for: 'rd-rating-comment' }, T.rateComment), comment, rateSubmit);
+  const thanks = h('div', { class: 'thanks', 'data-testid': 'rd-rating-thanks', role: 'status', hidden: true }, T.thanks);
+  const errorBox = h('div', { class: 'error', 'data-testid': 'rd-error', role: 'alert', hidden: true });
+
+  const input = h('textarea', {
+    id: 'rd-input', 'data-testid': 'rd-input', rows: 1, placeholder: T.placeholder, autocomplete: 'off',
+  });
+  const sendBtn = h('button', { type: 'submit', class: 'primary', 'data-testid': 'rd-send' }, T.send);
+  const form = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); sendFromInput(); } },
+    h('label', { for: 'rd-input', class: 'sr-only' }, T.inputLabel), input, sendBtn);
+
+  const panel = h('div', {
+    id: 'rd-panel', class: 'panel', role: 'dialog', 'aria-label': title, 'data-testid': 'rd-panel', hidden: true,
+  },
+  h('div', { class: 'head' }, h('h2', {}, title),
+    h('button', { type: 'button', 'aria-label': T.close, onclick: () => close() }, icon('i-x', ICON_X))),
+  conn, status, log, typing, rateForm, thanks, errorBox, form);
+
+  root.append(launcher, panel);
+
+  root.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && !panel.hidden) { e.preventDefault(); close(); }
+  });
+  input.addEventListener('keydown', (e) => {
+    // isComposing / 229: Enter that confirms a Chinese IME candidate must not send.
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      sendFromInput();
+    }
+  });
+  input.addEventListener('input', autoGrow);
+
+  function open() {
+    panel.hidden = false;
+    launcher.setAttribute('aria-expanded', 'true');
+    log.scrollTop = log.scrollHeight;
+    input.focus();
+  }
+
+  function close() {
+    const wasOpen = !panel.hidden;
+    panel.hidden = true;
+    launcher.setAttribute('aria-expanded', 'false');
+    if (wasOpen) launcher.focus();
+  }
+
+  function autoGrow() {
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight + 2, 120)}px`;
+  }
+
+  function showConn(text) { conn.textContent = text; conn.hidden = !text; }
+
+  let errTimer = 0;
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = false;
+    clearTimeout(errTimer);
+    errTimer = setTimeout(hideError, 10000);
+  }
+  function hideError() { errorBox.hidden = true; }
+
+  let typingTimer = 0;
+  function setTyping(on) {
+    typing.hidden = !on;
+    clearTimeout(typingTimer);
+    // If the "off" frame is lost with a dropped socket, don't show "typing" forever.
+    if (on) typingTimer = setTimeout(() => setTyping(false), 20000);
+  }
+
+  const nearBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+
+  // ---------------------------------------------------------------- messages
+  let lastId = 0;               // highest message id shown in this page load (hello.after on reconnects)
+  const shown = new Set();      // ids already on screen: never show one twice
+  const pendingEls = new Map(); // client_id -> element waiting for the server's echo
+  const buttonTitles = new Map(); // quick-reply payload -> title, to show "Returns", not "/question_returns"
+  let quickHolder = null;       // the one message whose quick replies are still offered
+
+  function buildMessage(m, sender, payload) {
+    const el = h('div', { class: 'msg', 'data-testid': 'rd-msg', 'data-sender': sender, 'data-id': m.id ?? '' });
+    if (sender === 'agent') el.append(h('div', { class: 'who' }, typeof m.agent === 'string' && m.agent ? m.agent : T.agent));
+    const bubble = h('div', { class: 'bubble' });
+    let text = typeof m.text === 'string' ? m.text : '';
+    if (sender === 'customer' && buttonTitles.has(text)) text = buttonTitles.get(text);
+    if (text) bubble.append(h('span', { class: 'text' }, text));
+    bubble.append(...renderMedia(payload));
+    if (bubble.childNodes.length) el.append(bubble);
+
+    const buttons = (Array.isArray(payload.buttons) ? payload.buttons : [])
+      .filter((b) => b && typeof b.title === 'string' && b.title);
+    if (buttons.length) {
+      const q = h('div', { class: 'quick', role: 'group', 'aria-label': T.quick });
+      for (const b of buttons) {
+        const value = typeof b.payload === 'string' && b.payload ? b.payload : b.title;
+        buttonTitles.set(value, b.title);
+        q.append(h('button', {
+          type: 'button', 'data-testid': 'rd-quick', onclick: () => { sendText(value, b.title); input.focus(); },
+        }, b.title));
+      }
+      el.append(q);
+    }
+    if (sender !== 'system') addTime(el, m.at);
+    return el;
+  }
+
+  function addTime(el, iso) {
+    const at = iso ? new Date(iso) : null;
+    if (!at || Number.isNaN(at.getTime())) return;
+    el.append(h('div', { class: 'meta' },
+      at.toLocaleTimeString(lang === 'zh' ? 'zh-CN' : 'en', { hour: '2-digit', minute: '2-digit' })));
+  }
+
+  function renderMedia(p) {
+    const out = [];
+    const cap = typeof p.caption === 'string' ? p.caption : '';
+    const img = safeUrl(p.image);
+    const vid = safeUrl(p.video);
+    const link = safeUrl(p.link);
+    if (img) {
+      out.push(h('img', {
+        src: img, alt: cap || T.image, loading: 'lazy', onload: () => { if (nearBottom()) log.scrollTop = log.scrollHeight; },
+      }));
+    }
+    if (vid) out.push(h('video', { src: vid, controls: true, preload: 'metadata', 'aria-label': cap || T.video }));
+    if (cap && (img || vid)) out.push(h('div', { class: 'caption' }, cap));
+    if (link) {
+      out.push(h('a', { href: link, target: '_blank', rel: 'noopener noreferrer' }, !img && !vid && cap ? cap : link));
+    }
+    return out;
+  }
+
+  // Quick replies belong to the newest turn; older ones would send answers to stale questions.
+  function retireQuickReplies(el, isSystem) {
+    const hasQuick = !!(el && el.querySelector('.quick'));
+    if (!hasQuick && isSystem) return; // a queue notice doesn't take the bot's buttons away
+    if (quickHolder && quickHolder !== el) quickHolder.querySelector('.quick')?.remove();
+    quickHolder = hasQuick ? el : null;
+  }
+
+  function onMessage(m) {
+    const id = Number(m.id);
+    if (!Number.isFinite(id) || shown.has(id)) return;
+    shown.add(id);
+    const sender = SENDERS.has(m.sender) ? m.sender : 'system';
+    const payload = m.payload && typeof m.payload === 'object' ? m.payload : {};
+    const stick = nearBottom();
+
+    let el = m.client_id ? pendingEls.get(m.client_id) : null;
+    if (m.client_id) ackOutbox(m.client_id);
+    if (el) { // the echo of our own message: it is acknowledged, keep showing what was displayed
+      pendingEls.delete(m.client_id);
+      el.classList.remove('pending');
+      el.querySelector('.pending-note')?.remove();
+      el.setAttribute('data-id', String(id));
+      addTime(el, m.at);
+    } else {
+      el = buildMessage(m, sender, payload);
+    }
+    // Confirmed messages go above the pending ones, which stay at the bottom until echoed.
+    log.insertBefore(el, log.querySelector('.msg.pending'));
+    if (id > lastId) { lastId = id; store.set(KEY.cursor, String(id)); }
+
+    retireQuickReplies(el, sender === 'system');
+    if (sender === 'bot' || sender === 'agent') setTyping(false);
+    const rateButtons = Array.isArray(payload.buttons) && payload.buttons.some((b) => /^\/rate [1-5]$/.test(b && b.payload));
+    if (payload.event === 'ask_rating' || rateButtons) askRating(true);
+    else if (sender !== 'customer') ratingAnswered();
+    if (stick || sender === 'customer') log.scrollTop = log.scrollHeight;
+  }
+
+  // ---------------------------------------------------------------- outbox and sending
+  function readOutbox() {
+    try {
+      const v = JSON.parse(store.get(KEY.outbox) || '[]');
+      return Array.isArray(v) ? v.filter((o) => o && typeof o.client_id === 'string' && typeof o.text === 'string') : [];
+    } catch { return []; }
+  }
+  // Re-read before every write: another tab of the same shop shares the outbox.
+  function writeOutbox(list) { store.set(KEY.outbox, JSON.stringify(list.slice(-50))); }
+  function ackOutbox(cid) {
+    const list = readOutbox();
+    const rest = list.filter((o) => o.client_id !== cid);
+    if (rest.length !== list.length) writeOutbox(rest);
+  }
+
+  function renderPending(item) {
+    const el = buildMessage({ text: item.display || item.text }, 'customer', {});
+    el.classList.add('pending');
+    el.append(h('div', { class: 'meta pending-note' }, T.pending));
+    pendingEls.set(item.client_id, el);
+    log.append(el);
+    retireQuickReplies(el, false);
+    log.scrollTop = log.scrollHeight;
+  }
+
+  // Sends over the socket only once the server has welcomed us; otherwise the outbox covers it.
+  function sendFrame(frame) {
+    if (!ws || !welcomed || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function sendText(raw, display) {
+    const text = typeof raw === 'string' ? raw.trim() : '';
+    if (!text) return false;
+    if ([...text].length > MAX_LEN) { showError(T.tooLong); return false; } // code points, as the server counts
+    hideError();
+    if (rateState === 'thanked') thanks.hidden = true;
+    const item = { client_id: uuid(), text, display: display || text };
+    writeOutbox([...readOutbox(), item]);
+    renderPending(item);
+    if (!sendFrame({ type: 'message', text, client_id: item.client_id }) && !ws && !stopped) {
+      attempts = 0; // the customer is waiting: retry now instead of at the end of the backoff
+      connect();
+    }
+    return true;
+  }
+
+  function sendFromInput() {
+    if (!input.value.trim()) return;
+    if (sendText(input.value)) { input.value = ''; autoGrow(); }
+    input.focus();
+  }
+
+  // ---------------------------------------------------------------- status and rating
+  function onState(s) {
+    let text = '';
+    if (s.status === 'queued') text = T.queued(num(s.position), num(s.wait_minutes));
+    else if (s.status === 'assigned') text = T.assigned(typeof s.agent === 'string' ? s.agent : '');
+    else if (s.status === 'resolved') text = T.resolved;
+    status.textContent = text;
+    status.hidden = !text;
+
+    // awaiting_rating is authoritative when present; "resolved" is the fallback signal.
+    const explicit = typeof s.awaiting_rating === 'boolean';
+    if (rateState === 'sent') { if (!s.awaiting_rating) ratingAnswered(); }
+    else if (explicit ? s.awaiting_rating : s.status === 'resolved') askRating(explicit);
+    else hideRating();
+    if (s.status !== 'resolved' && rateState === 'thanked') rateState = 'idle'; // a new conversation
+  }
+
+  // idle -> asking -> sent -> thanked. "thanked" blocks the weak "resolved" signal from asking again.
+  let rateState = 'idle';
+  let pendingRate = null;
+
+  function askRating(explicitAsk) {
+    if (rateState === 'asking' || rateState === 'sent') return;
+    if (rateState === 'thanked' && !explicitAsk) return;
+    rateState = 'asking';
+    pickScore(0);
+    comment.value = '';
+    comment.disabled = false;
+    thanks.hidden = true;
+    rateForm.hidden = false;
+  }
+
+  function hideRating() {
+    if (rateState !== 'asking') return;
+    rateState = 'idle';
+    rateForm.hidden = true;
+  }
+
+  function ratingAnswered() {
+    if (rateState !== 'sent') return;
+    rateState = 'thanked';
+    rateForm.hidden = true;
+    thanks.hidden = false;
+  }
+
+  function pickScore(n) {
+    score = n;
+    for (const s of stars) s.setAttribute('aria-pressed', String(Number(s.dataset.score) <= n && n > 0));
+    rateSubmit.disabled = !n;
+  }
+
+  function submitRating() {
+    if (rateState !== 'asking' || !score) return;
+    const frame = { type: 'rate', score, comment: comment.value.trim() };
+    rateState = 'sent';
+    rateSubmit.disabled = true;
+    comment.disabled = true;
+    if (!sendFrame(frame)) pendingRate = frame; // sent after the next welcome
+  }
+
+  function onError(f) {
+    if (f.code === 'identity') { stopped = true; showConn(T.identity); return; }
+    showError(typeof f.message === 'string' && f.message ? f.message : T.error);
+    if (rateState === 'sent') { rateState = 'asking'; rateSubmit.disabled = !score; comment.disabled = false; }
+  }
+
+  // ---------------------------------------------------------------- the socket
+  let ws = null;
+  let welcomed = false;
+  let everWelcomed = false;
+  let attempts = 0;
+  let retryTimer = 0;
+  let stopped = false; // identity refused: retrying would only be refused again
+
+  function connect() {
+    clearTimeout(retryTimer);
+    if (stopped) return;
+    showConn(everWelcomed ? T.reconnecting : T.connecting);
+    let sock;
+    try { sock = new WebSocket(wsUrl); } catch { scheduleReconnect(); return; }
+    ws = sock;
+    welcomed = false;
+    sock.onopen = () => {
+      // First connect of a page load: after = 0, so the server replays the history we need to
+      // draw; later reconnects ask only for what this page has not shown yet.
+      const hello = { type: 'hello', token: store.get(KEY.token) || null, after: lastId, language: lang };
+      if (ds.userId) { hello.user_id = ds.userId; hello.user_hash = ds.userHash || ''; }
+      sock.send(JSON.stringify(hello));
+    };
+    sock.onmessage = (ev) => { if (sock === ws) onFrame(ev.data); };
+    sock.onerror = () => {}; // a close event always follows; handled there
+    sock.onclose = (ev) => {
+      if (sock !== ws) return;
+      ws = null;
+      welcomed = false;
+      setTyping(false);
+      if (ev.code === 4401) { stopped = true; showConn(T.identity); return; }
+      scheduleReconnect();
+    };
+  }
+
+  function scheduleReconnect() {
+    if (stopped) return;
+    showConn(everWelcomed ? T.reconnecting : T.connecting);
+    // 0.5 s doubling to 10 s; ±20 % jitter so many widgets don't reconnect in lockstep.
+    const base = Math.min(10000, 500 * 2 ** attempts);
+    attempts += 1;
+    retryTimer = setTimeout(connect, Math.min(10000, base * (0.8 + Math.random() * 0.4)));
+  }
+
+  function onFrame(data) {
+    let f;
+    try { f = JSON.parse(data); } catch { return; }
+    if (!f || typeof f !== 'object') return;
+    switch (f.type) {
+      case 'welcome':
+        if (typeof f.token === 'string' && f.token) store.set(KEY.token, f.token);
+        welcomed = true;
+        everWelcomed = true;
+        attempts = 0;
+        showConn('');
+        // Resend everything not yet echoed; the server stores each client_id only once.
+        for (const o of readOutbox()) sendFrame({ type: 'message', text: o.text, client_id: o.client_id });
+        if (pendingRate && sendFrame(pendingRate)) pendingRate = null;
+        break;
+      case 'message': onMessage(f); break;
+      case 'state': onState(f); break;
+      case 'typing': setTyping(f.on === true); break;
+      case 'error': onError(f); break;
+      default: break; // unknown frame types are ignored, so the server can add new ones
+    }
+  }
+
+  // ---------------------------------------------------------------- start
+  function init() {
+    document.body.append(host);
+    for (const item of readOutbox()) renderPending(item); // unsent from an earlier page: still pending
+    connect();
+    window.addEventListener('online', () => { if (!ws && !stopped) { attempts = 0; connect(); } });
+  }
+
+  window.relaydesk = {
+    open, close,
+    send: (text) => sendText(String(text ?? '')),
+    socket: () => ws,
+    _loaded: true,
+  };
+
+  if (document.body) init();
+  else document.addEventListener('DOMContentLoaded', init, { once: true });
+})();

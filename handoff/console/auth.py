@@ -1,0 +1,50 @@
+"""Who is calling the agent API: the console's session cookie, with the CSRF header on every
+state-changing request. The development flag `server.dev_agent_api` also accepts an agent named
+in the X-Relaydesk-Agent header, for scripts; never on a reachable host."""
+
+from __future__ import annotations
+
+import hmac
+
+from aiohttp import web
+
+from bot.server.keys import CONFIG
+from bot.server.runtime import RUNTIME
+from bot.store.records import AgentRecord
+from bot.store.sql_store import NotFoundError
+
+COOKIE = "relaydesk_session"
+CSRF_HEADER = "X-CSRF-Token"
+SUPERVISORS = ("supervisor", "admin")
+
+
+async def current_agent(request: web.Request) -> tuple[AgentRecord, str] | None:
+    """The logged-in agent and their CSRF token, or None."""
+    accounts = request.app[RUNTIME].accounts
+    token = request.cookies.get(COOKIE, "")
+    if accounts is None or not token:
+        return None
+    return await accounts.session(token)
+
+
+async def require_agent(request: web.Request, *, write: bool = False) -> AgentRecord:
+    found = await current_agent(request)
+    if found is not None:
+        agent, csrf = found
+        if write and not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), csrf):
+            raise web.HTTPForbidden(text=f"missing or wrong {CSRF_HEADER} header")
+        return agent
+    if request.app[CONFIG].server.dev_agent_api:
+        name = request.headers.get("X-Relaydesk-Agent", "").strip()
+        store = request.app[RUNTIME].store
+        if name and store is not None:
+            try:
+                return await store.agent(name)
+            except NotFoundError as exc:
+                raise web.HTTPUnauthorized(text=str(exc)) from exc
+    raise web.HTTPUnauthorized(text="log in at /console first")
+
+
+def require_supervisor(agent: AgentRecord) -> None:
+    if agent.role not in SUPERVISORS:
+        raise web.HTTPForbidden(text="supervisors and admins only")

@@ -1,0 +1,187 @@
+"""The console's live feed: the queue, the agent's own chats, new messages in the chats they hold
+or are looking at, and (for supervisors) the floor view.
+
+Message frames go out as soon as the bus reports a stored message; the queue and the lists are
+re-read at most every QUEUE_REFRESH_S and sent only when they changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import WSMsgType, web
+
+from bot.events import MessageEvent
+from bot.server.keys import CONFIG
+from bot.server.runtime import RUNTIME
+from bot.store.records import AgentRecord
+from bot.store.sql_store import SqlStore
+from handoff.agent_api import message_json, mine, queue_for, sees_all, supervisor_view
+from handoff.console.auth import current_agent
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+QUEUE_REFRESH_S = 0.25
+MAX_WATCHED = 20
+
+
+@routes.get("/ws/console")
+async def console_socket(request: web.Request) -> web.WebSocketResponse:
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != request.host:
+        # A page elsewhere must not ride on the agent's cookie (cross-site WebSocket hijacking).
+        raise web.HTTPForbidden(text="the console socket is for the console's own origin")
+    found = await current_agent(request)
+    if found is None:
+        raise web.HTTPUnauthorized(text="log in at /console first")
+    runtime = request.app[RUNTIME]
+    if runtime.store is None:
+        raise web.HTTPServiceUnavailable(text="starting up; try again")
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 1024)
+    await ws.prepare(request)
+    sla = request.app[CONFIG].console.first_response_sla_seconds
+    await ConsoleFeed(ws, runtime.store, found[0], sla).run()
+    return ws
+
+
+class ConsoleFeed:
+    def __init__(
+        self, ws: web.WebSocketResponse, store: SqlStore, agent: AgentRecord, sla_seconds: int
+    ) -> None:
+        self.ws = ws
+        self.store = store
+        self.agent = agent
+        self.sla = sla_seconds
+        self.watched: set[str] = set()
+        self.held: set[str] = set()
+        self.sent_seq: dict[str, int] = {}
+        self.pending: set[str] = set()
+        self.wake = asyncio.Event()
+        self.lists_dirty = True
+        self._last: dict[str, str] = {}
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if not self.ws.closed:
+            await self.ws.send_str(json.dumps(frame, ensure_ascii=False, default=str))
+
+    def _on_event(self, event: MessageEvent) -> None:
+        self.lists_dirty = True
+        if event.conversation_id in self.watched or event.conversation_id in self.held:
+            self.pending.add(event.conversation_id)
+        self.wake.set()
+
+    async def run(self) -> None:
+        unsubscribe = self.store.bus.subscribe(self._on_event)
+        tasks = [asyncio.create_task(self._messages()), asyncio.create_task(self._lists())]
+        try:
+            await self._read()
+        finally:
+            unsubscribe()
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            try:
+                frame = json.loads(msg.data)
+            except ValueError:
+                frame = None
+            if not isinstance(frame, dict):
+                await self.send({"type": "error", "message": "frames are JSON objects"})
+                continue
+            if frame.get("type") == "watch":
+                cid = frame.get("conversation_id")
+                if not isinstance(cid, str) or len(cid) > 64:
+                    await self.send({"type": "error", "message": "watch needs a conversation_id"})
+                    continue
+                # Only what this agent may see: their chats, their queue, or all for supervisors.
+                self.watched = {cid} if await self._may_see(cid) else set()
+                if self.watched:
+                    conv_msgs = await self.store.messages(cid)
+                    self.sent_seq[cid] = conv_msgs[-1].seq if conv_msgs else 0
+            elif frame.get("type") == "ping":
+                await self.send({"type": "pong"})
+            else:
+                await self.send({"type": "error", "message": "unknown frame type"})
+
+    async def _may_see(self, cid: str) -> bool:
+        if sees_all(self.agent):
+            return True
+        h = await self.store.active_handoff(cid)
+        return h is not None and (
+            h.assigned_to == self.agent.id or h.skill_group in self.agent.skills
+        )
+
+    async def _messages(self) -> None:
+        while not self.ws.closed:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.pending:
+                cid = self.pending.pop()
+                if cid not in self.sent_seq:
+                    conv_msgs = await self.store.messages(cid)
+                    # A chat the agent just took: the page loads the transcript itself.
+                    self.sent_seq[cid] = conv_msgs[-1].seq if conv_msgs else 0
+                    continue
+                conv = await self.store.conversation(cid)
+                for m in await self.store.messages(cid, self.sent_seq[cid]):
+                    await self.send(
+                        {
+                            "type": "message",
+                            "conversation_id": cid,
+                            "message": message_json(m, conv.channel),
+                        }
+                    )
+                    self.sent_seq[cid] = m.seq
+
+    async def _lists(self) -> None:
+        while not self.ws.closed:
+            if self.lists_dirty:
+                self.lists_dirty = False
+                await self._send_lists()
+            await asyncio.sleep(QUEUE_REFRESH_S)
+
+    async def _send_lists(self) -> None:
+        held = await mine(self.store, self.agent)
+        for cid in {i["conversation_id"] for i in held} - self.held:
+            msgs = await self.store.messages(cid)
+            self.sent_seq.setdefault(cid, msgs[-1].seq if msgs else 0)
+        self.held = {i["conversation_id"] for i in held}
+        frames: list[dict[str, Any]] = [
+            {
+                "type": "queue",
+                "queue": await queue_for(self.store, self.agent),
+                "sla_seconds": self.sla,
+            },
+            {"type": "mine", "conversations": held},
+        ]
+        if sees_all(self.agent):
+            frames.append({"type": "supervisor", **await supervisor_view(self.store)})
+        for frame in frames:
+            # waiting_s changes every time; compare without it so an idle queue stays quiet.
+            key = json.dumps(_without_clock(frame), sort_keys=True, default=str)
+            if self._last.get(frame["type"]) != key:
+                self._last[frame["type"]] = key
+                await self.send(frame)
+
+
+def _without_clock(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _without_clock(v)
+            for k, v in value.items()
+            if k not in ("waiting_s", "longest_wait_s")
+        }
+    if isinstance(value, list):
+        return [_without_clock(v) for v in value]
+    return value

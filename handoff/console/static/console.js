@@ -1,0 +1,965 @@
+// relaydesk agent console: vanilla ES2020, no dependencies, no build step.
+// Protocol: docs/web-protocol.md, section "Agent console".
+// SECURITY: server and customer data reach the DOM only through textContent / createTextNode
+// (see el() and setText()). There is deliberately no innerHTML anywhere in this file.
+'use strict';
+
+(() => {
+  // ---------------------------------------------------------------- strings
+  const STRINGS = {
+    en: {
+      title: 'relaydesk agent console', brand: 'relaydesk console', skip: 'Skip to conversation',
+      language: 'Language', dismiss: 'Dismiss',
+      login_heading: 'Agent sign-in', username: 'Username', password: 'Password',
+      sign_in: 'Sign in', bad_login: 'wrong username or password',
+      locked: 'Too many failed attempts: the account is locked for 15 minutes.',
+      need_credentials: 'Enter your username and password.',
+      session_lost: 'Your session has ended. Please sign in again.',
+      network_error: 'Cannot reach the server.', logout: 'Log out',
+      role_agent: 'Agent', role_supervisor: 'Supervisor', role_admin: 'Admin',
+      status_online: 'Online', status_away: 'Away', status_offline: 'Offline',
+      status_toggle_label: 'Status: {status}. Switch to {next}.',
+      conn_live: 'Live', conn_retry: 'Reconnecting…', nav_label: 'Queue and my conversations',
+      queue: 'Queue', queue_empty: 'Nobody is waiting.',
+      mine: 'My conversations', mine_empty: 'You hold no conversations.',
+      claim: 'Claim', view: 'View', claim_label: 'Claim conversation with {name}',
+      waiting: 'waiting {time}', priority: 'priority {n}',
+      sla_ok: 'within SLA', sla_warn: 'near SLA', sla_over: 'over SLA',
+      assigned_to: 'with {who}', unread: 'new messages', anonymous: 'Customer',
+      supervisor: 'Supervisor', agents_online: 'Agents', agent_col: 'Agent', status_col: 'Status',
+      load_col: 'Load', groups: 'Queue by skill group', group_col: 'Skill group',
+      waiting_col: 'Waiting', longest_col: 'Longest wait',
+      no_conversation: 'Select a conversation from the queue or from My conversations.',
+      transcript: 'Transcript',
+      sender_customer: 'Customer', sender_bot: 'Bot', sender_agent: 'Agent', sender_system: 'System',
+      intent: 'intent', sentiment: 'sentiment', not_parsed: 'not parsed',
+      cites: 'cites {id} v{version}', clear_cite: 'Remove citation',
+      reply: 'Reply', reply_hint: 'Enter sends, Shift+Enter adds a new line.', send: 'Send',
+      canned: 'Canned response', canned_pick: 'Insert a canned response…',
+      suggestions: 'Knowledge suggestions', no_suggestions: 'No suggestions.',
+      actions: 'Actions', transfer_to: 'Transfer to', transfer: 'Transfer',
+      pick_group: 'Choose a skill group…', return_to_bot: 'Hand back to bot', resolve: 'Resolve',
+      draft_open: 'Save as knowledge draft', draft_question: 'Question', draft_answer: 'Answer',
+      draft_category: 'Category (optional)', draft_save: 'Save draft',
+      draft_saved: 'Draft {id} v{version} saved ({status}).', draft_need: 'Question and answer are both needed.',
+      notes: 'Private notes', no_notes: 'No notes yet.', note_input: 'New note', note_add: 'Add note',
+      customer: 'Customer', no_customer: 'No customer selected.', tags: 'Tags',
+      attributes: 'Attributes', past_conversations: 'Past conversations', tickets: 'Tickets',
+      none: 'None.', lang_label: 'Language: {lang}', current: 'this one',
+      channel: 'channel', status: 'status', skill_group: 'group', reason: 'reason',
+      buttons: 'buttons', sent_negative: 'negative', sent_neutral: 'neutral', sent_positive: 'positive',
+    },
+    zh: {
+      title: 'relaydesk 坐席工作台', brand: 'relaydesk 工作台', skip: '跳到会话', language: '语言', dismiss: '关闭',
+      login_heading: '坐席登录', username: '用户名', password: '密码', sign_in: '登录', bad_login: '用户名或密码错误',
+      locked: '失败次数过多：账号已锁定 15 分钟。', need_credentials: '请输入用户名和密码。', session_lost: '登录已失效，请重新登录。',
+      network_error: '无法连接服务器。', logout: '退出登录', role_agent: '坐席', role_supervisor: '主管', role_admin: '管理员',
+      status_online: '在线', status_away: '离开', status_offline: '离线',
+      status_toggle_label: '状态：{status}。切换为{next}。', conn_live: '已连接', conn_retry: '正在重连…',
+      nav_label: '排队和我的会话', queue: '排队', queue_empty: '没有人在等待。', mine: '我的会话', mine_empty: '你还没有接入的会话。',
+      claim: '接入', view: '查看', claim_label: '接入与{name}的会话', waiting: '已等待 {time}', priority: '优先级 {n}',
+      sla_ok: 'SLA 内', sla_warn: '接近 SLA', sla_over: '超出 SLA',
+      assigned_to: '由 {who} 处理', unread: '有新消息', anonymous: '客户',
+      supervisor: '主管视图', agents_online: '坐席', agent_col: '坐席', status_col: '状态',
+      load_col: '负载', groups: '各技能组排队', group_col: '技能组', waiting_col: '等待人数', longest_col: '最长等待',
+      no_conversation: '从排队或“我的会话”中选择一个会话。', transcript: '会话记录',
+      sender_customer: '客户', sender_bot: '机器人', sender_agent: '坐席', sender_system: '系统',
+      intent: '意图', sentiment: '情绪', not_parsed: '未解析', cites: '引用 {id} v{version}', clear_cite: '去掉引用',
+      reply: '回复', reply_hint: '回车发送，Shift+回车换行。', send: '发送', canned: '快捷回复', canned_pick: '插入快捷回复…',
+      suggestions: '知识推荐', no_suggestions: '暂无推荐。', actions: '操作', transfer_to: '转接到', transfer: '转接',
+      pick_group: '选择技能组…', return_to_bot: '交还机器人', resolve: '解决',
+      draft_open: '存为知识草稿', draft_question: '问题', draft_answer: '答案',
+      draft_category: '分类（可选）', draft_save: '保存草稿',
+      draft_saved: '草稿 {id} v{version} 已保存（{status}）。', draft_need: '问题和答案都需要填写。',
+      notes: '内部备注', no_notes: '暂无备注。', note_input: '新备注', note_add: '添加备注',
+      customer: '客户', no_customer: '未选择客户。', tags: '标签',
+      attributes: '属性', past_conversations: '历史会话', tickets: '工单',
+      none: '无。', lang_label: '语言：{lang}', current: '当前',
+      channel: '渠道', status: '状态', skill_group: '技能组', reason: '原因',
+      buttons: '按钮', sent_negative: '负面', sent_neutral: '中性', sent_positive: '正面',
+    },
+  };
+
+  const pickLang = (tag) => (String(tag || '').toLowerCase().startsWith('zh') ? 'zh' : 'en');
+  let lang = pickLang(navigator.language);
+
+  function t(key, vars) {
+    const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+    return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : s;
+  }
+
+  // A server code (status, role, sentiment) in words when we know it, else the code itself.
+  const tc = (prefix, code) => STRINGS[lang][`${prefix}_${code}`] ?? STRINGS.en[`${prefix}_${code}`] ?? String(code ?? '?');
+
+  // ---------------------------------------------------------------- DOM helpers
+  const $ = (id) => document.getElementById(id);
+
+  // Builds an element; string/number children become text nodes, never markup.
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = String(v);
+      else if (k === 'testid') node.dataset.testid = v;
+      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  const setText = (node, value) => { node.textContent = value == null ? '' : String(value); };
+
+  function fmtDuration(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    const pad = (n) => String(n).padStart(2, '0');
+    return h ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
+  }
+
+  function fmtTime(iso, withDate) {
+    if (!iso) return '';
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return String(iso);
+    const loc = lang === 'zh' ? 'zh-CN' : 'en';
+    return withDate ? d.toLocaleString(loc) : d.toLocaleTimeString(loc, { hour: '2-digit', minute: '2-digit' });
+  }
+
+  // Only http(s) URLs become links; anything else (javascript:, data:) stays plain text.
+  function safeUrl(raw) {
+    try {
+      const u = new URL(String(raw), location.href);
+      return u.protocol === 'http:' || u.protocol === 'https:' ? u.href : null;
+    } catch { return null; }
+  }
+
+  // Re-rendering a list would drop keyboard focus; put it back on the same control.
+  function keepFocus(container, render) {
+    const a = document.activeElement;
+    let key = null;
+    if (a && container.contains(a)) {
+      const holder = a.closest('[data-conversation-id]');
+      key = { testid: a.dataset.testid, cid: holder && holder.dataset.conversationId };
+    }
+    render();
+    if (!key || !key.cid) return;
+    for (const h of container.querySelectorAll('[data-conversation-id]')) {
+      if (h.dataset.conversationId !== key.cid) continue;
+      const target = key.testid && h.dataset.testid !== key.testid
+        ? h.querySelector(`[data-testid="${key.testid}"]`) : h;
+      if (target) target.focus();
+      return;
+    }
+  }
+
+  // ---------------------------------------------------------------- state
+  const S = {
+    agent: null,
+    csrf: null,             // memory only, never localStorage
+    queue: [], sla: 30,
+    mine: [],
+    sup: null,
+    gen: { queue: 0, mine: 0, sup: 0 },   // bumped by socket frames so older GETs don't overwrite newer frames
+    unread: new Set(),
+    canned: null, groups: [],
+    openCid: null, conv: null, handoff: null,
+    msgs: new Map(),        // id -> Message for the open conversation (dedupe)
+    notes: [], suggestions: [], cite: null,
+    customer: null, profile: null,
+    ws: null, wsWanted: false, wsAttempt: 0, wsTimer: null, reloadTimer: null,
+    busy: false,
+  };
+
+  // ---------------------------------------------------------------- HTTP
+  class ApiError extends Error {
+    constructor(message, status, fromJson) { super(message); this.status = status; this.fromJson = !!fromJson; }
+  }
+
+  async function api(method, path, body, retried) {
+    const headers = { Accept: 'application/json' };
+    if (method !== 'GET' && S.csrf) headers['X-CSRF-Token'] = S.csrf;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let res;
+    try {
+      res = await fetch(path, {
+        method, headers, credentials: 'same-origin',
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch {
+      throw new ApiError(t('network_error'), 0);
+    }
+    const raw = await res.text();
+    let data = null;
+    try { data = raw ? JSON.parse(raw) : null; } catch { data = null; }
+    if (res.ok) return data;
+    const jsonMessage = data && typeof data.message === 'string' && data.message;
+    const message = jsonMessage || raw.trim() || res.statusText;
+    const isSession = path.startsWith('/api/console/');
+    // A 403 may mean our CSRF token went stale (e.g. the session was renewed): refresh once.
+    if (res.status === 403 && method === 'POST' && !retried && !isSession) {
+      const used = S.csrf;
+      try {
+        const me = await api('GET', '/api/console/me');
+        if (me && me.csrf && me.csrf !== used) { S.csrf = me.csrf; return api(method, path, body, true); }
+      } catch { /* fall through to the original error */ }
+    }
+    if (res.status === 401 && !isSession && S.agent) sessionLost();
+    throw new ApiError(message, res.status, !!jsonMessage);
+  }
+
+  const post = (path, body) => api('POST', path, body);
+  const convPath = (cid, tail) => `/api/agent/conversations/${encodeURIComponent(cid)}${tail || ''}`;
+
+  function notify(message) {
+    setText($('notice-text'), message);
+    $('notice').hidden = !message;
+  }
+
+  // Runs a user action: shows its error in the notice instead of failing silently.
+  async function act(button, fn) {
+    if (button) button.disabled = true;
+    try { notify(''); return await fn(); } catch (err) {
+      if (err.status !== 401) notify(err.message || String(err));
+      return undefined;
+    } finally { if (button) button.disabled = false; }
+  }
+
+  // ---------------------------------------------------------------- static strings
+  function applyStatic() {
+    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+    $('lang-select').value = lang;
+    for (const n of document.querySelectorAll('[data-i18n]')) n.textContent = t(n.dataset.i18n);
+    for (const n of document.querySelectorAll('[data-i18n-aria-label]')) n.setAttribute('aria-label', t(n.dataset.i18nAriaLabel));
+  }
+
+  // ---------------------------------------------------------------- session
+  function showView(signedIn) {
+    for (const id of ['app', 'me', 'logout']) $(id).hidden = !signedIn;
+    $('login-view').hidden = signedIn;
+  }
+
+  function showLogin(message) {
+    showView(false);
+    setText($('login-error'), message || '');
+    $('login-username').focus();
+  }
+
+  async function onLogin(ev) {
+    ev.preventDefault();
+    const username = $('login-username').value.trim();
+    const password = $('login-password').value;
+    const err = $('login-error');
+    if (!username || !password) { setText(err, t('need_credentials')); return; }
+    $('login-submit').disabled = true;
+    setText(err, '');
+    try {
+      const data = await post('/api/console/login', { username, password });
+      $('login-password').value = '';
+      startSession(data);
+    } catch (e) {
+      // The server's own words first; fall back to ours when it sent none.
+      const fallback = e.status === 429 ? t('locked') : e.status === 401 ? t('bad_login') : t('network_error');
+      setText(err, e.fromJson ? e.message : fallback);
+      $('login-password').focus();
+    } finally {
+      $('login-submit').disabled = false;
+    }
+  }
+
+  function startSession(data) {
+    S.agent = data.agent;
+    S.csrf = data.csrf;
+    showView(true);
+    renderMe();
+    $('supervisor').hidden = !isSupervisor();
+    loadReference();
+    refreshAll();
+    S.wsWanted = true;
+    connect();
+  }
+
+  function resetState() {
+    Object.assign(S, {
+      agent: null, csrf: null, queue: [], mine: [], sup: null, canned: null, groups: [],
+      openCid: null, conv: null, handoff: null, notes: [], suggestions: [], cite: null,
+      customer: null, profile: null, wsAttempt: 0,
+    });
+    clearTimeout(S.reloadTimer);
+    S.unread.clear();
+    S.msgs.clear();
+    for (const id of ['queue', 'mine', 'sup-agents', 'sup-groups', 'transcript', 'notes', 'suggestions']) $(id).replaceChildren();
+    for (const id of ['conv-body', 'cust-body']) $(id).hidden = true;
+    for (const id of ['conv-empty', 'cust-empty']) $(id).hidden = false;
+    notify('');
+  }
+
+  function endSession(message) {
+    disconnect();
+    resetState();
+    showLogin(message);
+  }
+
+  function sessionLost() { endSession(t('session_lost')); }
+
+  async function logout() {
+    try { await post('/api/console/logout'); } catch { /* leaving anyway */ }
+    endSession('');
+  }
+
+  const isSupervisor = () => !!S.agent && (S.agent.role === 'supervisor' || S.agent.role === 'admin');
+
+  function renderMe() {
+    const a = S.agent;
+    if (!a) return;
+    setText($('me-name'), a.display_name || a.username);
+    setText($('me-role'), tc('role', a.role));
+    const status = a.status || 'offline';
+    const next = status === 'online' ? 'away' : 'online';
+    const btn = $('status-toggle');
+    setText(btn, tc('status', status));
+    btn.className = `status-toggle status-${status}`;
+    btn.setAttribute('aria-label', t('status_toggle_label', { status: tc('status', status), next: tc('status', next) }));
+    btn.dataset.status = status;
+  }
+
+  async function toggleStatus() {
+    const next = S.agent && S.agent.status === 'online' ? 'away' : 'online';
+    await act($('status-toggle'), async () => {
+      const data = await post('/api/agent/status', { status: next });
+      S.agent = { ...S.agent, ...((data && data.agent) || { status: next }) };
+      renderMe();
+    });
+  }
+
+  // ---------------------------------------------------------------- data loading
+  async function loadReference() {
+    try {
+      const [canned, groups] = await Promise.all([api('GET', '/api/agent/canned'), api('GET', '/api/agent/skill-groups')]);
+      S.canned = canned || {};
+      S.groups = (groups && groups.groups) || [];
+      renderCanned();
+      renderGroups();
+    } catch (e) { if (e.status !== 401) notify(e.message); }
+  }
+
+  // A fetch that only lands when no socket frame of the same kind arrived meanwhile.
+  async function fetchFresh(kind, path, apply) {
+    const gen = S.gen[kind];
+    try {
+      const data = await api('GET', path);
+      if (S.agent && S.gen[kind] === gen) apply(data || {});
+    } catch (e) { if (e.status !== 401) notify(e.message); }
+  }
+
+  function refreshLists() {
+    fetchFresh('queue', '/api/agent/queue', applyQueue);
+    fetchFresh('mine', '/api/agent/mine', applyMine);
+  }
+
+  function refreshAll() {
+    refreshLists();
+    if (isSupervisor()) fetchFresh('sup', '/api/agent/supervisor', applySupervisor);
+    if (S.openCid) loadConversation(S.openCid, false);
+  }
+
+  // ---------------------------------------------------------------- socket
+  function connect() {
+    if (!S.wsWanted || S.ws) return;
+    const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}/ws/console`;
+    let ws;
+    try { ws = new WebSocket(url); } catch { scheduleReconnect(); return; }
+    S.ws = ws;
+    ws.onopen = () => {
+      S.wsAttempt = 0;
+      setConn(true);
+      // Re-send the watch, and catch up on whatever changed while no socket was open (also on
+      // the first open, which may come after the initial GETs); the transcript dedupes by id.
+      if (S.openCid) sendWs({ type: 'watch', conversation_id: S.openCid });
+      refreshAll();
+    };
+    ws.onmessage = (ev) => {
+      let frame;
+      try { frame = JSON.parse(ev.data); } catch { return; }
+      if (frame && typeof frame === 'object') onFrame(frame);
+    };
+    ws.onclose = () => {
+      if (S.ws !== ws) return;
+      S.ws = null;
+      setConn(false);
+      scheduleReconnect();
+    };
+    ws.onerror = () => { /* onclose follows and handles it */ };
+  }
+
+  function scheduleReconnect() {
+    if (!S.wsWanted) return;
+    clearTimeout(S.wsTimer);
+    // Exponential backoff with jitter, capped at 30 s, so a restarting server is not stampeded.
+    const base = Math.min(30000, 1000 * 2 ** S.wsAttempt++);
+    S.wsTimer = setTimeout(async () => {
+      // A closed socket may mean the session is gone: ask before hammering the socket again.
+      try {
+        const me = await api('GET', '/api/console/me');
+        if (me && me.csrf) S.csrf = me.csrf;
+      } catch (e) {
+        if (e.status === 401) { sessionLost(); return; }
+      }
+      connect();
+    }, base / 2 + Math.random() * base / 2);
+  }
+
+  function disconnect() {
+    S.wsWanted = false;
+    clearTimeout(S.wsTimer);
+    const ws = S.ws;
+    S.ws = null;
+    if (ws) ws.close();
+  }
+
+  function sendWs(frame) {
+    if (S.ws && S.ws.readyState === WebSocket.OPEN) S.ws.send(JSON.stringify(frame));
+  }
+
+  function setConn(live) {
+    const c = $('conn');
+    setText(c, live ? t('conn_live') : t('conn_retry'));
+    c.className = `conn ${live ? 'live' : 'down'}`;
+  }
+
+  function onFrame(f) {
+    switch (f.type) {
+      case 'queue': S.gen.queue++; applyQueue(f); break;
+      case 'mine': S.gen.mine++; applyMine(f); break;
+      case 'supervisor': S.gen.sup++; applySupervisor(f); break;
+      case 'message': onMessageFrame(f); break;
+      case 'error': if (f.message) notify(String(f.message)); break;
+      default: break; // unknown frames are ignored so the server can add new ones
+    }
+  }
+
+  function onMessageFrame(f) {
+    const m = f.message;
+    if (!m || !f.conversation_id) return;
+    if (f.conversation_id === S.openCid) {
+      addMessage(m);
+      // System messages mark state changes (joined, transferred, resolved): refresh the header.
+      if (m.sender === 'system') {
+        clearTimeout(S.reloadTimer);
+        const cid = S.openCid;
+        S.reloadTimer = setTimeout(() => { if (S.openCid === cid) loadConversation(cid, false); }, 300);
+      }
+    } else if (m.sender === 'customer') {
+      S.unread.add(f.conversation_id);
+      renderMine();
+    }
+  }
+
+  // ---------------------------------------------------------------- queue
+  // Waiting time keeps ticking locally from the server's waiting_s (not queued_at, so a
+  // skewed agent clock does not matter).
+  const stamp = (items) => items.map((q) => ({ ...q, _t0: Date.now() - (Number(q.waiting_s) || 0) * 1000 }));
+  const waited = (q) => (Date.now() - q._t0) / 1000;
+
+  function slaLevel(seconds) {
+    const sla = Number(S.sla) || 30;
+    return seconds < sla / 2 ? 'ok' : seconds < sla ? 'warn' : 'over';
+  }
+
+  function applyQueue(data) {
+    S.queue = stamp(Array.isArray(data.queue) ? data.queue : []);
+    if (data.sla_seconds) S.sla = Number(data.sla_seconds);
+    renderQueue();
+  }
+
+  const badge = (text, cls, extra) => el('span', { class: `badge ${cls || ''}`, ...extra }, text);
+
+  function itemFacts(q) {
+    return el('div', { class: 'facts' },
+      badge(q.language || '?', 'lang'),
+      badge(q.skill_group, 'group'),
+      badge(q.reason, 'reason'),
+      badge(t('priority', { n: q.priority ?? 0 }), `prio prio-${q.priority ?? 0}`),
+      q.sentiment ? badge(tc('sent', q.sentiment), `sent sent-${q.sentiment}`) : null,
+      (q.tags || []).map((tag) => badge(tag, 'tag')));
+  }
+
+  function renderQueue() {
+    const list = $('queue');
+    keepFocus(list, () => {
+      list.replaceChildren(...S.queue.map((q) => {
+        const name = q.customer_name || t('anonymous');
+        const wait = el('span', { class: 'wait-time' });
+        const label = el('span', { class: 'sla-label' });
+        return el('li', { class: 'item', testid: 'queue-item', 'data-conversation-id': q.conversation_id },
+          el('div', { class: 'item-head' },
+            el('strong', { class: 'who' }, name),
+            el('span', { class: 'wait', 'data-cid': q.conversation_id }, wait, ' ', label)),
+          itemFacts(q),
+          q.assigned_to ? el('p', { class: 'meta' }, t('assigned_to', { who: q.assigned_to })) : null,
+          el('div', { class: 'item-actions' },
+            q.status === 'assigned' ? null : el('button', {
+              type: 'button', class: 'primary', testid: 'claim', text: t('claim'),
+              'aria-label': t('claim_label', { name }), onclick: (e) => claim(q.conversation_id, e.currentTarget),
+            }),
+            el('button', { type: 'button', testid: 'view', text: t('view'), onclick: () => openConversation(q.conversation_id) })));
+      }));
+    });
+    setText($('queue-count'), S.queue.length ? `(${S.queue.length})` : '');
+    $('queue-empty').hidden = S.queue.length > 0;
+    tick();
+  }
+
+  function tick() {
+    for (const q of S.queue) {
+      const w = $('queue').querySelector(`.wait[data-cid="${CSS.escape(q.conversation_id)}"]`);
+      if (!w) continue;
+      const secs = waited(q), level = slaLevel(secs);
+      w.className = `wait sla-${level}`;
+      setText(w.firstChild, t('waiting', { time: fmtDuration(secs) }));
+      setText(w.lastChild, t(`sla_${level}`));
+    }
+    for (const row of $('sup-groups').querySelectorAll('tr[data-t0]')) {
+      const secs = (Date.now() - Number(row.dataset.t0)) / 1000;
+      const cell = row.lastChild;
+      cell.className = `sla-${slaLevel(secs)}`;
+      setText(cell, `${fmtDuration(secs)} · ${t(`sla_${slaLevel(secs)}`)}`);
+    }
+  }
+
+  async function claim(cid, button) {
+    const ok = await act(button, async () => { await post(convPath(cid, '/claim')); return true; });
+    if (!ok) return;
+    openConversation(cid);
+    refreshLists();
+  }
+
+  // ---------------------------------------------------------------- mine
+  function applyMine(data) {
+    S.mine = Array.isArray(data.conversations) ? data.conversations : [];
+    renderMine();
+  }
+
+  function renderMine() {
+    const list = $('mine');
+    keepFocus(list, () => {
+      list.replaceChildren(...S.mine.map((q) => {
+        const cid = q.conversation_id;
+        const unread = S.unread.has(cid);
+        return el('li', {},
+          el('button', {
+            type: 'button', class: `mine-item${unread ? ' unread' : ''}`, testid: 'mine-item',
+            'data-conversation-id': cid, 'aria-current': cid === S.openCid ? 'true' : null,
+            onclick: () => openConversation(cid),
+          },
+          el('strong', { class: 'who' }, q.customer_name || t('anonymous')),
+          unread ? el('span', { class: 'dot', title: t('unread') }, el('span', { class: 'sr-only' }, t('unread'))) : null,
+          el('span', { class: 'facts' }, badge(q.language || '?', 'lang'), badge(q.skill_group, 'group'),
+            q.sentiment ? badge(tc('sent', q.sentiment), `sent sent-${q.sentiment}`) : null)));
+      }));
+    });
+    $('mine-empty').hidden = S.mine.length > 0;
+  }
+
+  // ---------------------------------------------------------------- supervisor
+  function applySupervisor(data) {
+    S.sup = { agents: data.agents || [], groups: data.groups || [] };
+    renderSupervisor();
+  }
+
+  function renderSupervisor() {
+    if (!isSupervisor() || !S.sup) return;
+    $('sup-agents').replaceChildren(...S.sup.agents.map((a) => el('tr', {},
+      el('td', {}, a.display_name || a.username),
+      el('td', {}, badge(tc('status', a.status), `st st-${a.status}`)),
+      el('td', { class: a.load >= a.max_concurrent ? 'full' : '' }, `${a.load ?? 0} / ${a.max_concurrent ?? '?'}`))));
+    $('sup-groups').replaceChildren(...S.sup.groups.map((g) => el('tr', {
+      'data-t0': g.waiting > 0 ? String(Date.now() - (Number(g.longest_wait_s) || 0) * 1000) : null,
+    },
+    el('td', {}, g.skill_group),
+    el('td', {}, String(g.waiting ?? 0)),
+    el('td', {}, g.waiting > 0 ? fmtDuration(g.longest_wait_s || 0) : '—'))));
+    tick();
+  }
+
+  // ---------------------------------------------------------------- conversation
+  async function openConversation(cid) {
+    if (S.openCid !== cid) {
+      S.openCid = cid;
+      S.conv = null; S.handoff = null; S.notes = []; S.suggestions = []; S.cite = null;
+      S.customer = null; S.profile = null;
+      S.msgs.clear();
+      $('transcript').replaceChildren();
+      $('reply-input').value = '';
+      $('draft-form').hidden = true;
+      $('draft-open').setAttribute('aria-expanded', 'false');
+      setText($('draft-result'), '');
+      renderCite();
+    }
+    S.unread.delete(cid);
+    renderMine();
+    $('conv-empty').hidden = true;
+    $('conv-body').hidden = false;
+    sendWs({ type: 'watch', conversation_id: cid });
+    await loadConversation(cid, true);
+    $('reply-input').focus();
+  }
+
+  async function loadConversation(cid, busy) {
+    const log = $('transcript');
+    // aria-busy keeps screen readers from announcing a whole transcript being loaded.
+    if (busy) log.setAttribute('aria-busy', 'true');
+    try {
+      const data = await api('GET', convPath(cid));
+      if (S.openCid !== cid || !data) return;
+      S.conv = data.conversation || {};
+      S.handoff = data.handoff || null;
+      S.notes = data.notes || [];
+      S.suggestions = data.suggestions || [];
+      for (const m of data.messages || []) addMessage(m);
+      renderConvHead();
+      renderNotes();
+      renderSuggestions();
+      renderCanned();
+      const custId = (data.customer && data.customer.id) || S.conv.customer_id;
+      if (data.customer) { S.customer = data.customer; renderCustomer(); }
+      if (custId) loadCustomer(cid, custId);
+    } catch (e) {
+      if (e.status !== 401 && S.openCid === cid) notify(e.message);
+    } finally {
+      log.removeAttribute('aria-busy');
+    }
+  }
+
+  function renderConvHead() {
+    const c = S.conv || {};
+    const h = S.handoff;
+    const name = (S.customer && S.customer.name) || c.customer_id || t('anonymous');
+    setText($('conv-title'), name);
+    const parts = [`${t('channel')}: ${c.channel || '?'}`, `${t('status')}: ${c.status || '?'}`, c.language || ''];
+    if (h) parts.push(`${t('skill_group')}: ${h.skill_group}`, `${t('reason')}: ${h.reason}`);
+    setText($('conv-meta'), parts.filter(Boolean).join(' · '));
+    $('conv-claim').hidden = !(h && h.status === 'queued') && c.status !== 'queued';
+  }
+
+  // Inserts one message in id order; a message already shown (by id) is skipped.
+  function addMessage(m) {
+    if (!m || m.id == null || S.msgs.has(m.id)) return;
+    S.msgs.set(m.id, m);
+    const log = $('transcript');
+    const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+    const node = renderMessage(m);
+    const after = [...log.children].find((n) => Number(n.dataset.id) > Number(m.id));
+    log.insertBefore(node, after || null);
+    if (nearBottom || !after) log.scrollTop = log.scrollHeight;
+  }
+
+  function renderMessage(m) {
+    const sender = ['customer', 'bot', 'agent', 'system'].includes(m.sender) ? m.sender : 'system';
+    let who = t(`sender_${sender}`);
+    if (sender === 'agent' && m.sender_id) who += ` · ${m.sender_id}`;
+    const p = m.payload || {};
+    const links = ['image', 'video', 'link'].map((k) => {
+      const href = p[k] && safeUrl(p[k]);
+      return href ? el('a', { href, target: '_blank', rel: 'noopener noreferrer' }, `${k}: ${p[k]}`) : null;
+    }).filter(Boolean);
+    return el('li', { class: `msg msg-${sender}`, testid: 'msg', 'data-sender': sender, 'data-id': String(m.id) },
+      el('div', { class: 'msg-head' },
+        el('span', { class: 'msg-who' }, who),
+        el('time', { datetime: m.created_at || null }, fmtTime(m.created_at))),
+      el('p', { class: 'msg-text' }, m.text || ''),
+      p.caption ? el('p', { class: 'meta' }, p.caption) : null,
+      Array.isArray(p.buttons) && p.buttons.length
+        ? el('p', { class: 'meta' }, `${t('buttons')}: `, p.buttons.map((b) => badge(b.title || b.payload || '', 'btn-chip')))
+        : null,
+      links.length ? el('p', { class: 'meta' }, links) : null,
+      m.kb_article_id ? el('p', { class: 'meta cite-line' }, t('cites', { id: m.kb_article_id, version: m.kb_article_version ?? '?' })) : null,
+      sender === 'customer' ? parseInfo(m.parse) : null);
+  }
+
+  function parseInfo(parse) {
+    const intent = parse && parse.intent;
+    const sent = parse && parse.sentiment;
+    if (!intent && !sent) return el('p', { class: 'msg-parse', testid: 'msg-parse' }, t('not_parsed'));
+    const conf = intent && typeof intent.confidence === 'number' ? intent.confidence.toFixed(2) : '?';
+    return el('p', { class: 'msg-parse', testid: 'msg-parse' },
+      intent ? el('span', { class: 'intent' }, `${t('intent')}: ${intent.name} (${conf})`) : null,
+      intent && sent ? ' · ' : null,
+      sent ? el('span', { class: `sent sent-${sent.label}` }, `${t('sentiment')}: ${tc('sent', sent.label)}`) : null);
+  }
+
+  // ---------------------------------------------------------------- reply box
+  function insertIntoReply(text) {
+    const ta = $('reply-input');
+    const start = ta.selectionStart ?? ta.value.length, end = ta.selectionEnd ?? ta.value.length;
+    ta.value = ta.value.slice(0, start) + text + ta.value.slice(end);
+    const caret = start + text.length;
+    ta.focus();
+    ta.setSelectionRange(caret, caret);
+  }
+
+  function renderCite() {
+    const c = S.cite;
+    $('reply-cite').hidden = !c;
+    setText($('reply-cite-text'), c ? t('cites', { id: c.article_id, version: c.version }) : '');
+  }
+
+  async function sendReply(ev) {
+    if (ev) ev.preventDefault();
+    const ta = $('reply-input');
+    const text = ta.value;
+    if (!text.trim() || !S.openCid || S.busy) return;
+    const cid = S.openCid;
+    S.busy = true;
+    await act($('reply-send'), async () => {
+      // The protocol's send body is {"text"} only; the citation is shown to the agent, not sent.
+      const data = await post(convPath(cid, '/send'), { text });
+      if (S.openCid === cid) {
+        if (ta.value === text) ta.value = '';
+        S.cite = null;
+        renderCite();
+        if (data && data.message) addMessage(data.message);
+      }
+    });
+    S.busy = false;
+    ta.focus();
+  }
+
+  function onReplyKey(e) {
+    // isComposing: Enter that confirms a Chinese IME candidate must not send the message.
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      e.preventDefault();
+      sendReply();
+    }
+  }
+
+  let cannedShown = [];   // the canned responses currently in the picker, by option index
+
+  function renderCanned() {
+    const sel = $('canned');
+    // The conversation's language decides; the UI language only when the conversation has none.
+    const convLang = pickLang(S.conv && S.conv.language ? S.conv.language : lang);
+    cannedShown = (S.canned && (S.canned[convLang] || S.canned[lang])) || [];
+    sel.replaceChildren(el('option', { value: '' }, t('canned_pick')),
+      ...cannedShown.map((c, i) => el('option', { value: String(i), title: c.text }, c.title)));
+    sel.disabled = cannedShown.length === 0;
+  }
+
+  function onCanned() {
+    const sel = $('canned');
+    if (sel.value === '') return;
+    const item = cannedShown[Number(sel.value)];
+    sel.value = '';  // back to the prompt so the same response can be inserted twice
+    if (item) insertIntoReply(item.text);
+  }
+
+  function renderSuggestions() {
+    const list = $('suggestions');
+    list.replaceChildren(...S.suggestions.map((s) => el('li', {},
+      el('button', {
+        type: 'button', class: 'suggestion', testid: 'suggestion',
+        'data-article-id': s.article_id, 'data-version': String(s.version),
+        onclick: () => {
+          insertIntoReply(s.snippet || '');
+          S.cite = { article_id: s.article_id, version: s.version };
+          renderCite();
+        },
+      },
+      el('strong', {}, s.title || s.article_id),
+      el('span', { class: 'meta' }, ` ${s.article_id} v${s.version}${typeof s.score === 'number' ? ` · ${s.score.toFixed(2)}` : ''}`),
+      el('span', { class: 'snippet' }, s.snippet || '')))));
+    $('sugg-empty').hidden = S.suggestions.length > 0;
+  }
+
+  // ---------------------------------------------------------------- notes
+  function renderNotes() {
+    $('notes').replaceChildren(...S.notes.map((n) => el('li', { class: 'note' },
+      el('p', { class: 'note-text' }, n.text),
+      el('p', { class: 'meta' }, [n.agent_id, fmtTime(n.created_at, true)].filter(Boolean).join(' · ')))));
+    if (!S.notes.length) $('notes').append(el('li', { class: 'empty' }, t('no_notes')));
+  }
+
+  async function addNote(ev) {
+    ev.preventDefault();
+    const input = $('note-input');
+    const text = input.value.trim();
+    const cid = S.openCid;
+    if (!text || !cid) return;
+    await act($('note-add'), async () => {
+      const data = await post(convPath(cid, '/notes'), { text });
+      if (S.openCid !== cid) return;
+      input.value = '';
+      if (data && data.note) { S.notes.push(data.note); renderNotes(); }
+    });
+  }
+
+  // ---------------------------------------------------------------- actions
+  function renderGroups() {
+    const sel = $('transfer-group');
+    const keep = sel.value;
+    sel.replaceChildren(el('option', { value: '' }, t('pick_group')),
+      ...S.groups.map((g) => el('option', { value: g }, g)));
+    if (S.groups.includes(keep)) sel.value = keep;
+  }
+
+  // After an action the conversation changed state: reload it and the lists.
+  async function afterAction(cid) {
+    refreshLists();
+    if (S.openCid === cid) await loadConversation(cid, false);
+  }
+
+  async function transfer() {
+    const group = $('transfer-group').value;
+    const cid = S.openCid;
+    if (!cid) return;
+    if (!group) { notify(t('pick_group')); $('transfer-group').focus(); return; }
+    await act($('transfer'), () => post(convPath(cid, '/transfer'), { skill_group: group }));
+    afterAction(cid);
+  }
+
+  async function simpleAction(button, tail) {
+    const cid = S.openCid;
+    if (!cid) return;
+    await act(button, () => post(convPath(cid, tail)));
+    afterAction(cid);
+  }
+
+  function lastText(sender) {
+    const all = [...S.msgs.values()].sort((a, b) => a.id - b.id);
+    for (let i = all.length - 1; i >= 0; i--) if (all[i].sender === sender && all[i].text) return all[i].text;
+    return '';
+  }
+
+  function toggleDraft() {
+    const form = $('draft-form');
+    const open = form.hidden;
+    form.hidden = !open;
+    $('draft-open').setAttribute('aria-expanded', String(open));
+    if (!open) return;
+    // Prefill from the conversation: the customer's last question and the agent's last answer.
+    $('draft-question').value = lastText('customer');
+    $('draft-answer').value = lastText('agent');
+    setText($('draft-result'), '');
+    $('draft-question').focus();
+  }
+
+  async function saveDraft(ev) {
+    ev.preventDefault();
+    const cid = S.openCid;
+    const question = $('draft-question').value.trim();
+    const answer = $('draft-answer').value.trim();
+    const category = $('draft-category').value.trim();
+    if (!cid) return;
+    if (!question || !answer) { setText($('draft-result'), t('draft_need')); return; }
+    const body = { question, answer };
+    if (category) body.category = category;
+    await act($('draft-save'), async () => {
+      const data = await post(convPath(cid, '/draft'), body);
+      const d = (data && data.draft) || {};
+      setText($('draft-result'), t('draft_saved', { id: d.id ?? '?', version: d.version ?? '?', status: d.status ?? '' }));
+    });
+  }
+
+  // ---------------------------------------------------------------- customer panel
+  async function loadCustomer(cid, customerId) {
+    try {
+      const data = await api('GET', `/api/agent/customers/${encodeURIComponent(customerId)}`);
+      if (S.openCid !== cid || !data) return;
+      S.customer = data.customer || S.customer;
+      S.profile = { conversations: data.conversations || [], tickets: data.tickets || [] };
+      renderCustomer();
+      renderConvHead();
+    } catch (e) { if (e.status !== 401 && S.openCid === cid) notify(e.message); }
+  }
+
+  function renderCustomer() {
+    const c = S.customer;
+    $('cust-empty').hidden = !!c;
+    $('cust-body').hidden = !c;
+    if (!c) return;
+    setText($('cust-name'), c.name || c.id || t('anonymous'));
+    setText($('cust-lang'), t('lang_label', { lang: c.language || '?' }));
+    $('cust-tags').replaceChildren(...(c.tags || []).map((tag) =>
+      el('li', {}, badge(tag, `tag tag-${String(tag).replace(/[^a-z0-9_-]/gi, '')}`, { testid: 'customer-tag' }))));
+    const attrs = Object.entries(c.attributes || {});
+    $('cust-attrs').replaceChildren(...(attrs.length ? attrs.flatMap(([k, v]) => [
+      el('dt', {}, k),
+      el('dd', {}, v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)),
+    ]) : [el('dd', { class: 'empty' }, t('none'))]));
+    const p = S.profile || { conversations: [], tickets: [] };
+    $('cust-convs').replaceChildren(...(p.conversations.length ? p.conversations.map((cv) => el('li', {},
+      el('span', {}, `${cv.channel || '?'} · ${cv.status || '?'} · ${fmtTime(cv.created_at, true)}`),
+      cv.id === S.openCid ? badge(t('current'), 'current') : null)) : [el('li', { class: 'empty' }, t('none'))]));
+    $('cust-tickets').replaceChildren(...(p.tickets.length ? p.tickets.map((tk) => el('li', {},
+      el('strong', {}, tk.number || String(tk.id ?? '')), ' ', tk.subject || '', ' ',
+      badge(tk.status || '?', `tk tk-${tk.status}`))) : [el('li', { class: 'empty' }, t('none'))]));
+  }
+
+  // ---------------------------------------------------------------- language switch
+  function setLang(next) {
+    lang = next === 'zh' ? 'zh' : 'en';
+    applyStatic();
+    if (!S.agent) return;
+    renderMe();
+    setConn(!!(S.ws && S.ws.readyState === WebSocket.OPEN));
+    renderQueue();
+    renderMine();
+    renderSupervisor();
+    renderGroups();
+    renderCanned();
+    renderCite();
+    if (S.conv) {
+      renderConvHead();
+      renderNotes();
+      renderSuggestions();
+      // Sender labels are translated: rebuild the transcript quietly.
+      const log = $('transcript');
+      log.setAttribute('aria-busy', 'true');
+      log.replaceChildren(...[...S.msgs.values()].sort((a, b) => a.id - b.id).map(renderMessage));
+      log.removeAttribute('aria-busy');
+    }
+    renderCustomer();
+  }
+
+  // ---------------------------------------------------------------- start
+  function wire() {
+    $('login-form').addEventListener('submit', onLogin);
+    $('logout').addEventListener('click', logout);
+    $('status-toggle').addEventListener('click', toggleStatus);
+    $('lang-select').addEventListener('change', (e) => setLang(e.target.value));
+    $('notice-close').addEventListener('click', () => notify(''));
+    $('reply-form').addEventListener('submit', sendReply);
+    $('reply-input').addEventListener('keydown', onReplyKey);
+    $('reply-input').addEventListener('input', () => {
+      if (!$('reply-input').value && S.cite) { S.cite = null; renderCite(); }
+    });
+    $('reply-cite-clear').addEventListener('click', () => { S.cite = null; renderCite(); $('reply-input').focus(); });
+    $('canned').addEventListener('change', onCanned);
+    $('note-form').addEventListener('submit', addNote);
+    $('transfer').addEventListener('click', transfer);
+    $('return-to-bot').addEventListener('click', (e) => simpleAction(e.currentTarget, '/return'));
+    $('resolve').addEventListener('click', (e) => simpleAction(e.currentTarget, '/resolve'));
+    $('conv-claim').addEventListener('click', (e) => { if (S.openCid) claim(S.openCid, e.currentTarget); });
+    $('draft-open').addEventListener('click', toggleDraft);
+    $('draft-form').addEventListener('submit', saveDraft);
+    setInterval(() => { if (S.agent) tick(); }, 1000);
+  }
+
+  async function init() {
+    applyStatic();
+    wire();
+    try {
+      const me = await api('GET', '/api/console/me');
+      if (me && me.agent) startSession(me);
+      else showLogin('');
+    } catch (e) {
+      showLogin(e.status === 401 ? '' : e.message);
+    }
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+  else init();
+})();

@@ -1,0 +1,3 @@
+from tests.bot.store.conftest import store
+
+__all__ = ["store"]
