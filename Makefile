@@ -5,18 +5,23 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config.yml
 
-.PHONY: run test install model lint bench clean
+.PHONY: run test install browser model lint bench clean
 
 run: install model
 	$(BIN)/relaydesk run --config $(CONFIG)
 
 # Lint and type-check first: they take seconds and fail with the clearest messages.
-test: install
+test: install browser
 	$(BIN)/ruff check bot handoff connectors tests bench
 	$(BIN)/mypy bot handoff connectors
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 install: $(STAMP)
+
+# The browser tests drive Debian's Chromium through Playwright (Playwright's own browser download
+# cannot reach its servers from here, and is not needed).
+browser:
+	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 # Reinstall whenever the declared dependencies change. torch is installed first, pinned to the CPU
 # build, so that sentence-transformers never drags in a multi-GB GPU build.

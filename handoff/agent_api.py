@@ -258,11 +258,18 @@ async def save_draft(request: web.Request) -> web.Response:
     return _ok({"draft": {"id": draft.id, "version": draft.version, "status": draft.status}}, 201)
 
 
-def message_json(msg: Any, channel: str | None = None) -> dict[str, Any]:
+def message_json(
+    msg: Any, channel: str | None = None, agents: dict[str, str] | None = None
+) -> dict[str, Any]:
     out = asdict(msg)
     out.pop("duplicate", None)
     out["channel"] = channel
+    out["agent"] = (agents or {}).get(msg.sender_id) if msg.sender == "agent" else None
     return out
+
+
+async def agent_names(store: SqlStore) -> dict[str, str]:
+    return {a.id: a.display_name for a in await store.agents()}
 
 
 def suggestion_json(hit: dict[str, Any]) -> dict[str, Any]:
@@ -282,10 +289,11 @@ async def transcript(request: web.Request) -> web.Response:
     store = _store(request)
     messages = await store.messages(conv.id)
     handoff = await store.active_handoff(conv.id)
+    names = await agent_names(store)
     return _ok(
         {
             "conversation": asdict(conv),
-            "messages": [message_json(m, conv.channel) for m in messages],
+            "messages": [message_json(m, conv.channel, names) for m in messages],
             "notes": [asdict(n) for n in await store.notes(conv.id)],
             "suggestions": [suggestion_json(h) for h in conv.state.get("suggestions", [])],
             "customer": asdict(await store.customer(conv.customer_id)),
@@ -303,13 +311,14 @@ async def profile(request: web.Request) -> web.Response:
     if not sees_all(agent) and not await store.agent_may_see(agent, customer.id):
         raise web.HTTPForbidden(text="this customer is not in your queue or your chats")
     channels = {c.id: c.channel for c in conversations}
+    names = await agent_names(store)
     return _ok(
         {
             "customer": asdict(customer),
             "conversations": [asdict(c) for c in conversations],
             "tickets": [asdict(t) for t in await store.tickets_of(customer.id)],
             "history": [
-                message_json(m, channels.get(m.conversation_id))
+                message_json(m, channels.get(m.conversation_id), names)
                 for m in await store.customer_messages(customer.id)
             ],
         }

@@ -108,3 +108,25 @@ def artifacts() -> Path:
 def copy_tree(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
     return dst
+
+
+def server_config(
+    repo_config: Config,
+    tmp: Path,
+    kb: Path,
+    *,
+    dev_agent_api: bool = False,
+    always_open: bool = False,
+) -> Config:
+    """The repository's config with everything the server writes moved under `tmp` (the store,
+    the orders sample) and `kb` (the knowledge index, shared by a test module)."""
+    raw = repo_config.model_dump(exclude={"base_dir"})
+    raw["pipeline"] = repo_config.pipeline_spec()
+    raw["storage"]["url"] = f"sqlite:///{tmp / 'relaydesk.db'}"
+    raw["knowledge"].update(index_path=str(kb / "kb-index"), history_db=str(kb / "kb.db"))
+    raw["dialogue"]["orders_db"] = str(tmp / "orders.db")
+    raw["server"]["dev_agent_api"] = dev_agent_api
+    if always_open:  # service hours that hold whatever the hour the tests run at
+        for group in raw["handoff"]["skill_groups"].values():
+            group["hours"] = "00:00-24:00"
+    return config_from_dict(raw, base_dir=repo_config.base_dir)

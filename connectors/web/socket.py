@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ routes = web.RouteTableDef()
 HELLO_TIMEOUT_S = 15
 MAX_FRAME_BYTES = 64 * 1024
 MAX_CLIENT_ID = 64
+_MEDIA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.(svg|png|jpe?g|gif|webp|mp4|webm)$")
 
 
 @routes.get("/")
@@ -46,8 +48,26 @@ async def demo_page(request: web.Request) -> web.FileResponse:
 async def widget_script(request: web.Request) -> web.FileResponse:
     return web.FileResponse(
         STATIC / "widget.js",
-        headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
+        # charset: host pages in GBK would otherwise garble the widget's Chinese strings.
+        headers={
+            "Content-Type": "text/javascript; charset=utf-8",
+            "Cache-Control": "no-cache",
+            "Access-Control-Allow-Origin": "*",
+        },
     )
+
+
+@routes.get("/kb/media/{name}")
+async def kb_media(request: web.Request) -> web.FileResponse:
+    """Images and videos that knowledge answers point to (knowledge/media/)."""
+    name = request.match_info["name"]
+    if not _MEDIA_NAME.match(name):
+        raise web.HTTPNotFound(text="no such media file")
+    folder = Path(request.app[CONFIG].path(request.app[CONFIG].knowledge.path)) / "media"
+    path = folder / name
+    if not path.is_file():
+        raise web.HTTPNotFound(text="no such media file")
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
 @routes.get("/ws/widget")

@@ -21,7 +21,7 @@ from bot.server.keys import CONFIG
 from bot.server.runtime import RUNTIME
 from bot.store.records import AgentRecord
 from bot.store.sql_store import SqlStore
-from handoff.agent_api import message_json, mine, queue_for, sees_all, supervisor_view
+from handoff.agent_api import agent_names, message_json, mine, queue_for, sees_all, supervisor_view
 from handoff.console.auth import current_agent
 
 log = logging.getLogger(__name__)
@@ -134,12 +134,16 @@ class ConsoleFeed:
                     self.sent_seq[cid] = conv_msgs[-1].seq if conv_msgs else 0
                     continue
                 conv = await self.store.conversation(cid)
-                for m in await self.store.messages(cid, self.sent_seq[cid]):
+                new = await self.store.messages(cid, self.sent_seq[cid])
+                names = (
+                    await agent_names(self.store) if any(m.sender == "agent" for m in new) else {}
+                )
+                for m in new:
                     await self.send(
                         {
                             "type": "message",
                             "conversation_id": cid,
-                            "message": message_json(m, conv.channel),
+                            "message": message_json(m, conv.channel, names),
                         }
                     )
                     self.sent_seq[cid] = m.seq

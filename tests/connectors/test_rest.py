@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.config import Config, config_from_dict
+from bot.config import Config
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.app import create_app
+from tests.conftest import server_config
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
@@ -24,12 +25,7 @@ def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _config(repo_config: Config, tmp: Path, kb: Path) -> Config:
-    raw = repo_config.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = repo_config.pipeline_spec()
-    raw["storage"]["url"] = f"sqlite:///{tmp / 'relaydesk.db'}"
-    raw["knowledge"].update(index_path=str(kb / "kb-index"), history_db=str(kb / "kb.db"))
-    raw["dialogue"]["orders_db"] = str(tmp / "orders.db")
-    return config_from_dict(raw, base_dir=repo_config.base_dir)
+    return server_config(repo_config, tmp, kb)
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
  *   <script src="https://support.example.com/widget.js" defer data-server=… data-language=auto
  *           data-color="#0b7a75" data-title="…" data-user-id=… data-user-hash=…></script>
  * Security rule: text from the server or the customer only ever goes through textContent /
- * text nodes, and media URLs must be http(s) or a same-origin path. */
+ * text nodes, and media URLs must be http(s) or a same-origin path.
+ * Serve this file as "text/javascript; charset=utf-8": without the charset, a host page in
+ * another encoding (GBK, Latin-1) would decode the Chinese strings below with its own. */
 (() => {
   'use strict';
   if (window.relaydesk && window.relaydesk._loaded) return; // embedded twice: the first one wins
@@ -207,7 +209,7 @@ button { cursor: pointer; }
 .rating p { margin: 0 0 6px; font-weight: 600; }
 .stars { display: flex; gap: 4px; margin-bottom: 6px; }
 .stars button { padding: 2px 8px; font-size: 20px; line-height: 1.2; color: #9aa1a8; }
-.stars button[aria-pressed="true"] { color: #d99a00; }
+.stars button.on { color: #b07c00; }
 .rating label { display: block; margin-bottom: 2px; }
 .rating textarea { width: 100%; resize: vertical; border: 1px solid #c3c8ce; border-radius: 8px; padding: 6px 8px; }
 .primary { border: 0; border-radius: 8px; padding: 8px 14px; background: var(--rd-accent);
@@ -257,7 +259,7 @@ button { cursor: pointer; }
     'aria-pressed': 'false', onclick: () => pickScore(n),
   }, '★'));
   const comment = h('textarea', {
-    id: 'rd-rating-comment', 'data-testid': 'rd-rating-comment', rows: 2, maxlength: MAX_LEN,
+    id: 'rd-rating-comment', 'data-testid': 'rd-rating-comment', rows: 2, maxlength: 2000, // the server's limit
   });
   const rateSubmit = h('button', {
     type: 'button', class: 'primary', 'data-testid': 'rd-rating-submit', disabled: true, onclick: submitRating,
@@ -349,13 +351,14 @@ button { cursor: pointer; }
     if (sender === 'agent') el.append(h('div', { class: 'who' }, typeof m.agent === 'string' && m.agent ? m.agent : T.agent));
     const bubble = h('div', { class: 'bubble' });
     let text = typeof m.text === 'string' ? m.text : '';
-    if (sender === 'customer' && buttonTitles.has(text)) text = buttonTitles.get(text);
+    if (sender === 'customer') text = customerText(text);
     if (text) bubble.append(h('span', { class: 'text' }, text));
     bubble.append(...renderMedia(payload));
     if (bubble.childNodes.length) el.append(bubble);
 
+    // "/rate N" buttons are left out: the star control below the log replaces them.
     const buttons = (Array.isArray(payload.buttons) ? payload.buttons : [])
-      .filter((b) => b && typeof b.title === 'string' && b.title);
+      .filter((b) => b && typeof b.title === 'string' && b.title && !RATE_PAYLOAD.test(b.payload));
     if (buttons.length) {
       const q = h('div', { class: 'quick', role: 'group', 'aria-label': T.quick });
       for (const b of buttons) {
@@ -369,6 +372,14 @@ button { cursor: pointer; }
     }
     if (sender !== 'system') addTime(el, m.at);
     return el;
+  }
+
+  // A rating comes back as the customer message "/rate 4 comment": show it as stars.
+  const RATE_PAYLOAD = /^\/rate [1-5]$/;
+  function customerText(text) {
+    if (buttonTitles.has(text)) return buttonTitles.get(text);
+    const r = /^\/rate ([1-5])(?:\s+([\s\S]*))?$/.exec(text);
+    return r ? '★'.repeat(Number(r[1])) + (r[2] ? ` ${r[2]}` : '') : text;
   }
 
   function addTime(el, iso) {
@@ -407,7 +418,7 @@ button { cursor: pointer; }
 
   function onMessage(m) {
     const id = Number(m.id);
-    if (!Number.isFinite(id) || shown.has(id)) return;
+    if (!(Number.isInteger(id) && id > 0) || shown.has(id)) return;
     shown.add(id);
     const sender = SENDERS.has(m.sender) ? m.sender : 'system';
     const payload = m.payload && typeof m.payload === 'object' ? m.payload : {};
@@ -430,7 +441,7 @@ button { cursor: pointer; }
 
     retireQuickReplies(el, sender === 'system');
     if (sender === 'bot' || sender === 'agent') setTyping(false);
-    const rateButtons = Array.isArray(payload.buttons) && payload.buttons.some((b) => /^\/rate [1-5]$/.test(b && b.payload));
+    const rateButtons = Array.isArray(payload.buttons) && payload.buttons.some((b) => b && RATE_PAYLOAD.test(b.payload));
     if (payload.event === 'ask_rating' || rateButtons) askRating(true);
     else if (sender !== 'customer') ratingAnswered();
     if (stick || sender === 'customer') log.scrollTop = log.scrollHeight;
@@ -537,7 +548,11 @@ button { cursor: pointer; }
 
   function pickScore(n) {
     score = n;
-    for (const s of stars) s.setAttribute('aria-pressed', String(Number(s.dataset.score) <= n && n > 0));
+    for (const s of stars) { // pressed = the chosen score; the stars below it are only filled in
+      const k = Number(s.dataset.score);
+      s.setAttribute('aria-pressed', String(k === n));
+      s.classList.toggle('on', k <= n);
+    }
     rateSubmit.disabled = !n;
   }
 

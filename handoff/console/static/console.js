@@ -660,7 +660,7 @@
   function renderMessage(m) {
     const sender = ['customer', 'bot', 'agent', 'system'].includes(m.sender) ? m.sender : 'system';
     let who = t(`sender_${sender}`);
-    if (sender === 'agent' && m.sender_id) who += ` · ${m.sender_id}`;
+    if (sender === 'agent' && (m.agent || m.sender_id)) who += ` · ${m.agent || m.sender_id}`;
     const p = m.payload || {};
     const links = ['image', 'video', 'link'].map((k) => {
       const href = p[k] && safeUrl(p[k]);
