@@ -97,18 +97,23 @@ async def supervisor_view(store: SqlStore) -> dict[str, Any]:
     }
 
 
+async def may_see(store: SqlStore, agent: AgentRecord, conv: ConversationRecord) -> bool:
+    """Whether an agent may see a conversation: any for a supervisor; else one they hold,
+    one waiting in their skill groups, or a closed one they handled."""
+    if sees_all(agent):
+        return True
+    h = await store.active_handoff(conv.id)
+    if h is not None:
+        return h.assigned_to == agent.id or h.skill_group in agent.skills
+    return await store.agent_may_see(agent, conv.customer_id)
+
+
 async def _visible(request: web.Request, agent: AgentRecord, cid: str) -> ConversationRecord:
-    """The conversation, if this agent may see it: theirs, waiting in their skill groups, or
-    any for a supervisor."""
+    """The conversation, if this agent may see it (`may_see`); 403 otherwise."""
     store = _store(request)
     conv: ConversationRecord = await _guard(store.conversation(cid))
-    if sees_all(agent):
+    if await may_see(store, agent, conv):
         return conv
-    h = await store.active_handoff(cid)
-    if h is not None and (h.assigned_to == agent.id or h.skill_group in agent.skills):
-        return conv
-    if h is None and await store.agent_may_see(agent, conv.customer_id):
-        return conv  # a chat this agent handled before, now closed
     raise web.HTTPForbidden(text="this conversation is not in your queue or your chats")
 
 

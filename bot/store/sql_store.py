@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -323,11 +323,7 @@ class SqlStore:
         """The customer known as `external_id` on `channel`, without creating one."""
 
         def work(s: Session) -> CustomerRecord | None:
-            row = s.execute(
-                select(CUST)
-                .join(IDENT, IDENT.c.customer_id == CUST.c.id)
-                .where(IDENT.c.channel == channel, IDENT.c.external_id == external_id)
-            ).first()
+            row = s.execute(_known_as(select(CUST), channel, external_id)).first()
             return _customer(row) if row is not None else None
 
         return await self.db.run(work)
@@ -406,12 +402,7 @@ class SqlStore:
         """The customer's newest conversation on this channel, open or not."""
 
         def work(s: Session) -> ConversationRecord | None:
-            row = s.scalar(
-                select(m.Conversation)
-                .where(m.Conversation.customer_id == customer_id, m.Conversation.channel == channel)
-                .order_by(m.Conversation.created_at.desc())
-                .limit(1)
-            )
+            row = _latest_conversation(s, customer_id, channel)
             return _conversation(row) if row is not None else None
 
         return await self.db.run(work)
@@ -420,12 +411,7 @@ class SqlStore:
         """The customer's latest conversation on this channel if it was resolved and not rated."""
 
         def work(s: Session) -> ConversationRecord | None:
-            row = s.scalar(
-                select(m.Conversation)
-                .where(m.Conversation.customer_id == customer_id, m.Conversation.channel == channel)
-                .order_by(m.Conversation.created_at.desc())
-                .limit(1)
-            )
+            row = _latest_conversation(s, customer_id, channel)
             if row is None or row.status != "resolved":
                 return None
             rated = s.scalar(select(m.Rating.id).where(m.Rating.conversation_id == row.id))
@@ -576,11 +562,7 @@ class SqlStore:
 
     async def ticket(self, number: str) -> TicketRecord:
         def work(s: Session) -> TicketRecord:
-            row = s.scalar(
-                select(m.Ticket).where(func.upper(m.Ticket.number) == number.strip().upper())
-            )
-            if row is None:
-                raise NotFoundError(f"no ticket {number!r}")
+            row = _ticket_row(s, number)
             return _ticket(s, row)
 
         return await self.db.run(work)
@@ -592,11 +574,7 @@ class SqlStore:
             raise InputError(f"ticket status {status!r}; allowed: {', '.join(TICKET_STATUSES)}")
 
         def work(s: Session) -> TicketRecord:
-            row = s.scalar(
-                select(m.Ticket).where(func.upper(m.Ticket.number) == number.strip().upper())
-            )
-            if row is None:
-                raise NotFoundError(f"no ticket {number!r}")
+            row = _ticket_row(s, number)
             row.status = status
             row.updated_at = datetime.now(UTC)
             s.add(m.TicketEvent(ticket_id=row.id, status=status, note=note, actor=actor))
@@ -644,9 +622,7 @@ class SqlStore:
         )
 
         def work(s: Session) -> AgentRecord:
-            row = s.scalar(select(m.Agent).where(m.Agent.username == username))
-            if row is None:
-                raise NotFoundError(f"no agent {username!r}")
+            row = agent_row(s, username)
             for key, value in fields.items():
                 setattr(row, key, value)
             s.commit()
@@ -675,9 +651,7 @@ class SqlStore:
 
     async def agent(self, username: str) -> AgentRecord:
         def work(s: Session) -> AgentRecord:
-            row = s.scalar(select(m.Agent).where(m.Agent.username == username))
-            if row is None:
-                raise NotFoundError(f"no agent {username!r}")
+            row = agent_row(s, username)
             return _agent(row)
 
         return await self.db.run(work)
@@ -1013,9 +987,7 @@ def _identity(
         .scalar_subquery()
     )
     row = s.execute(
-        select(CUST, open_conv.label("open_conversation"))
-        .join(IDENT, IDENT.c.customer_id == CUST.c.id)
-        .where(IDENT.c.channel == channel, IDENT.c.external_id == external_id)
+        _known_as(select(CUST, open_conv.label("open_conversation")), channel, external_id)
     ).first()
     if row is not None:
         return _customer(row), row.open_conversation
@@ -1090,6 +1062,36 @@ def _number_and_insert(
         at,
     )
     return _conversation(conv), message
+
+
+def _known_as(query: Select[Any], channel: str, external_id: str) -> Select[Any]:
+    """`query` on customers, narrowed to the one known as `external_id` on `channel`."""
+    return query.join(IDENT, IDENT.c.customer_id == CUST.c.id).where(
+        IDENT.c.channel == channel, IDENT.c.external_id == external_id
+    )
+
+
+def _latest_conversation(s: Session, customer_id: str, channel: str) -> m.Conversation | None:
+    return s.scalar(
+        select(m.Conversation)
+        .where(m.Conversation.customer_id == customer_id, m.Conversation.channel == channel)
+        .order_by(m.Conversation.created_at.desc())
+        .limit(1)
+    )
+
+
+def _ticket_row(s: Session, number: str) -> m.Ticket:
+    row = s.scalar(select(m.Ticket).where(func.upper(m.Ticket.number) == number.strip().upper()))
+    if row is None:
+        raise NotFoundError(f"no ticket {number!r}")
+    return row
+
+
+def agent_row(s: Session, username: str) -> m.Agent:
+    row = s.scalar(select(m.Agent).where(m.Agent.username == username))
+    if row is None:
+        raise NotFoundError(f"no agent {username!r}")
+    return row
 
 
 def _by_external(s: Session, conversation_id: str, external_id: str) -> Any:

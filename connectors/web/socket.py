@@ -231,8 +231,9 @@ class WidgetConnection:
         if self.customer is None:
             self.customer = await self.store.customer(result.customer_id)
         self._watch(result.conversation_id)
-        await self._deliver()
-        await self._state()
+        # The pump is the only sender of messages, so two deliveries never read the same
+        # cursor at once; wake it in case the turn's events came before the watch began.
+        self.wake.set()
 
     # -- server -> customer --------------------------------------------------------------------
     def _watch(self, conversation_id: str) -> None:

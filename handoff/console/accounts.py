@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from bot.errors import InputError, RelaydeskError
 from bot.store import models as m
 from bot.store.records import AgentRecord
-from bot.store.sql_store import NotFoundError, SqlStore, _agent
+from bot.store.sql_store import SqlStore, _agent, _utc, agent_row
 
 T = TypeVar("T")
 MIN_PASSWORD_CHARS = 10
@@ -49,10 +49,6 @@ class Login:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class Accounts:
@@ -85,9 +81,7 @@ class Accounts:
         hashed = await self._cpu(self.hasher.hash, password)
 
         def work(s: Session) -> None:
-            row = s.scalar(select(m.Agent).where(m.Agent.username == username))
-            if row is None:
-                raise NotFoundError(f"no agent {username!r}")
+            row = agent_row(s, username)
             row.password_hash, row.failed_logins, row.locked_until = hashed, 0, None
             s.execute(delete(m.AgentSession).where(m.AgentSession.agent_id == row.id))
             s.commit()
@@ -101,7 +95,7 @@ class Accounts:
             row = s.scalar(select(m.Agent).where(m.Agent.username == username))
             if row is None:
                 return None
-            return _agent(row), row.password_hash, _aware(row.locked_until)
+            return _agent(row), row.password_hash, _utc(row.locked_until)
 
         found = await self.store.db.run(load)
         if found is None:
@@ -164,7 +158,7 @@ class Accounts:
             if row is None:
                 return None
             session, agent = row
-            expires = _aware(session.expires_at)
+            expires = _utc(session.expires_at)
             if expires is None or expires <= now:
                 return None
             return _agent(agent), session.csrf

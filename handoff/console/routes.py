@@ -10,6 +10,7 @@ from bot.errors import InputError
 from bot.server.json_body import read_object
 from bot.server.keys import CONFIG
 from bot.server.runtime import RUNTIME
+from bot.store.records import AgentRecord
 from handoff.console.accounts import LockedError, LoginError
 from handoff.console.auth import COOKIE, current_agent
 
@@ -17,10 +18,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 routes = web.RouteTableDef()
 
 
-def agent_json(agent: object) -> dict[str, object]:
-    from bot.store.records import AgentRecord
-
-    assert isinstance(agent, AgentRecord)
+def agent_json(agent: AgentRecord) -> dict[str, object]:
     return {
         "username": agent.username,
         "display_name": agent.display_name,

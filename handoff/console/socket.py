@@ -20,8 +20,16 @@ from bot.events import MessageEvent
 from bot.server.keys import CONFIG
 from bot.server.runtime import RUNTIME
 from bot.store.records import AgentRecord
-from bot.store.sql_store import SqlStore
-from handoff.agent_api import agent_names, message_json, mine, queue_for, sees_all, supervisor_view
+from bot.store.sql_store import NotFoundError, SqlStore
+from handoff.agent_api import (
+    agent_names,
+    may_see,
+    message_json,
+    mine,
+    queue_for,
+    sees_all,
+    supervisor_view,
+)
 from handoff.console.auth import current_agent
 
 log = logging.getLogger(__name__)
@@ -104,23 +112,20 @@ class ConsoleFeed:
                 if not isinstance(cid, str) or len(cid) > 64:
                     await self.send({"type": "error", "message": "watch needs a conversation_id"})
                     continue
-                # Only what this agent may see: their chats, their queue, or all for supervisors.
-                self.watched = {cid} if await self._may_see(cid) else set()
-                if self.watched:
-                    conv_msgs = await self.store.messages(cid)
-                    self.sent_seq[cid] = conv_msgs[-1].seq if conv_msgs else 0
+                # Only what this agent may see (the same rule as the JSON API).
+                try:
+                    conv = await self.store.conversation(cid)
+                except NotFoundError:
+                    conv = None
+                self.watched = (
+                    {cid} if conv and await may_see(self.store, self.agent, conv) else set()
+                )
+                if conv is not None and self.watched:
+                    self.sent_seq[cid] = conv.last_seq
             elif frame.get("type") == "ping":
                 await self.send({"type": "pong"})
             else:
                 await self.send({"type": "error", "message": "unknown frame type"})
-
-    async def _may_see(self, cid: str) -> bool:
-        if sees_all(self.agent):
-            return True
-        h = await self.store.active_handoff(cid)
-        return h is not None and (
-            h.assigned_to == self.agent.id or h.skill_group in self.agent.skills
-        )
 
     async def _messages(self) -> None:
         while not self.ws.closed:
@@ -128,12 +133,11 @@ class ConsoleFeed:
             self.wake.clear()
             while self.pending:
                 cid = self.pending.pop()
-                if cid not in self.sent_seq:
-                    conv_msgs = await self.store.messages(cid)
-                    # A chat the agent just took: the page loads the transcript itself.
-                    self.sent_seq[cid] = conv_msgs[-1].seq if conv_msgs else 0
-                    continue
                 conv = await self.store.conversation(cid)
+                if cid not in self.sent_seq:
+                    # A chat the agent just took: the page loads the transcript itself.
+                    self.sent_seq[cid] = conv.last_seq
+                    continue
                 new = await self.store.messages(cid, self.sent_seq[cid])
                 names = (
                     await agent_names(self.store) if any(m.sender == "agent" for m in new) else {}
@@ -158,8 +162,8 @@ class ConsoleFeed:
     async def _send_lists(self) -> None:
         held = await mine(self.store, self.agent)
         for cid in {i["conversation_id"] for i in held} - self.held:
-            msgs = await self.store.messages(cid)
-            self.sent_seq.setdefault(cid, msgs[-1].seq if msgs else 0)
+            if cid not in self.sent_seq:
+                self.sent_seq[cid] = (await self.store.conversation(cid)).last_seq
         self.held = {i["conversation_id"] for i in held}
         frames: list[dict[str, Any]] = [
             {
