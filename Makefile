@@ -20,8 +20,10 @@ install: $(STAMP)
 
 # The browser tests drive Debian's Chromium through Playwright (Playwright's own browser download
 # cannot reach its servers from here, and is not needed).
+# fonts-noto-cjk: without it Chinese renders as empty boxes in the screenshots.
 browser:
-	test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	test -x /usr/bin/chromium && test -d /usr/share/fonts/opentype/noto || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk)
 
 # Reinstall whenever the declared dependencies change. torch is installed first, pinned to the CPU
 # build, so that sentence-transformers never drags in a multi-GB GPU build.

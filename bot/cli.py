@@ -139,15 +139,17 @@ def cmd_data_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    config = _config(args)
+
     from aiohttp import web
     from threadpoolctl import threadpool_limits
 
     from bot.nlu.pipeline import load_for_config
     from bot.server.app import create_app
 
-    started = time.perf_counter()
-    config = _config(args)
     threadpool_limits(config.server.blas_threads, user_api="blas")
+    _raise_open_files_limit()
     pipeline = load_for_config(config, Path(args.model) if args.model else None)
     app = create_app(config, pipeline, dialogue=True)
     host = args.host or config.server.host
@@ -169,6 +171,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     app.on_startup.append(_ready)
     web.run_app(app, host=host, port=port, print=None, access_log=None)
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    """Every widget and console socket is an open file; a soft limit of 1,024 (a common default)
+    would refuse customers long before memory or CPU run out. Raise it to the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            log.warning("could not raise the open-files limit from %d", soft)
 
 
 def _kb(args: argparse.Namespace):  # type: ignore[no-untyped-def]

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 from bot.nlu.params import PARAMS, RASA_ALIASES, SentenceEmbeddingParams
@@ -170,11 +177,80 @@ class ConsoleSection(_Section):
     canned_responses: str = "canned.yml"
 
 
+class DeliverySettings(_Section):
+    """Retries of outbound messages on pushed channels (Telegram, WeChat)."""
+
+    max_attempts: int = Field(6, ge=1, le=50)
+    first_backoff_seconds: float = Field(1.0, gt=0, le=600)
+    max_backoff_seconds: float = Field(60.0, gt=0, le=3600)
+    request_timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+
+def _no_empty(value: Any) -> Any:
+    return None if value == "" else value
+
+
+class TelegramSection(_Section):
+    """A Telegram bot, through python-telegram-bot. The token comes from the environment."""
+
+    enabled: bool = False
+    token: str | None = None
+    mode: Literal["webhook", "polling"] = "polling"
+    # Webhook mode: the public HTTPS address Telegram posts to (ending in /webhooks/telegram),
+    # registered with setWebhook at start-up when given, and the secret Telegram sends back in
+    # X-Telegram-Bot-Api-Secret-Token (1-256 of A-Z, a-z, 0-9, _ and -).
+    webhook_url: str | None = None
+    secret_token: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    polling_timeout_seconds: int = Field(30, ge=0, le=50)
+    # The Bot API server; only a local Bot API server or a test stand-in changes it.
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    link_code_minutes: int = Field(30, ge=1, le=24 * 60)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    _empty = field_validator("token", "webhook_url", "secret_token", mode="before")(_no_empty)
+
+    @model_validator(mode="after")
+    def _complete(self) -> TelegramSection:
+        if self.enabled and not self.token:
+            raise ValueError("token: required when telegram is enabled (e.g. ${TELEGRAM_TOKEN})")
+        if self.enabled and self.mode == "webhook" and not self.secret_token:
+            raise ValueError("secret_token: required in webhook mode")
+        return self
+
+
+class WechatSection(_Section):
+    """A WeChat Official Account: the message webhook and the customer-service message API."""
+
+    enabled: bool = False
+    token: str | None = None  # the Token set in the Official Account's server settings
+    app_id: str | None = None
+    app_secret: str | None = None
+    api_base: str = "https://api.weixin.qq.com"
+    # WeChat waits 5 s for the webhook's answer; reply in it only if the bot is done by then.
+    passive_reply_seconds: float = Field(4.5, gt=0, lt=5)
+    # After the customer's last message, the customer-service API may send this many messages
+    # within this many hours.
+    window_hours: float = Field(48, gt=0)
+    window_messages: int = Field(5, ge=1)
+    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+
+    _empty = field_validator("token", "app_id", "app_secret", mode="before")(_no_empty)
+
+    @model_validator(mode="after")
+    def _complete(self) -> WechatSection:
+        if self.enabled:
+            missing = [k for k in ("token", "app_id", "app_secret") if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"{', '.join(missing)}: required when wechat is enabled")
+        return self
+
+
 class ConnectorsSection(_Section):
     rest: dict[str, Any] = Field(default_factory=lambda: {"enabled": True})
     web: WebSection = Field(default_factory=WebSection)
-    telegram: dict[str, Any] | None = None
-    wechat: dict[str, Any] | None = None
+    telegram: TelegramSection = Field(default_factory=TelegramSection)
+    wechat: WechatSection = Field(default_factory=WechatSection)
 
 
 class StorageSection(_Section):

@@ -176,7 +176,9 @@ async def send(request: web.Request) -> web.Response:
     if len(text) > MAX_REPLY_CHARS:
         raise InputError(f"'text' is over {MAX_REPLY_CHARS} characters")
     reply = await _guard(_service(request).send(request.match_info["cid"], agent.username, text))
-    return _ok({"message": asdict(reply.message), "first_reply": reply.first_reply})
+    conv = await _store(request).conversation(request.match_info["cid"])
+    message = message_json(reply.message, conv.channel, {agent.id: agent.display_name})
+    return _ok({"message": message, "first_reply": reply.first_reply})
 
 
 async def _holder_or_supervisor(request: web.Request) -> AgentRecord:
@@ -237,7 +239,7 @@ async def save_draft(request: web.Request) -> web.Response:
         request, allowed={"question", "answer", "category"}, required={"question", "answer"}
     )
     question, answer = body["question"], body["answer"]
-    category = body.get("category") or "faq/from-conversations"
+    category = body.get("category") or "service/from-conversations"
     for name, value, limit in (("question", question, 500), ("answer", answer, 8000)):
         if not isinstance(value, str) or not value.strip():
             raise InputError(f"'{name}' must be a non-empty string")

@@ -172,8 +172,17 @@ class DialogueEngine:
         return self.nlu.parse_with_vector(text)
 
     async def handle(
-        self, channel: str, sender: str, text: str, *, external_id: str | None = None
+        self,
+        channel: str,
+        sender: str,
+        text: str,
+        *,
+        external_id: str | None = None,
+        hold_replies_s: float = 0.0,
     ) -> TurnResult:
+        """One customer message, start to finish. `hold_replies_s` keeps the replies' deliveries
+        on a pushed channel back that long, for a connector that may answer in the webhook's
+        own response (WeChat's passive reply)."""
         # One turn at a time per customer and channel in this process, so replies keep their
         # order.
         async with self._locks.hold((channel, sender)):
@@ -185,7 +194,7 @@ class DialogueEngine:
                     return await self._rate(customer.id, resolved.id, text, rating, external_id)
             start = await self.store.begin_turn(channel, sender, text, external_id=external_id)
             try:
-                return await self._turn(start)
+                return await self._turn(start, hold_replies_s)
             except Exception:
                 # The message is stored but the turn failed: still tell the channels and the
                 # console about it, so an agent can see it.
@@ -194,7 +203,7 @@ class DialogueEngine:
                     await self.store.bus.publish(MessageEvent(m.conversation_id, m.seq, m.sender))
                 raise
 
-    async def _turn(self, start: TurnStart) -> TurnResult:
+    async def _turn(self, start: TurnStart, hold_s: float = 0.0) -> TurnResult:
         inbound, conv, customer_id = start.inbound, start.conversation, start.customer.id
         text = inbound.text
         if inbound.duplicate:
@@ -307,6 +316,7 @@ class DialogueEngine:
             inbound.id,
             parse.to_dict(),
             inbound_seq=inbound.seq,
+            hold_s=hold_s,
             replies=[
                 {
                     "text": r.text,

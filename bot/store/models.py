@@ -211,3 +211,45 @@ class Rating(Base):
     score: Mapped[int] = mapped_column()
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Delivery(Base):
+    """An outbound message to a channel that is pushed to (Telegram, WeChat), written in the same
+    transaction as the message, so nothing the bot or an agent says is ever left unsent without
+    a trace: it ends `sent` or `failed` with the reason, which agents see."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_due", "channel", "status", "due_at"),
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="ck_delivery_status"),
+    )
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # pending: when it may be tried next (a retry's backoff, or the hold while a passive reply
+    # may still carry it); sent / failed: when that happened.
+    due_at: Mapped[datetime] = mapped_column(default=now)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # How it went out: "api" (a send call) or "passive" (in the webhook's answer).
+    via: Mapped[str | None] = mapped_column(String(16))
+    external_ref: Mapped[str | None] = mapped_column(String(200))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class LinkCode(Base):
+    """A one-time code that links a channel identity (a Telegram chat) to a known customer."""
+
+    __tablename__ = "link_codes"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256(code) hex
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=now)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -43,6 +43,11 @@ CUST = cast(Table, m.Customer.__table__)
 IDENT = cast(Table, m.ChannelIdentity.__table__)
 CONV = cast(Table, m.Conversation.__table__)
 MSG = cast(Table, m.Message.__table__)
+DLV = cast(Table, m.Delivery.__table__)
+
+# Channels whose outbound messages are pushed by a worker (connectors/outbox.py) rather than
+# read by the customer's client: each such message gets a delivery row in its own transaction.
+PUSHED_CHANNELS = frozenset({"telegram", "wechat"})
 
 
 class NotFoundError(RelaydeskError):
@@ -226,11 +231,13 @@ class SqlStore:
         replies: list[dict[str, Any]],
         *,
         inbound_seq: int | None = None,
+        hold_s: float = 0.0,
         **conversation: Any,
     ) -> list[MessageRecord]:
         """End a bot turn in one transaction: the inbound message's parse, the bot's replies
         (numbered after everything already stored) and the conversation's new state. Then the
-        inbound message (`inbound_seq`) and the replies are published."""
+        inbound message (`inbound_seq`) and the replies are published. `hold_s` keeps the
+        replies' deliveries back that long (a channel that may answer in the webhook itself)."""
         _only(
             "conversation",
             conversation,
@@ -242,7 +249,7 @@ class SqlStore:
             stored: list[MessageRecord] = []
             if replies or conversation:
                 # Reserve the reply numbers and set the new state with one statement.
-                last = s.execute(
+                row = s.execute(
                     update(CONV)
                     .where(CONV.c.id == conversation_id)
                     .values(
@@ -250,10 +257,11 @@ class SqlStore:
                         updated_at=datetime.now(UTC),
                         **conversation,
                     )
-                    .returning(CONV.c.last_seq)
-                ).scalar()
-                if last is None:
+                    .returning(CONV.c.last_seq, CONV.c.channel)
+                ).first()
+                if row is None:
                     raise NotFoundError(f"no conversation {conversation_id!r}")
+                last, channel = row
                 at = datetime.now(UTC)
                 values = []
                 for n, reply in enumerate(replies):
@@ -275,6 +283,9 @@ class SqlStore:
                     )
                 if values:
                     ids = s.execute(insert(MSG).returning(MSG.c.id), values).scalars().all()
+                    _enqueue_deliveries(
+                        s, conversation_id, list(ids), channel=channel, hold_s=hold_s
+                    )
                     stored = [
                         MessageRecord(
                             i,
@@ -1005,6 +1016,36 @@ def _identity(
     return CustomerRecord(customer_id, name, language, (), {}, at), None
 
 
+def _enqueue_deliveries(
+    s: Session,
+    conversation_id: str,
+    message_ids: list[int],
+    *,
+    channel: str,
+    hold_s: float = 0.0,
+) -> None:
+    """Delivery rows for outbound messages on a pushed channel, in the caller's transaction."""
+    if channel not in PUSHED_CHANNELS or not message_ids:
+        return
+    at = datetime.now(UTC)
+    due = at + timedelta(seconds=hold_s)
+    s.execute(
+        insert(DLV),
+        [
+            {
+                "message_id": i,
+                "conversation_id": conversation_id,
+                "channel": channel,
+                "status": "pending",
+                "due_at": due,
+                "attempts": 0,
+                "created_at": at,
+            }
+            for i in message_ids
+        ],
+    )
+
+
 def _number_and_insert(
     s: Session,
     conversation_id: str,
@@ -1047,6 +1088,8 @@ def _number_and_insert(
         )
         .returning(MSG.c.id)
     ).scalar_one()
+    if sender != "customer" and conv.channel in PUSHED_CHANNELS and not payload.get("internal"):
+        _enqueue_deliveries(s, conversation_id, [message_id], channel=conv.channel)
     message = MessageRecord(
         message_id,
         conversation_id,

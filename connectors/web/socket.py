@@ -198,10 +198,15 @@ class WidgetConnection:
         if len(text) > self.max_text:
             await self.error(f"messages are limited to {self.max_text} characters")
             return
-        if client_id is not None and (not isinstance(client_id, str) or len(client_id) > 64):
-            await self.error(f"'client_id' must be a string of at most {MAX_CLIENT_ID} characters")
+        if not await self._client_id_ok(client_id):
             return
         await self._turn(text, client_id)
+
+    async def _client_id_ok(self, client_id: Any) -> bool:
+        if client_id is None or (isinstance(client_id, str) and len(client_id) <= MAX_CLIENT_ID):
+            return True
+        await self.error(f"'client_id' must be a string of at most {MAX_CLIENT_ID} characters")
+        return False
 
     async def _rate(self, frame: dict[str, Any]) -> None:
         score, comment = frame.get("score"), frame.get("comment") or ""
@@ -210,6 +215,8 @@ class WidgetConnection:
             return
         if not isinstance(comment, str) or len(comment) > 2000:
             await self.error("'comment' must be a string of at most 2000 characters")
+            return
+        if not await self._client_id_ok(frame.get("client_id")):
             return
         await self._turn(f"/rate {score} {comment}".strip(), frame.get("client_id"))
 
@@ -270,7 +277,10 @@ class WidgetConnection:
                 return sent
 
     async def _state(self) -> None:
-        if self.customer is None:
+        conv = None
+        if self.customer is not None:
+            conv = await self.store.latest_conversation(self.customer.id, CHANNEL)
+        if conv is None:  # nobody has written yet (a new visitor, or a verified user)
             await self.send(
                 {
                     "type": "state",
@@ -282,9 +292,7 @@ class WidgetConnection:
                 }
             )
             return
-        conv = await self.store.latest_conversation(self.customer.id, CHANNEL)
-        if conv is None:
-            return
+        assert self.customer is not None
         handoff = await self.store.active_handoff(conv.id)
         agent = None
         if handoff is not None and handoff.assigned_to is not None:

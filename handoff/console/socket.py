@@ -72,6 +72,10 @@ class ConsoleFeed:
         self.wake = asyncio.Event()
         self.lists_dirty = True
         self._last: dict[str, str] = {}
+        # The first seq of each other conversation's events since the last list refresh: a chat
+        # that turns out to be newly held at that refresh gets what came since its claim.
+        self.since_refresh: dict[str, int] = {}
+        self.published: dict[str, int] = {}
 
     async def send(self, frame: dict[str, Any]) -> None:
         if not self.ws.closed:
@@ -79,8 +83,14 @@ class ConsoleFeed:
 
     def _on_event(self, event: MessageEvent) -> None:
         self.lists_dirty = True
-        if event.conversation_id in self.watched or event.conversation_id in self.held:
-            self.pending.add(event.conversation_id)
+        cid = event.conversation_id
+        # A message is sent only once its own event came: one stored but still in its turn
+        # (no parse yet) waits for the turn to publish it.
+        self.published[cid] = max(self.published.get(cid, 0), event.seq)
+        if cid in self.watched or cid in self.held:
+            self.pending.add(cid)
+        elif cid not in self.since_refresh:
+            self.since_refresh[cid] = event.seq
         self.wake.set()
 
     async def run(self) -> None:
@@ -138,7 +148,10 @@ class ConsoleFeed:
                     # A chat the agent just took: the page loads the transcript itself.
                     self.sent_seq[cid] = conv.last_seq
                     continue
-                new = await self.store.messages(cid, self.sent_seq[cid])
+                upto = self.published.get(cid, 0)
+                new = [
+                    m for m in await self.store.messages(cid, self.sent_seq[cid]) if m.seq <= upto
+                ]
                 names = (
                     await agent_names(self.store) if any(m.sender == "agent" for m in new) else {}
                 )
@@ -160,11 +173,18 @@ class ConsoleFeed:
             await asyncio.sleep(QUEUE_REFRESH_S)
 
     async def _send_lists(self) -> None:
+        recent, self.since_refresh = self.since_refresh, {}
         held = await mine(self.store, self.agent)
         for cid in {i["conversation_id"] for i in held} - self.held:
-            if cid not in self.sent_seq:
+            if cid in recent:  # messages came since the last refresh: send them
+                self.sent_seq[cid] = min(self.sent_seq.get(cid, recent[cid]), recent[cid] - 1)
+                self.pending.add(cid)
+                self.wake.set()
+            elif cid not in self.sent_seq:
                 self.sent_seq[cid] = (await self.store.conversation(cid)).last_seq
         self.held = {i["conversation_id"] for i in held}
+        keep = self.held | self.watched
+        self.published = {c: n for c, n in self.published.items() if c in keep}
         frames: list[dict[str, Any]] = [
             {
                 "type": "queue",

@@ -100,10 +100,26 @@ def test_absolute_paths_are_kept_as_written(tmp_path: Path) -> None:
 
 def test_env_reference_is_replaced_from_the_given_mapping() -> None:
     config = config_from_dict(
-        raw(connectors={"telegram": {"token": "${TG_TOKEN}", "header": "Bot ${TG_TOKEN}!"}}),
+        raw(
+            connectors={
+                "telegram": {"token": "${TG_TOKEN}", "webhook_url": "https://x/${TG_TOKEN}!"}
+            }
+        ),
         env={"TG_TOKEN": "123:abc"},
     )
-    assert config.connectors.telegram == {"token": "123:abc", "header": "Bot 123:abc!"}
+    assert config.connectors.telegram.token == "123:abc"
+    assert config.connectors.telegram.webhook_url == "https://x/123:abc!"
+
+
+def test_a_messaging_app_enabled_without_its_secrets_names_the_missing_key() -> None:
+    with pytest.raises(ConfigError, match=r"connectors.telegram.*token: required"):
+        config_from_dict(raw(connectors={"telegram": {"enabled": True, "token": ""}}))
+    with pytest.raises(ConfigError, match="secret_token: required in webhook mode"):
+        config_from_dict(
+            raw(connectors={"telegram": {"enabled": True, "token": "1:a", "mode": "webhook"}})
+        )
+    with pytest.raises(ConfigError, match="app_id, app_secret: required"):
+        config_from_dict(raw(connectors={"wechat": {"enabled": True, "token": "t"}}))
 
 
 def test_env_reference_inside_pipeline_lists_is_replaced() -> None:

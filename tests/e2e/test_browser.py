@@ -135,6 +135,11 @@ async def test_failed_turns_queue_the_customer_and_an_agent_takes_over(
 
     agent_msg = customer.locator('[data-testid="rd-msg"][data-sender="agent"]')
     await agent_msg.filter(has_text="this is Amy").wait_for()
+    # The console labels the agent's own message with their name, not their id.
+    sent = agent_page.locator('[data-testid="msg"][data-sender="agent"]').last
+    assert "AMY" in (await sent.inner_text()).upper()
+    # An anonymous visitor gets a short handle, not their 32-character id.
+    assert len(await agent_page.locator("#cust-name").inner_text()) < 20
 
     # Whatever a customer types is shown as text in the console, never run or rendered.
     await _say(customer, '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>')

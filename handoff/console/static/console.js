@@ -491,7 +491,7 @@
     const list = $('queue');
     keepFocus(list, () => {
       list.replaceChildren(...S.queue.map((q) => {
-        const name = q.customer_name || t('anonymous');
+        const name = q.customer_name || customerLabel(q.customer_id);
         const wait = el('span', { class: 'wait-time' });
         const label = el('span', { class: 'sla-label' });
         return el('li', { class: 'item', testid: 'queue-item', 'data-conversation-id': q.conversation_id },
@@ -555,7 +555,7 @@
             'data-conversation-id': cid, 'aria-current': cid === S.openCid ? 'true' : null,
             onclick: () => openConversation(cid),
           },
-          el('strong', { class: 'who' }, q.customer_name || t('anonymous')),
+          el('strong', { class: 'who' }, q.customer_name || customerLabel(q.customer_id)),
           unread ? el('span', { class: 'dot', title: t('unread') }, el('span', { class: 'sr-only' }, t('unread'))) : null,
           el('span', { class: 'facts' }, badge(q.language || '?', 'lang'), badge(q.skill_group, 'group'),
             q.sentiment ? badge(tc('sent', q.sentiment), `sent sent-${q.sentiment}`) : null)));
@@ -634,10 +634,15 @@
     }
   }
 
+  // Anonymous visitors have no name: a short, stable handle beats a 32-character id.
+  function customerLabel(id) {
+    return id ? `${t('anonymous')} ${String(id).slice(0, 6)}` : t('anonymous');
+  }
+
   function renderConvHead() {
     const c = S.conv || {};
     const h = S.handoff;
-    const name = (S.customer && S.customer.name) || c.customer_id || t('anonymous');
+    const name = (S.customer && S.customer.name) || customerLabel(c.customer_id);
     setText($('conv-title'), name);
     const parts = [`${t('channel')}: ${c.channel || '?'}`, `${t('status')}: ${c.status || '?'}`, c.language || ''];
     if (h) parts.push(`${t('skill_group')}: ${h.skill_group}`, `${t('reason')}: ${h.reason}`);
@@ -880,8 +885,8 @@
     $('cust-empty').hidden = !!c;
     $('cust-body').hidden = !c;
     if (!c) return;
-    setText($('cust-name'), c.name || c.id || t('anonymous'));
-    setText($('cust-lang'), t('lang_label', { lang: c.language || '?' }));
+    setText($('cust-name'), c.name || customerLabel(c.id));
+    setText($('cust-lang'), t('lang_label', { lang: c.language || (S.conv && S.conv.language) || '?' }));
     $('cust-tags').replaceChildren(...(c.tags || []).map((tag) =>
       el('li', {}, badge(tag, `tag tag-${String(tag).replace(/[^a-z0-9_-]/gi, '')}`, { testid: 'customer-tag' }))));
     const attrs = Object.entries(c.attributes || {});

@@ -20,6 +20,9 @@ from bot.nlu.sentiment import EmotionCues, load_labelled
         ("thanks so much, that fixed it!", "positive", None),
         ("请问满多少包邮？", "neutral", None),
         ("how do I pair the buds with my laptop", "neutral", None),
+        # Keyboard mash is not a feeling (it used to lean negative and earn an apology).
+        ("plorf zindle kwop", "neutral", None),
+        ("qazwsx edc", "neutral", None),
     ],
 )
 def test_sentiment_and_emotion_in_both_languages(

@@ -1,0 +1,208 @@
+"""The delivery ledger of pushed channels (Telegram, WeChat): which outbound message is due,
+which went out and how, which failed and why.
+
+Rows are written by the store in the same transaction as their message (sql_store.py), so a
+crash between storing a reply and sending it leaves a pending row, never a silent gap. A sender
+claims a row before sending (a conditional update that also sets a lease), so two workers, or a
+worker and a webhook's passive reply, never send the same message twice. Messages of one
+conversation go out strictly in order: only the oldest pending row of a conversation is ever due.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from bot.store.engine import Database
+from bot.store.records import MessageRecord
+from bot.store.sql_store import CONV, DLV, IDENT, MSG, _message, _utc
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    message: MessageRecord
+    channel: str
+    customer_id: str
+    recipient: str | None  # how the customer is known on the channel (chat id, openid)
+    attempts: int  # including this one
+
+
+@dataclass(frozen=True)
+class DeliveryState:
+    status: str  # pending | sent | failed
+    attempts: int
+    via: str | None
+    error: str | None
+    at: datetime
+
+
+class Deliveries:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def claim_due(
+        self, channel: str, *, limit: int = 50, lease_s: float = 60.0
+    ) -> list[DueDelivery]:
+        """The head of each conversation's queue that is due now, claimed for `lease_s`: if the
+        claimer dies, the row is due again when the lease ends."""
+
+        def work(s: Session) -> list[DueDelivery]:
+            now = datetime.now(UTC)
+            earlier = aliased(DLV)
+            rows = s.execute(
+                select(DLV.c.message_id, DLV.c.attempts, CONV.c.customer_id, MSG)
+                .join(MSG, MSG.c.id == DLV.c.message_id)
+                .join(CONV, CONV.c.id == DLV.c.conversation_id)
+                .where(
+                    DLV.c.channel == channel,
+                    DLV.c.status == "pending",
+                    DLV.c.due_at <= now,
+                    ~exists().where(
+                        earlier.c.conversation_id == DLV.c.conversation_id,
+                        earlier.c.status == "pending",
+                        earlier.c.message_id < DLV.c.message_id,
+                    ),
+                )
+                .order_by(DLV.c.message_id)
+                .limit(limit)
+            ).all()
+            out = []
+            for row in rows:
+                claimed = s.execute(
+                    update(DLV)
+                    .where(
+                        DLV.c.message_id == row.message_id,
+                        DLV.c.status == "pending",
+                        DLV.c.attempts == row.attempts,
+                    )
+                    .values(attempts=row.attempts + 1, due_at=now + timedelta(seconds=lease_s))
+                ).rowcount  # type: ignore[attr-defined]
+                if not claimed:
+                    continue  # another worker, or a passive reply, took it
+                recipient = s.execute(
+                    select(IDENT.c.external_id)
+                    .where(IDENT.c.customer_id == row.customer_id, IDENT.c.channel == channel)
+                    .order_by(IDENT.c.id.desc())
+                    .limit(1)
+                ).scalar()
+                out.append(
+                    DueDelivery(
+                        _message(row), channel, row.customer_id, recipient, row.attempts + 1
+                    )
+                )
+            s.commit()
+            return out
+
+        return await self.db.run(work)
+
+    async def sent(self, message_id: int, *, via: str = "api", ref: str | None = None) -> None:
+        await self._set(message_id, status="sent", via=via, external_ref=ref, error=None)
+
+    async def retry(self, message_id: int, *, after_s: float, error: str) -> None:
+        """Due again after `after_s` (backoff, or the channel's own `retry_after`)."""
+        at = datetime.now(UTC) + timedelta(seconds=after_s)
+        await self._set(message_id, status="pending", due_at=at, error=error)
+
+    async def failed(self, message_id: int, error: str) -> None:
+        await self._set(message_id, status="failed", error=error)
+
+    async def _set(self, message_id: int, **values: Any) -> None:
+        values.setdefault("due_at", datetime.now(UTC))
+
+        def work(s: Session) -> None:
+            s.execute(update(DLV).where(DLV.c.message_id == message_id).values(**values))
+            s.commit()
+
+        await self.db.run(work)
+
+    async def claim_passive(self, conversation_id: str, seq: int) -> MessageRecord | None:
+        """Take one reply for a webhook's own answer, if no sender has touched it yet."""
+
+        def work(s: Session) -> MessageRecord | None:
+            row = s.execute(
+                select(MSG).where(MSG.c.conversation_id == conversation_id, MSG.c.seq == seq)
+            ).first()
+            if row is None:
+                return None
+            claimed = s.execute(
+                update(DLV)
+                .where(
+                    DLV.c.message_id == row.id,
+                    DLV.c.status == "pending",
+                    DLV.c.attempts == 0,
+                )
+                .values(status="sent", via="passive", due_at=datetime.now(UTC), attempts=1)
+            ).rowcount  # type: ignore[attr-defined]
+            s.commit()
+            return _message(row) if claimed else None
+
+        return await self.db.run(work)
+
+    async def release(self, conversation_id: str) -> None:
+        """End the hold on a conversation's untouched pending rows: they are due now."""
+
+        def work(s: Session) -> None:
+            s.execute(
+                update(DLV)
+                .where(
+                    DLV.c.conversation_id == conversation_id,
+                    DLV.c.status == "pending",
+                    DLV.c.attempts == 0,
+                )
+                .values(due_at=datetime.now(UTC))
+            )
+            s.commit()
+
+        await self.db.run(work)
+
+    async def states(self, conversation_id: str) -> dict[int, DeliveryState]:
+        """Per message of a conversation, how its delivery stands (for the agent's view)."""
+
+        def work(s: Session) -> dict[int, DeliveryState]:
+            rows = s.execute(select(DLV).where(DLV.c.conversation_id == conversation_id)).all()
+            return {
+                r.message_id: DeliveryState(
+                    r.status, r.attempts, r.via, r.error, _utc(r.due_at) or r.due_at
+                )
+                for r in rows
+            }
+
+        return await self.db.run(work)
+
+    async def window(self, customer_id: str, channel: str) -> tuple[datetime | None, int]:
+        """When the customer last wrote on `channel`, and how many messages were sent to them
+        through the channel's send API since then (passive replies do not count)."""
+
+        def work(s: Session) -> tuple[datetime | None, int]:
+            last = s.execute(
+                select(func.max(MSG.c.created_at))
+                .join(CONV, CONV.c.id == MSG.c.conversation_id)
+                .where(
+                    CONV.c.customer_id == customer_id,
+                    CONV.c.channel == channel,
+                    MSG.c.sender == "customer",
+                )
+            ).scalar()
+            if last is None:
+                return None, 0
+            sent = s.execute(
+                select(func.count())
+                .select_from(DLV)
+                .join(CONV, CONV.c.id == DLV.c.conversation_id)
+                .where(
+                    and_(
+                        CONV.c.customer_id == customer_id,
+                        DLV.c.channel == channel,
+                        DLV.c.via == "api",
+                        DLV.c.status == "sent",
+                        DLV.c.due_at >= last,
+                    )
+                )
+            ).scalar_one()
+            return _utc(last), int(sent)
+
+        return await self.db.run(work)

@@ -1,0 +1,438 @@
+"""The widget socket's wire protocol (/ws/widget) on the real app, store and models: the hello
+handshake, bad frames, identity, allowed origins, resuming after a reconnect and the token."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.config import Config, config_from_dict
+from bot.nlu.pipeline import NLUPipeline
+from bot.server.app import create_app
+from bot.server.runtime import RUNTIME
+from bot.store.sql_store import SqlStore
+from connectors.web.identity import CHANNEL, sender_for, user_hash, valid_token
+from tests.conftest import server_config
+
+Client = TestClient[Any, Any]
+ClientFactory = Callable[..., Awaitable[Client]]
+Frame = dict[str, Any]
+WS = aiohttp.ClientWebSocketResponse
+SECRET = "a-test-identity-secret-0123456789"
+FRAME_TIMEOUT_S = 20.0
+QUIET_S = 0.3
+
+
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One knowledge index for the module: built by the first test, reused by the rest."""
+    return tmp_path_factory.mktemp("kb")
+
+
+def widget_config(repo_config: Config, tmp: Path, kb: Path, **web: Any) -> Config:
+    """server_config with `connectors.web` settings changed (secret, origins, text limit)."""
+    base = server_config(repo_config, tmp, kb)
+    raw = base.model_dump(exclude={"base_dir"})
+    raw["pipeline"] = base.pipeline_spec()
+    raw["connectors"]["web"].update({"identity_secret": None, "allowed_origins": [], **web})
+    return config_from_dict(raw, base_dir=base.base_dir)
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+) -> Callable[..., Awaitable[Client]]:
+    async def make(**web: Any) -> Client:
+        config = widget_config(repo_config, tmp_path, kb_dir, **web)
+        return await aiohttp_client(create_app(config, trained, dialogue=True))
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., Awaitable[Client]]) -> Client:
+    return await make_client()
+
+
+def store_of(client: Client) -> SqlStore:
+    store: SqlStore | None = client.app[RUNTIME].store
+    assert store is not None
+    return store
+
+
+async def recv(ws: WS, timeout: float = FRAME_TIMEOUT_S) -> Frame:
+    msg = await ws.receive(timeout=timeout)
+    assert msg.type == aiohttp.WSMsgType.TEXT, f"expected a text frame, got {msg}"
+    frame = json.loads(msg.data)
+    assert isinstance(frame, dict)
+    return frame
+
+
+async def collect(ws: WS, done: Callable[[list[Frame]], bool]) -> list[Frame]:
+    frames: list[Frame] = []
+    while not done(frames):
+        frames.append(await recv(ws))
+    return frames
+
+
+async def quiet(ws: WS, seconds: float = QUIET_S) -> list[Frame]:
+    """Whatever arrives within `seconds` (used to show that nothing more comes)."""
+    frames: list[Frame] = []
+    while True:
+        try:
+            msg = await ws.receive(timeout=seconds)
+        except TimeoutError:
+            return frames
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            return frames
+        frames.append(json.loads(msg.data))
+
+
+def last_is(kind: str) -> Callable[[list[Frame]], bool]:
+    return lambda frames: bool(frames) and frames[-1]["type"] == kind
+
+
+async def round_trip(ws: WS) -> list[Frame]:
+    """Send a ping and return every frame up to its pong: frames the server sent first."""
+    await ws.send_json({"type": "ping"})
+    return (await collect(ws, last_is("pong")))[:-1]
+
+
+async def connect(client: Client, **hello: Any) -> tuple[WS, list[Frame]]:
+    """Open a socket and say hello; the frames up to the pong that follows are the welcome, the
+    replay and the state."""
+    ws = await client.ws_connect("/ws/widget")
+    await ws.send_json({"type": "hello", "token": None, "after": 0, "language": "zh", **hello})
+    frames = await round_trip(ws)
+    assert frames[0]["type"] == "welcome", frames
+    return ws, frames
+
+
+def messages(frames: list[Frame]) -> list[Frame]:
+    return [f for f in frames if f["type"] == "message"]
+
+
+async def turn(ws: WS, text: str, client_id: str | None = None) -> list[Frame]:
+    """Send a customer message; return the frames up to the state after the bot's reply."""
+    await ws.send_json({"type": "message", "text": text, "client_id": client_id})
+
+    def replied(frames: list[Frame]) -> bool:
+        # The pump may deliver before or after the turn's "typing off": wait for both.
+        if {"type": "typing", "on": False} not in frames:
+            return False
+        bot = [i for i, f in enumerate(frames) if f["type"] == "message" and f["sender"] == "bot"]
+        return bool(bot) and any(f["type"] == "state" for f in frames[bot[-1] + 1 :])
+
+    return await collect(ws, replied)
+
+
+async def expect_error(ws: WS, frame: Frame | str) -> Frame:
+    if isinstance(frame, str):
+        await ws.send_str(frame)
+    else:
+        await ws.send_json(frame)
+    got = await round_trip(ws)
+    assert [f["type"] for f in got] == ["error"], (frame, got)
+    return got[0]
+
+
+# -- the handshake and bad frames ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "first",
+    [{"type": "message", "text": "你好"}, "not json at all", json.dumps(["hello"])],
+    ids=["message", "not-json", "json-array"],
+)
+async def test_the_first_frame_must_be_a_hello(client: Client, first: Frame | str) -> None:
+    ws = await client.ws_connect("/ws/widget")
+    if isinstance(first, str):
+        await ws.send_str(first)
+    else:
+        await ws.send_json(first)
+    error = await recv(ws)
+    assert error["type"] == "error" and "hello" in error["message"]
+    closing = await ws.receive(timeout=FRAME_TIMEOUT_S)
+    assert closing.type == aiohttp.WSMsgType.CLOSE
+    assert ws.close_code == 4400
+
+
+async def test_malformed_json_after_the_hello_is_an_error_and_the_socket_stays_open(
+    client: Client,
+) -> None:
+    ws, _ = await connect(client)
+    for bad in ("{not json", "[1, 2, 3]", '"a string"'):
+        error = await expect_error(ws, bad)
+        assert error["code"] == "bad_request" and "JSON" in error["message"]
+    assert not ws.closed
+    assert await round_trip(ws) == []  # the ping after them still gets its pong
+
+
+async def test_an_unknown_frame_type_gets_an_error_naming_the_expected_types(
+    client: Client,
+) -> None:
+    ws, _ = await connect(client)
+    for frame in ({"type": "typing", "on": True}, {"text": "no type"}, {"type": "hello"}):
+        error = await expect_error(ws, frame)
+        assert "message, rate or ping" in error["message"], error
+    assert not ws.closed
+
+
+async def test_text_over_the_configured_limit_is_refused_and_nothing_stored(
+    make_client: Callable[..., Awaitable[Client]],
+) -> None:
+    client = await make_client(max_text_chars=40)
+    ws, frames = await connect(client)
+    token = frames[0]["token"]
+    error = await expect_error(ws, {"type": "message", "text": "好" * 41, "client_id": "long"})
+    assert "40 characters" in error["message"]
+    store = store_of(client)
+    assert await store.find_customer(CHANNEL, sender_for(token)) is None
+    # Exactly at the limit is a message like any other.
+    got = await turn(ws, "好" * 40, client_id="at-limit")
+    assert [m["client_id"] for m in messages(got) if m["sender"] == "customer"] == ["at-limit"]
+    customer = await store.find_customer(CHANNEL, sender_for(token))
+    assert customer is not None
+    stored = [m.text for m, _ in await store.web_messages(customer.id, CHANNEL)]
+    assert "好" * 41 not in stored and "好" * 40 in stored
+
+
+async def test_the_default_limit_is_4000_characters(client: Client) -> None:
+    ws, frames = await connect(client)
+    error = await expect_error(ws, {"type": "message", "text": "a" * 4001})
+    assert "4000 characters" in error["message"]
+    assert await store_of(client).find_customer(CHANNEL, sender_for(frames[0]["token"])) is None
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "message", "text": ""},
+        {"type": "message", "text": " \n\t "},
+        {"type": "message"},
+        {"type": "message", "text": 42},
+        {"type": "message", "text": "ok", "client_id": "x" * 65},
+        {"type": "message", "text": "ok", "client_id": 7},
+    ],
+    ids=["empty", "blank", "missing", "number", "long-client-id", "numeric-client-id"],
+)
+async def test_a_message_without_usable_text_is_refused(client: Client, frame: Frame) -> None:
+    ws, frames = await connect(client)
+    error = await expect_error(ws, frame)
+    assert error["code"] == "bad_request"
+    assert await store_of(client).find_customer(CHANNEL, sender_for(frames[0]["token"])) is None
+
+
+@pytest.mark.parametrize("score", [0, 6, "5", True, 4.5, None])
+async def test_a_rating_score_must_be_a_whole_number_from_1_to_5(
+    client: Client, score: Any
+) -> None:
+    ws, frames = await connect(client)
+    error = await expect_error(ws, {"type": "rate", "score": score})
+    assert "1 to 5" in error["message"]
+    assert await store_of(client).find_customer(CHANNEL, sender_for(frames[0]["token"])) is None
+
+
+async def test_a_rating_comment_over_2000_characters_is_refused(client: Client) -> None:
+    ws, _ = await connect(client)
+    error = await expect_error(ws, {"type": "rate", "score": 5, "comment": "x" * 2001})
+    assert "2000" in error["message"]
+
+
+# -- identity ----------------------------------------------------------------------------------
+async def test_a_wrong_user_hash_is_refused_with_4401(
+    make_client: Callable[..., Awaitable[Client]],
+) -> None:
+    client = await make_client(identity_secret=SECRET)
+    for user_id, given in (
+        ("u-1001", user_hash(SECRET, "u-1002")),  # another user's hash
+        ("u-1001", user_hash("some-other-secret-123456", "u-1001")),  # another secret
+        ("u-1001", None),  # no hash at all
+        (None, user_hash(SECRET, "u-1001")),  # a hash without a user
+    ):
+        ws = await client.ws_connect("/ws/widget")
+        await ws.send_json({"type": "hello", "token": None, "user_id": user_id, "user_hash": given})
+        error = await recv(ws)
+        assert error["type"] == "error" and error["code"] == "identity", (user_id, error)
+        closing = await ws.receive(timeout=FRAME_TIMEOUT_S)
+        assert closing.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4401
+    assert await store_of(client).find_customer("web_user", "u-1001") is None
+
+
+async def test_without_a_secret_configured_no_user_id_is_believed(client: Client) -> None:
+    ws = await client.ws_connect("/ws/widget")
+    await ws.send_json(
+        {"type": "hello", "token": None, "user_id": "u-1", "user_hash": user_hash(SECRET, "u-1")}
+    )
+    error = await recv(ws)
+    assert error["code"] == "identity" and "not configured" in error["message"]
+    assert (await ws.receive(timeout=FRAME_TIMEOUT_S)).type == aiohttp.WSMsgType.CLOSE
+    assert ws.close_code == 4401
+
+
+async def test_a_verified_user_has_one_history_across_browsers(
+    make_client: Callable[..., Awaitable[Client]],
+) -> None:
+    client = await make_client(identity_secret=SECRET)
+    signed = {"user_id": "u-1001", "user_hash": user_hash(SECRET, "u-1001")}
+    first, frames = await connect(client, **signed)
+    token_a = frames[0]["token"]
+    said = messages(await turn(first, "你好", client_id="from-laptop"))
+    assert said and said[0]["client_id"] == "from-laptop"
+    await first.close()
+
+    # Another browser (another token), the same signed-in user: the same customer and history.
+    _, replay = await connect(client, **signed)
+    token_b = replay[0]["token"]
+    assert token_b != token_a
+    assert [m["id"] for m in messages(replay)] == [m["id"] for m in said]
+    assert messages(replay)[0]["client_id"] == "from-laptop"
+    store = store_of(client)
+    linked = await store.find_customer("web_user", "u-1001")
+    a = await store.find_customer(CHANNEL, sender_for(token_a))
+    b = await store.find_customer(CHANNEL, sender_for(token_b))
+    assert linked is not None and a is not None and b is not None
+    assert a.id == b.id == linked.id
+
+    # An anonymous third browser does not see it.
+    _, anonymous = await connect(client)
+    assert messages(anonymous) == []
+
+
+async def test_a_new_verified_user_gets_a_state_after_the_welcome(
+    make_client: Callable[..., Awaitable[Client]],
+) -> None:
+    client = await make_client(identity_secret=SECRET)
+    _, frames = await connect(client, user_id="u-7", user_hash=user_hash(SECRET, "u-7"))
+    assert [f["type"] for f in frames] == ["welcome", "state"]
+
+
+# -- origins -------------------------------------------------------------------------------------
+async def test_only_the_allowed_origins_may_open_the_socket(
+    make_client: Callable[..., Awaitable[Client]],
+) -> None:
+    client = await make_client(allowed_origins=["https://shop.example"])
+    for headers in ({"Origin": "https://evil.example"}, {"Origin": "http://shop.example"}, {}):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/ws/widget", headers=headers)
+        assert refused.value.status == 403, headers
+    ws = await client.ws_connect("/ws/widget", headers={"Origin": "https://shop.example"})
+    await ws.send_json({"type": "hello", "token": None})
+    assert (await recv(ws))["type"] == "welcome"
+
+
+async def test_without_allowed_origins_any_origin_connects(client: Client) -> None:
+    ws = await client.ws_connect("/ws/widget", headers={"Origin": "https://anyone.example"})
+    await ws.send_json({"type": "hello", "token": None})
+    assert (await recv(ws))["type"] == "welcome"
+
+
+# -- resuming ------------------------------------------------------------------------------------
+async def test_a_reconnect_replays_exactly_what_came_after_the_cursor(client: Client) -> None:
+    first, frames = await connect(client)
+    token = frames[0]["token"]
+    assert [f["type"] for f in frames] == ["welcome", "state"]  # nothing to replay yet
+    seen = messages(await turn(first, "你好", client_id="m-1"))
+    seen += messages(await turn(first, "我的订单到哪了", client_id="m-2"))
+    ids = [m["id"] for m in seen]
+    assert len(ids) >= 4 and ids == sorted(ids) and len(set(ids)) == len(ids)
+    await first.close()
+
+    store = store_of(client)
+    customer = await store.find_customer(CHANNEL, sender_for(token))
+    assert customer is not None
+    assert [m.id for m, _ in await store.web_messages(customer.id, CHANNEL)] == ids
+
+    cursor = ids[1]
+    _, replay = await connect(client, token=token, after=cursor)
+    assert replay[0] == {"type": "welcome", "token": token, "language": "zh"}
+    assert [m["id"] for m in messages(replay)] == ids[2:]
+    assert messages(replay) == [m for m in seen if m["id"] > cursor]  # the same frames
+    assert replay[-1]["type"] == "state" and replay[-1]["status"] == "bot"
+
+    # From the start: everything, once each.
+    _, everything = await connect(client, token=token, after=0)
+    assert [m["id"] for m in messages(everything)] == ids
+    # From the last id: nothing.
+    _, nothing = await connect(client, token=token, after=ids[-1])
+    assert messages(nothing) == []
+    # A cursor that is not a whole number counts as 0.
+    _, bad_cursor = await connect(client, token=token, after="7")
+    assert [m["id"] for m in messages(bad_cursor)] == ids
+
+
+async def test_a_client_id_resent_after_a_reconnect_is_stored_once(client: Client) -> None:
+    first, frames = await connect(client)
+    token = frames[0]["token"]
+    said = messages(await turn(first, "你好", client_id="c-42"))
+    echo = [m for m in said if m["sender"] == "customer"]
+    assert len(echo) == 1 and echo[0]["client_id"] == "c-42" and echo[0]["text"] == "你好"
+    await first.close()
+
+    # The browser did not see the acknowledgement in time and sends it again after reconnecting.
+    second, replay = await connect(client, token=token, after=0)
+    await second.send_json({"type": "message", "text": "你好", "client_id": "c-42"})
+    after_resend = await collect(second, lambda f: {"type": "typing", "on": False} in f)
+    after_resend += await quiet(second)
+    assert messages(after_resend) == []  # nothing new to show, nothing twice
+
+    store = store_of(client)
+    customer = await store.find_customer(CHANNEL, sender_for(token))
+    assert customer is not None
+    stored = [m for m, _ in await store.web_messages(customer.id, CHANNEL)]
+    assert [m.id for m in stored if m.external_id == "c-42"] == [echo[0]["id"]]
+    assert [m.id for m in stored] == [m["id"] for m in said]
+    assert [m["client_id"] for m in messages(replay) if m["sender"] == "customer"] == ["c-42"]
+
+
+# -- the token -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("given", [None, "short", 12345, "bad token with spaces!!", "x" * 65])
+async def test_a_missing_or_malformed_token_gets_a_fresh_one(client: Client, given: Any) -> None:
+    _, frames = await connect(client, token=given)
+    token = frames[0]["token"]
+    assert valid_token(token) and token != given
+    assert frames[-1] == {
+        "type": "state",
+        "status": "bot",
+        "position": None,
+        "agent": None,
+        "wait_minutes": None,
+        "awaiting_rating": False,
+    }
+
+
+async def test_a_known_token_comes_back_with_its_history(client: Client) -> None:
+    first, frames = await connect(client)
+    token = frames[0]["token"]
+    said = messages(await turn(first, "你好"))
+    await first.close()
+    _, again = await connect(client, token=token)
+    assert again[0]["token"] == token
+    assert [m["id"] for m in messages(again)] == [m["id"] for m in said]
+    _, other = await connect(client)
+    assert other[0]["token"] != token and messages(other) == []
+
+
+async def test_a_well_formed_token_with_no_history_is_kept_and_shows_nothing(
+    client: Client,
+) -> None:
+    # Nothing is stored for a visitor until they write, so an unused token cannot be told from
+    # an unknown one; keeping it is safe, since it opens no one's history.
+    never_used = "A" * 32
+    _, frames = await connect(client, token=never_used)
+    assert frames[0]["token"] == never_used and messages(frames) == []
+
+
+async def test_a_rating_client_id_is_checked_like_a_message_client_id(client: Client) -> None:
+    ws, _ = await connect(client)
+    await ws.send_json({"type": "rate", "score": 5, "client_id": "x" * 300})
+    got = await round_trip(ws)
+    assert [f["type"] for f in got] == ["error"], got

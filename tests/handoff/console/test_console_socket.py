@@ -1,0 +1,370 @@
+"""The console's session and live socket (/ws/console) on the real app: who may open it, what each
+role sees in the queue and on watched conversations, CSRF on every POST, and logout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+from argon2 import PasswordHasher
+
+from bot.config import Config
+from bot.nlu.pipeline import NLUPipeline
+from bot.server.app import create_app
+from bot.server.runtime import RUNTIME
+from bot.store.sql_store import SqlStore
+from handoff.console.accounts import Accounts
+from handoff.console.auth import COOKIE, CSRF_HEADER
+from tests.conftest import server_config
+
+Client = TestClient[Any, Any]
+ClientFactory = Callable[..., Awaitable[Client]]
+Frame = dict[str, Any]
+WS = aiohttp.ClientWebSocketResponse
+FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # tests only
+PASSWORD = "a long enough password"
+HOOK = "/webhooks/rest/webhook"
+FRAME_TIMEOUT_S = 20.0
+QUIET_S = 0.8  # over three list refreshes of the feed (QUEUE_REFRESH_S = 0.25)
+
+
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One knowledge index for the module: built by the first test, reused by the rest."""
+    return tmp_path_factory.mktemp("kb")
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+) -> Client:
+    # Open all day, so "转人工" queues the chat whatever the hour the tests run at.
+    config = server_config(repo_config, tmp_path, kb_dir, always_open=True)
+    return await aiohttp_client(create_app(config, trained, dialogue=True))
+
+
+def store_of(client: Client) -> SqlStore:
+    store: SqlStore | None = client.app[RUNTIME].store
+    assert store is not None
+    return store
+
+
+@dataclass
+class Session:
+    """One logged-in agent; the cookie is sent explicitly so several agents share a client."""
+
+    token: str
+    csrf: str
+    agent: dict[str, Any]
+
+    @property
+    def cookie(self) -> dict[str, str]:
+        return {"Cookie": f"{COOKIE}={self.token}"}
+
+    @property
+    def writes(self) -> dict[str, str]:
+        return {**self.cookie, CSRF_HEADER: self.csrf}
+
+
+async def add_agent(client: Client, username: str, **fields: Any) -> None:
+    store = store_of(client)
+    await store.add_agent(username, username.title(), status="online", **fields)
+    await Accounts(store, hasher=FAST).set_password(username, PASSWORD)
+
+
+async def login(client: Client, username: str) -> Session:
+    resp = await client.post(
+        "/api/console/login", json={"username": username, "password": PASSWORD}
+    )
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    cookie = resp.cookies[COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    client.session.cookie_jar.clear()  # each session sends its own cookie
+    return Session(cookie.value, body["csrf"], body["agent"])
+
+
+async def socket(client: Client, session: Session) -> WS:
+    return await client.ws_connect("/ws/console", headers=session.cookie)
+
+
+async def recv(ws: WS, timeout: float = FRAME_TIMEOUT_S) -> Frame:
+    msg = await ws.receive(timeout=timeout)
+    assert msg.type == aiohttp.WSMsgType.TEXT, f"expected a text frame, got {msg}"
+    frame = json.loads(msg.data)
+    assert isinstance(frame, dict)
+    return frame
+
+
+async def wait_for(ws: WS, seen: list[Frame], match: Callable[[Frame], bool]) -> Frame:
+    """The first frame that matches; every frame read on the way is appended to `seen`."""
+    while True:
+        frame = await recv(ws)
+        seen.append(frame)
+        if match(frame):
+            return frame
+
+
+async def drain(ws: WS, seen: list[Frame], seconds: float = QUIET_S) -> None:
+    """Read whatever arrives within `seconds` into `seen`."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while (left := end - loop.time()) > 0:
+        try:
+            msg = await ws.receive(timeout=left)
+        except TimeoutError:
+            return
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            return
+        seen.append(json.loads(msg.data))
+
+
+def queued(cid: str) -> Callable[[Frame], bool]:
+    return lambda f: f["type"] == "queue" and cid in [i["conversation_id"] for i in f["queue"]]
+
+
+def message_in(cid: str, text: str) -> Callable[[Frame], bool]:
+    return lambda f: (
+        f["type"] == "message" and f["conversation_id"] == cid and f["message"]["text"] == text
+    )
+
+
+async def ask_for_a_person(client: Client, sender: str) -> str:
+    resp = await client.post(HOOK, json={"sender": sender, "message": "转人工"})
+    assert resp.headers["X-Relaydesk-Status"] == "queued"
+    cid: str = (await resp.json())[-1]["custom"]["conversation_id"]
+    return cid
+
+
+async def customer_says(client: Client, sender: str, text: str) -> None:
+    resp = await client.post(HOOK, json={"sender": sender, "message": text})
+    assert resp.status == 200
+
+
+# -- who may open the socket -------------------------------------------------------------------
+async def test_the_socket_needs_a_login(client: Client) -> None:
+    for headers in ({}, {"Cookie": f"{COOKIE}=not-a-session"}):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/ws/console", headers=headers)
+        assert refused.value.status == 401, headers
+
+
+async def test_a_page_on_another_origin_cannot_use_the_agents_cookie(client: Client) -> None:
+    await add_agent(client, "amy", skills=["after_sales"])
+    amy = await login(client, "amy")
+    for origin in ("https://evil.example", "http://127.0.0.1:1", "null"):
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await client.ws_connect("/ws/console", headers={**amy.cookie, "Origin": origin})
+        assert refused.value.status == 403, origin
+    own = f"http://{client.host}:{client.port}"
+    ws = await client.ws_connect("/ws/console", headers={**amy.cookie, "Origin": own})
+    assert (await recv(ws))["type"] == "queue"
+
+
+# -- the feed ------------------------------------------------------------------------------------
+async def test_an_agent_sees_their_queue_then_the_customer_after_claiming(
+    client: Client,
+) -> None:
+    await add_agent(client, "amy", skills=["after_sales"])
+    amy = await login(client, "amy")
+    ws = await socket(client, amy)
+    seen: list[Frame] = []
+    first = await wait_for(ws, seen, lambda f: True)
+    assert first == {"type": "queue", "queue": [], "sla_seconds": 30}
+    assert (await wait_for(ws, seen, lambda f: True)) == {"type": "mine", "conversations": []}
+
+    cid = await ask_for_a_person(client, "c1")
+    frame = await wait_for(ws, seen, queued(cid))
+    [item] = frame["queue"]
+    assert item["skill_group"] == "after_sales" and item["channel"] == "rest"
+    assert item["status"] == "queued" and item["assigned_to"] is None
+
+    claim = f"/api/agent/conversations/{cid}/claim"
+    assert (await client.post(claim, headers=amy.cookie)).status == 403  # no CSRF header
+    wrong = {**amy.cookie, CSRF_HEADER: amy.csrf + "x"}
+    assert (await client.post(claim, headers=wrong)).status == 403
+    handoff = await store_of(client).active_handoff(cid)
+    assert handoff is not None and handoff.status == "queued"  # the refused claims did nothing
+    resp = await client.post(claim, headers=amy.writes)
+    assert resp.status == 200 and (await resp.json())["handoff"]["status"] == "assigned"
+
+    # One refresh: the queue empties, then the chat is among the agent's own.
+    await wait_for(ws, seen, lambda f: f["type"] == "queue" and f["queue"] == [])
+    held = await recv(ws)
+    assert held["type"] == "mine"
+    assert [(i["conversation_id"], i["assigned_to"]) for i in held["conversations"]] == [
+        (cid, "amy")
+    ]
+
+    await customer_says(client, "c1", "我的包裹还没到")
+    got = await wait_for(ws, seen, message_in(cid, "我的包裹还没到"))
+    assert got["message"]["sender"] == "customer" and got["message"]["channel"] == "rest"
+    assert got["message"]["parse"]["intent"]["name"]
+
+    # The agent's own reply comes back on the feed too, with the agent's name.
+    sent = await client.post(
+        f"/api/agent/conversations/{cid}/send", headers=amy.writes, json={"text": "马上帮您查"}
+    )
+    assert sent.status == 200
+    mine = await wait_for(ws, seen, message_in(cid, "马上帮您查"))
+    assert mine["message"]["sender"] == "agent" and mine["message"]["agent"] == "Amy"
+    ids = [f["message"]["id"] for f in seen if f["type"] == "message"]
+    assert len(ids) == len(set(ids))  # nothing twice
+
+
+async def test_an_agent_outside_the_skill_group_sees_nothing_a_supervisor_sees_all(
+    client: Client,
+) -> None:
+    await add_agent(client, "amy", skills=["billing"])
+    await add_agent(client, "boss", role="supervisor")
+    amy, boss = await login(client, "amy"), await login(client, "boss")
+    amy_ws, boss_ws = await socket(client, amy), await socket(client, boss)
+    amy_seen: list[Frame] = []
+    boss_seen: list[Frame] = []
+    floor = await wait_for(boss_ws, boss_seen, lambda f: f["type"] == "supervisor")
+    assert sorted(a["username"] for a in floor["agents"]) == ["amy", "boss"]
+    assert floor["groups"] == []
+    await wait_for(amy_ws, amy_seen, lambda f: f["type"] == "mine")
+
+    cid = await ask_for_a_person(client, "c2")
+    await wait_for(boss_ws, boss_seen, queued(cid))
+    floor = await wait_for(
+        boss_ws, boss_seen, lambda f: f["type"] == "supervisor" and f["groups"] != []
+    )
+    [group] = floor["groups"]
+    assert group["skill_group"] == "after_sales" and group["waiting"] == 1
+    assert {a["username"]: a["load"] for a in floor["agents"]} == {"amy": 0, "boss": 0}
+    assert {a["username"]: a["role"] for a in floor["agents"]} == {
+        "amy": "agent",
+        "boss": "supervisor",
+    }
+
+    # Both look at the conversation; only the supervisor may.
+    await amy_ws.send_json({"type": "watch", "conversation_id": cid})
+    await boss_ws.send_json({"type": "watch", "conversation_id": cid})
+    for ws, seen in ((amy_ws, amy_seen), (boss_ws, boss_seen)):  # the watch is read before this
+        await ws.send_json({"type": "ping"})
+        await wait_for(ws, seen, lambda f: f["type"] == "pong")
+    await customer_says(client, "c2", "还要等多久")
+    await wait_for(boss_ws, boss_seen, message_in(cid, "还要等多久"))
+    await drain(amy_ws, amy_seen)
+
+    assert not [f for f in amy_seen if f["type"] == "supervisor"]
+    assert not [f for f in amy_seen if f["type"] == "message"]
+    assert not [f for f in amy_seen if queued(cid)(f)]
+    assert not [f for f in amy_seen if f["type"] == "error"]
+    queue = await (await client.get("/api/agent/queue", headers=amy.cookie)).json()
+    assert queue["queue"] == []
+    view = await client.get(f"/api/agent/conversations/{cid}", headers=amy.cookie)
+    assert view.status == 403
+
+
+async def test_a_watch_on_an_unknown_or_bad_conversation_gives_nothing(
+    client: Client,
+) -> None:
+    await add_agent(client, "boss", role="supervisor")
+    boss = await login(client, "boss")
+    ws = await socket(client, boss)
+    seen: list[Frame] = []
+    await wait_for(ws, seen, lambda f: f["type"] == "supervisor")
+    await ws.send_json({"type": "watch", "conversation_id": "no-such-conversation"})
+    await ws.send_json({"type": "watch", "conversation_id": 7})
+    err = await wait_for(ws, seen, lambda f: f["type"] == "error")
+    assert "conversation_id" in err["message"]
+    for bad in ("{not json", "[]"):
+        await ws.send_str(bad)
+        err = await wait_for(ws, seen, lambda f: f["type"] == "error")
+        assert "JSON" in err["message"]
+    await ws.send_json({"type": "dance"})
+    err = await wait_for(ws, seen, lambda f: f["type"] == "error")
+    assert "unknown frame type" in err["message"]
+    await ws.send_json({"type": "ping"})
+    await wait_for(ws, seen, lambda f: f["type"] == "pong")
+    assert not ws.closed
+
+
+# -- the HTTP session ----------------------------------------------------------------------------
+async def test_login_me_and_a_wrong_password(client: Client) -> None:
+    await add_agent(client, "amy", skills=["after_sales"], languages=["zh"])
+    bad = await client.post("/api/console/login", json={"username": "amy", "password": "nope"})
+    assert bad.status == 401 and (await bad.json())["message"] == "wrong username or password"
+    assert COOKIE not in bad.cookies
+    amy = await login(client, "amy")
+    assert amy.agent == {
+        "username": "amy",
+        "display_name": "Amy",
+        "role": "agent",
+        "skills": ["after_sales"],
+        "languages": ["zh"],
+        "max_concurrent": 3,
+        "status": "online",
+    }
+    me = await client.get("/api/console/me", headers=amy.cookie)
+    assert me.status == 200 and await me.json() == {"agent": amy.agent, "csrf": amy.csrf}
+
+
+async def test_every_post_needs_the_csrf_header(client: Client) -> None:
+    await add_agent(client, "amy", skills=["after_sales"])
+    amy = await login(client, "amy")
+    status = "/api/agent/status"
+    for headers in (amy.cookie, {**amy.cookie, CSRF_HEADER: ""}, {**amy.cookie, CSRF_HEADER: "x"}):
+        resp = await client.post(status, headers=headers, json={"status": "away"})
+        assert resp.status == 403 and CSRF_HEADER in (await resp.json())["message"]
+    assert (await store_of(client).agent("amy")).status == "online"
+    ok = await client.post(status, headers=amy.writes, json={"status": "away"})
+    assert ok.status == 200 and (await ok.json())["agent"]["status"] == "away"
+    # Another agent's CSRF token does not fit this session.
+    await add_agent(client, "bob", skills=["after_sales"])
+    bob = await login(client, "bob")
+    crossed = {**amy.cookie, CSRF_HEADER: bob.csrf}
+    assert (await client.post(status, headers=crossed, json={"status": "online"})).status == 403
+
+
+async def test_logout_ends_the_session_on_the_server(client: Client) -> None:
+    await add_agent(client, "amy", skills=["after_sales"])
+    amy = await login(client, "amy")
+    other = await login(client, "amy")  # a second browser of the same agent
+    out = await client.post("/api/console/logout", headers=amy.cookie)
+    assert out.status == 200
+    assert out.cookies[COOKIE].value == ""  # the browser is told to forget it
+    # The old cookie, sent again, no longer opens anything.
+    assert (await client.get("/api/console/me", headers=amy.cookie)).status == 401
+    assert (await client.get("/api/agent/queue", headers=amy.cookie)).status == 401
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await socket(client, amy)
+    assert refused.value.status == 401
+    # Only that session ended.
+    assert (await client.get("/api/console/me", headers=other.cookie)).status == 200
+
+
+async def test_a_message_right_after_the_claim_still_reaches_the_holder(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from handoff.console import socket as console_socket
+
+    await add_agent(client, "amy", skills=["after_sales"])
+    amy = await login(client, "amy")
+    cid = await ask_for_a_person(client, "c3")
+    # A slow list refresh makes the window between the claim and the refresh certain.
+    monkeypatch.setattr(console_socket, "QUEUE_REFRESH_S", 2.0)
+    ws = await socket(client, amy)
+    seen: list[Frame] = []
+    await wait_for(ws, seen, lambda f: f["type"] == "mine")
+    resp = await client.post(f"/api/agent/conversations/{cid}/claim", headers=amy.writes)
+    assert resp.status == 200
+    await store_of(client).append_message(cid, "customer", "are you there?")
+    await wait_for(ws, seen, lambda f: f["type"] == "mine" and f["conversations"] != [])
+    await customer_says(client, "c3", "hello?")
+    await wait_for(ws, seen, message_in(cid, "hello?"))
+    assert [f for f in seen if message_in(cid, "are you there?")(f)]
