@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +21,10 @@ from bot.server.json_body import read_object
 from bot.server.keys import CONFIG
 from bot.server.runtime import RUNTIME
 from bot.store.records import AgentRecord, ConversationRecord
-from bot.store.sql_store import NotFoundError, SqlStore
+from bot.store.deliveries import Deliveries
+from bot.store.sql_store import PUSHED_CHANNELS, NotFoundError, SqlStore
+from connectors.wechat.protocol import CHANNEL as WECHAT
+from connectors.wechat.window import window_of
 from handoff.console.auth import SUPERVISORS, require_agent, require_supervisor
 from handoff.console.routes import agent_json
 from handoff.service import HandoffError, HandoffService
@@ -175,8 +178,16 @@ async def send(request: web.Request) -> web.Response:
         raise InputError("'text' must be a non-empty string")
     if len(text) > MAX_REPLY_CHARS:
         raise InputError(f"'text' is over {MAX_REPLY_CHARS} characters")
+    conv = await _guard(_store(request).conversation(request.match_info["cid"]))
+    window = await _channel_window(request, conv)
+    if window is not None and window["closed_because"]:
+        # Refused before it is stored: the agent can choose another way to reach the customer.
+        return web.json_response(
+            {"message": window["closed_because"], "channel_window": window},
+            status=409,
+            dumps=lambda o: json.dumps(o, default=str, ensure_ascii=False),
+        )
     reply = await _guard(_service(request).send(request.match_info["cid"], agent.username, text))
-    conv = await _store(request).conversation(request.match_info["cid"])
     message = message_json(reply.message, conv.channel, {agent.id: agent.display_name})
     return _ok({"message": message, "first_reply": reply.first_reply})
 
@@ -297,16 +308,33 @@ async def transcript(request: web.Request) -> web.Response:
     messages = await store.messages(conv.id)
     handoff = await store.active_handoff(conv.id)
     names = await agent_names(store)
+    out = [message_json(m, conv.channel, names) for m in messages]
+    if conv.channel in PUSHED_CHANNELS:  # did each message reach the customer's app?
+        states = await Deliveries(store.db).states(conv.id)
+        for item in out:
+            state = states.get(item["id"])
+            item["delivery"] = asdict(state) if state else None
     return _ok(
         {
             "conversation": asdict(conv),
-            "messages": [message_json(m, conv.channel, names) for m in messages],
+            "channel_window": await _channel_window(request, conv),
+            "messages": out,
             "notes": [asdict(n) for n in await store.notes(conv.id)],
             "suggestions": [suggestion_json(h) for h in conv.state.get("suggestions", [])],
             "customer": asdict(await store.customer(conv.customer_id)),
             "handoff": asdict(handoff) if handoff else None,
         }
     )
+
+
+async def _channel_window(request: web.Request, conv: ConversationRecord) -> Any:
+    """WeChat's customer-service window, for a WeChat conversation (else None)."""
+    if conv.channel != WECHAT:
+        return None
+    settings = request.app[CONFIG].connectors.wechat
+    now = datetime.now(UTC)
+    window = await window_of(Deliveries(_store(request).db), conv.customer_id, settings, now)
+    return {**window.to_dict(), "closed_because": window.why_closed(now)}
 
 
 @routes.get("/api/agent/customers/{customer_id}")

@@ -42,6 +42,14 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
             from connectors.web import socket as web_socket
 
             app.add_routes(web_socket.routes)
+        if config.connectors.telegram.enabled:
+            from connectors.telegram import routes as telegram_routes
+
+            app.add_routes(telegram_routes.routes)
+        if config.connectors.wechat.enabled:
+            from connectors.wechat import routes as wechat_routes
+
+            app.add_routes(wechat_routes.routes)
         app.cleanup_ctx.append(runtime_context(config, nlu, app[EXECUTOR]))  # type: ignore[arg-type]
     if not dialogue or not config.connectors.web.enabled:
         app.router.add_get("/", nlu_routes.index)  # no demo page: the API index instead

@@ -11,8 +11,10 @@ from bot.errors import InputError
 
 
 async def read_object(
-    request: web.Request, allowed: set[str], required: set[str]
+    request: web.Request, allowed: set[str] | None, required: set[str]
 ) -> dict[str, Any]:
+    """The body as a JSON object; `allowed` None accepts any field (a third party's format
+    that grows over time, such as Telegram's updates)."""
     raw = await request.read()  # aiohttp enforces client_max_size here (413)
     if not raw.strip():
         raise InputError("request body is empty; send a JSON object")
@@ -29,8 +31,8 @@ async def read_object(
     missing = required - body.keys()
     if missing:
         raise InputError(f"missing field(s): {', '.join(sorted(missing))}")
-    unknown = body.keys() - allowed
-    if unknown:
+    unknown = body.keys() - allowed if allowed is not None else set()
+    if unknown and allowed is not None:
         raise InputError(
             f"unknown field(s): {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}"
         )

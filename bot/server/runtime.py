@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -24,6 +24,10 @@ from handoff.console.canned import load_canned
 from handoff.routing import Router
 from handoff.service import HandoffService
 
+if TYPE_CHECKING:
+    from connectors.telegram.connector import TelegramConnector
+    from connectors.wechat.connector import WechatConnector
+
 
 @dataclass
 class Runtime:
@@ -33,6 +37,8 @@ class Runtime:
     handoff: HandoffService | None = None
     accounts: Accounts | None = None
     canned: dict[str, Any] = field(default_factory=dict)  # console canned responses per language
+    telegram: TelegramConnector | None = None
+    wechat: WechatConnector | None = None
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -77,7 +83,11 @@ def runtime_context(config: Config, nlu: NLUPipeline, executor: Executor | None 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         runtime = app[RUNTIME]
         await open_runtime(config, nlu, runtime, executor)
+        from connectors.lifecycle import start_connectors, stop_connectors
+
+        await start_connectors(config, runtime)
         yield
+        await stop_connectors(runtime)
         if runtime.store is not None:
             await runtime.store.close()
 

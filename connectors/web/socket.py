@@ -95,6 +95,7 @@ class WidgetConnection:
     ) -> None:
         assert runtime.engine is not None and runtime.store is not None
         self.ws = ws
+        self.runtime = runtime
         self.engine = runtime.engine
         self.store = runtime.store
         self.secret = secret
@@ -185,10 +186,14 @@ class WidgetConnection:
                 await self._message(frame)
             elif kind == "rate":
                 await self._rate(frame)
+            elif kind == "link":
+                await self._link(frame)
             elif kind == "ping":
                 await self.send({"type": "pong"})
             else:
-                await self.error(f"unknown frame type {kind!r}; expected message, rate or ping")
+                await self.error(
+                    f"unknown frame type {kind!r}; expected message, rate, link or ping"
+                )
 
     async def _message(self, frame: dict[str, Any]) -> None:
         text, client_id = frame.get("text"), frame.get("client_id")
@@ -219,6 +224,22 @@ class WidgetConnection:
         if not await self._client_id_ok(frame.get("client_id")):
             return
         await self._turn(f"/rate {score} {comment}".strip(), frame.get("client_id"))
+
+    async def _link(self, frame: dict[str, Any]) -> None:
+        """A deep link that carries this customer to the Telegram bot, history and all."""
+        if frame.get("channel") != "telegram":
+            await self.error("'channel' must be \"telegram\"")
+            return
+        telegram = self.runtime.telegram
+        if telegram is None or telegram.username is None:
+            await self.error("Telegram is not connected on this server", code="unavailable")
+            return
+        if self.customer is None:
+            self.customer = await self.store.customer_for(CHANNEL, self.sender)
+        url, code, expires = await telegram.link_url(self.customer.id)
+        await self.send(
+            {"type": "link", "channel": "telegram", "url": url, "code": code, "expires_at": expires}
+        )
 
     async def _turn(self, text: str, client_id: Any) -> None:
         await self.send({"type": "typing", "on": True})

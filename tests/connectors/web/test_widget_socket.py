@@ -182,7 +182,7 @@ async def test_an_unknown_frame_type_gets_an_error_naming_the_expected_types(
     ws, _ = await connect(client)
     for frame in ({"type": "typing", "on": True}, {"text": "no type"}, {"type": "hello"}):
         error = await expect_error(ws, frame)
-        assert "message, rate or ping" in error["message"], error
+        assert "message, rate, link or ping" in error["message"], error
     assert not ws.closed
 
 

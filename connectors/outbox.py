@@ -1,0 +1,158 @@
+"""Pushes outbound messages to a channel that must be called (Telegram, WeChat), from the
+delivery ledger (bot/store/deliveries.py), with retries.
+
+A transient failure (the channel's rate limit, a 5xx, a timeout) is retried with exponential
+backoff, or after the channel's own `retry_after`; a permanent one (the customer blocked the bot,
+WeChat's window closed) or running out of attempts marks the delivery failed and tells the agent
+with an internal system message in the conversation. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from bot.config import DeliverySettings
+from bot.events import MessageEvent
+from bot.store.deliveries import Deliveries, DueDelivery
+from bot.store.sql_store import SqlStore
+
+log = logging.getLogger(__name__)
+POLL_S = 1.0  # also picks up retries whose backoff ended, and holds that lapsed
+CONCURRENCY = 8
+
+
+class RetryLater(Exception):
+    """Try again: after `after_s` when the channel said so, else after the backoff."""
+
+    def __init__(self, reason: str, after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.after_s = after_s
+
+
+class Undeliverable(Exception):
+    """Trying again would not help; the reason is shown to the agent."""
+
+
+class ChannelSender(Protocol):
+    channel: str
+    label: str  # how agents read the channel's name: "Telegram", "WeChat"
+
+    async def send(self, delivery: DueDelivery) -> str | None:
+        """Send one message; return the channel's id for it, if any. Raise RetryLater or
+        Undeliverable."""
+        ...
+
+
+class Outbox:
+    def __init__(
+        self, store: SqlStore, sender: ChannelSender, settings: DeliverySettings | None = None
+    ) -> None:
+        self.store = store
+        self.deliveries = Deliveries(store.db)
+        self.sender = sender
+        self.settings = settings or DeliverySettings()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe = store.bus.subscribe(self._on_event)
+        self._gate = asyncio.Semaphore(CONCURRENCY)
+
+    def _on_event(self, event: MessageEvent) -> None:
+        if event.sender != "customer":
+            self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-{self.sender.channel}")
+
+    async def stop(self) -> None:
+        self._unsubscribe()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                sent = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database is away, say: keep the loop alive, retry soon
+                log.exception("outbox %s: could not read the ledger", self.sender.channel)
+                sent = 0
+            if not sent:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_S)
+                self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Send what is due now (each conversation's oldest pending message); how many tried."""
+        due = await self.deliveries.claim_due(
+            self.sender.channel, lease_s=self.settings.request_timeout_seconds * 3
+        )
+        await asyncio.gather(*(self._deliver(d) for d in due))
+        return len(due)
+
+    async def _deliver(self, d: DueDelivery) -> None:
+        async with self._gate:
+            try:
+                if d.recipient is None:
+                    raise Undeliverable(f"the customer has no {self.sender.label} identity")
+                ref = await self.sender.send(d)
+            except RetryLater as exc:
+                if d.attempts >= self.settings.max_attempts:
+                    await self._fail(d, f"{exc} (gave up after {d.attempts} attempts)")
+                    return
+                after = exc.after_s if exc.after_s is not None else self._backoff(d.attempts)
+                log.info(
+                    "outbox %s: message %d, attempt %d: %s; again in %.1f s",
+                    self.sender.channel,
+                    d.message.id,
+                    d.attempts,
+                    exc,
+                    after,
+                )
+                await self.deliveries.retry(d.message.id, after_s=after, error=str(exc))
+                return
+            except Undeliverable as exc:
+                await self._fail(d, str(exc))
+                return
+            except Exception as exc:  # a bug or an unforeseen library error: retry, visibly
+                log.exception("outbox %s: message %d failed", self.sender.channel, d.message.id)
+                if d.attempts >= self.settings.max_attempts:
+                    await self._fail(d, f"unexpected error: {exc!r}")
+                else:
+                    after = self._backoff(d.attempts)
+                    await self.deliveries.retry(d.message.id, after_s=after, error=repr(exc))
+                return
+            await self.deliveries.sent(d.message.id, via="api", ref=ref)
+        self._wake.set()  # the conversation's next message may be due now
+
+    def _backoff(self, attempts: int) -> float:
+        s = self.settings
+        return float(min(s.max_backoff_seconds, s.first_backoff_seconds * 2 ** (attempts - 1)))
+
+    async def _fail(self, d: DueDelivery, reason: str) -> None:
+        log.warning(
+            "outbox %s: message %d not delivered: %s", self.sender.channel, d.message.id, reason
+        )
+        await self.deliveries.failed(d.message.id, reason)
+        # The agent sees it in the transcript; the customer's channel never gets it (internal).
+        await self.store.append_message(
+            d.message.conversation_id,
+            "system",
+            f"Not delivered on {self.sender.label} / 未送达: {reason}",
+            payload={
+                "event": "delivery_failed",
+                "message_id": d.message.id,
+                "channel": self.sender.channel,
+                "reason": reason,
+                "internal": True,
+            },
+        )
+        self._wake.set()

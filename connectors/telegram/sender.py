@@ -1,0 +1,120 @@
+"""Sends one stored message to a Telegram chat: text with inline-keyboard buttons, then its
+image or video. Knowledge media under /kb/media/ are uploaded from the knowledge folder (Telegram
+cannot fetch them from a private server); SVG goes as a document, since Telegram shows no SVG
+photos. Telegram's errors are sorted into retry-later and undeliverable."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.store.deliveries import DueDelivery
+from connectors.outbox import RetryLater, Undeliverable
+from connectors.telegram.updates import CHANNEL
+
+MEDIA_PREFIX = "/kb/media/"
+MAX_TEXT = 4096  # Telegram's limit for one message
+MAX_CALLBACK_DATA = 64  # bytes
+
+
+class TelegramSender:
+    channel = CHANNEL
+    label = "Telegram"
+
+    def __init__(self, bot: Bot, media_dir: Path) -> None:
+        self.bot = bot
+        self.media_dir = media_dir
+        # Parts of a message already sent in this process (text, media): a retry after a
+        # partial success sends only the rest.
+        self._done: dict[int, set[str]] = {}
+
+    async def send(self, delivery: DueDelivery) -> str | None:
+        assert delivery.recipient is not None
+        chat_id = int(delivery.recipient)
+        msg = delivery.message
+        done = self._done.setdefault(msg.id, set())
+        ref = None
+        try:
+            if "text" not in done and msg.text.strip():
+                sent = await self.bot.send_message(
+                    chat_id, msg.text[:MAX_TEXT], reply_markup=_keyboard(msg.payload)
+                )
+                ref = str(sent.message_id)
+                done.add("text")
+            for kind in ("image", "video"):
+                url = msg.payload.get(kind)
+                if url and kind not in done:
+                    await self._media(chat_id, kind, str(url), msg.payload.get("caption"))
+                    done.add(kind)
+        except RetryAfter as exc:
+            raise RetryLater("Telegram flood control", _retry_after(exc)) from exc
+        except ChatMigrated as exc:
+            raise Undeliverable(f"the chat moved to {exc.new_chat_id}") from exc
+        except Forbidden as exc:
+            raise Undeliverable(f"Telegram refused: {exc.message}") from exc
+        except BadRequest as exc:
+            raise Undeliverable(f"Telegram rejected the message: {exc.message}") from exc
+        except InvalidToken as exc:  # the bot's token is wrong: retry, it may be fixed
+            raise RetryLater(f"Telegram does not accept the bot token: {exc.message}") from exc
+        except NetworkError as exc:  # 5xx, timeouts, connection errors
+            raise RetryLater(f"Telegram unreachable or failing: {exc.message}") from exc
+        except TelegramError as exc:
+            raise RetryLater(f"Telegram error: {exc.message}") from exc
+        self._done.pop(msg.id, None)
+        return ref
+
+    async def _media(self, chat_id: int, kind: str, url: str, caption: Any) -> None:
+        cap = str(caption)[:1024] if caption else None
+        if url.startswith(MEDIA_PREFIX):
+            name = url[len(MEDIA_PREFIX) :]
+            path = (self.media_dir / name).resolve()
+            if path.parent != self.media_dir.resolve() or not path.is_file():
+                raise Undeliverable(f"knowledge media file {name!r} is missing")
+            data = InputFile(path.read_bytes(), filename=name)
+            if kind == "video":
+                await self.bot.send_video(chat_id, data, caption=cap)
+            elif path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
+                await self.bot.send_photo(chat_id, data, caption=cap)
+            else:  # SVG, GIF: as a file
+                await self.bot.send_document(chat_id, data, caption=cap)
+        elif url.startswith(("https://", "http://")):  # Telegram fetches public URLs itself
+            if kind == "video":
+                await self.bot.send_video(chat_id, url, caption=cap)
+            else:
+                await self.bot.send_photo(chat_id, url, caption=cap)
+
+
+def _keyboard(payload: dict[str, Any]) -> InlineKeyboardMarkup | None:
+    rows = []
+    for b in payload.get("buttons") or []:
+        title = str(b.get("title", ""))[:64]
+        data = str(b.get("payload") or title)
+        if len(data.encode()) > MAX_CALLBACK_DATA:  # Telegram's limit: fall back to the title
+            data = title.encode()[:MAX_CALLBACK_DATA].decode(errors="ignore")
+        if title:
+            rows.append([InlineKeyboardButton(title, callback_data=data)])
+    link = payload.get("link")
+    if isinstance(link, str) and link.startswith("https://"):
+        rows.append([InlineKeyboardButton("🔗", url=link)])
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _retry_after(exc: RetryAfter) -> float:
+    with warnings.catch_warnings():  # PTB 22 warns that the type will become timedelta
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -1,0 +1,2 @@
+"""WeChat Official Accounts: the XML message webhook in, a passive reply or the
+customer-service message API out."""

@@ -1,0 +1,118 @@
+"""WeChat's webhook wire format (plaintext mode): the signature on every request, the XML
+messages WeChat posts, and the passive reply it accepts in the response."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from xml.etree.ElementTree import Element
+
+from defusedxml import ElementTree as SafeXml
+from defusedxml.common import DefusedXmlException
+
+from bot.errors import InputError
+
+CHANNEL = "wechat"
+MAX_XML_BYTES = 64 * 1024
+_MEDIA = {
+    "image": "[image]",
+    "voice": "[voice]",
+    "video": "[video]",
+    "shortvideo": "[video]",
+    "location": "[location]",
+    "link": "[link]",
+    "file": "[file]",
+}
+
+
+def signature(token: str, timestamp: str, nonce: str) -> str:
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+
+
+def verify(token: str, query: dict[str, str]) -> bool:
+    """WeChat signs every request (the handshake and each message) in the query string."""
+    given = query.get("signature", "")
+    timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+    if not (given and timestamp and nonce):
+        return False
+    return hmac.compare_digest(signature(token, timestamp, nonce), given)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    openid: str  # FromUserName: the customer
+    account: str  # ToUserName: the Official Account (gh_...)
+    text: str
+    external_id: str  # MsgId; for events, who + when + what (events have no MsgId)
+
+
+def parse(body: bytes) -> Inbound | None:
+    """The customer's message as text (None for events that say nothing, like unsubscribe).
+    Media become a marker the agent sees, such as "[image]", so nothing is dropped."""
+    if len(body) > MAX_XML_BYTES:
+        raise InputError(f"the XML body is over {MAX_XML_BYTES} bytes")
+    try:
+        root = SafeXml.fromstring(body)
+    except (SafeXml.ParseError, DefusedXmlException, ValueError) as exc:
+        raise InputError(f"not a WeChat XML message: {exc}") from exc
+    field = _fields(root)
+    openid, account, kind = field("FromUserName"), field("ToUserName"), field("MsgType")
+    if not openid or not kind:
+        raise InputError("the XML message needs FromUserName and MsgType")
+    created = field("CreateTime")
+    external = field("MsgId") or f"{openid}:{created}:{field('Event')}:{field('EventKey')}"
+    if kind == "text":
+        text = field("Content").strip() or "[empty]"
+    elif kind == "event":
+        event = field("Event").lower()
+        if event == "subscribe":
+            text = "/greet"
+        elif event == "click" and field("EventKey"):
+            text = field("EventKey")  # a menu button: its key is the payload
+        else:
+            return None  # unsubscribe, view, location reports: nothing to answer
+    elif kind == "voice" and field("Recognition"):
+        text = field("Recognition")  # WeChat's own speech recognition, when enabled
+    else:
+        text = _MEDIA.get(kind, f"[{kind}]")
+    return Inbound(openid, account, text, external[:200])
+
+
+def _fields(root: Element) -> Callable[[str], str]:
+    def field(name: str) -> str:
+        node = root.find(name)
+        return (node.text or "") if node is not None else ""
+
+    return field
+
+
+def passive_text(inbound: Inbound, text: str) -> str:
+    """The XML reply WeChat shows the customer (to and from swapped)."""
+    return (
+        "<xml>"
+        f"<ToUserName><![CDATA[{_cdata(inbound.openid)}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{_cdata(inbound.account)}]]></FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime>"
+        "<MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{_cdata(text)}]]></Content>"
+        "</xml>"
+    )
+
+
+def _cdata(text: str) -> str:
+    return text.replace("]]>", "]]]]><![CDATA[>")
+
+
+def as_text(text: str, payload: dict[str, object]) -> str:
+    """WeChat text has no buttons: they become lines the customer can type back."""
+    lines = [text.strip()] if text.strip() else []
+    buttons = payload.get("buttons")
+    if isinstance(buttons, list) and buttons:
+        lines.append("\n".join(f"· {b.get('title', '')}" for b in buttons if isinstance(b, dict)))
+    link = payload.get("link")
+    if isinstance(link, str) and link.startswith(("https://", "http://")):
+        lines.append(link)
+    return "\n".join(lines)[:2000]

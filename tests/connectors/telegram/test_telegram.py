@@ -1,0 +1,399 @@
+"""The Telegram connector end to end: the real app and the real python-telegram-bot, against a
+local server that speaks the Bot API (tests/standins/telegram_api.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from bot.config import Config, config_from_dict
+from bot.nlu.pipeline import NLUPipeline
+from bot.server.app import create_app
+from bot.server.runtime import RUNTIME
+from bot.store.deliveries import Deliveries
+from bot.store.sql_store import SqlStore
+from tests.conftest import server_config
+from tests.standins.telegram_api import SECRET_TOKEN_HEADER, TelegramStandIn
+
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+TOKEN = "123456:relaydesk-test-token"
+SECRET = "s3cret-webhook-token"
+CHAT = 4242
+
+
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kb")
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramStandIn]:
+    async with TelegramStandIn(token=TOKEN) as standin:
+        yield standin
+
+
+def telegram_config(
+    repo_config: Config, tmp: Path, kb: Path, tg: TelegramStandIn, **telegram: Any
+) -> Config:
+    base = server_config(repo_config, tmp, kb, dev_agent_api=True, always_open=True)
+    raw = base.model_dump(exclude={"base_dir"})
+    raw["pipeline"] = base.pipeline_spec()
+    raw["connectors"]["telegram"] = {
+        "enabled": True,
+        "token": TOKEN,
+        "base_url": tg.base_url,
+        "base_file_url": tg.base_file_url,
+        "mode": "polling",
+        "polling_timeout_seconds": 1,
+        "delivery": {"first_backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
+        **telegram,
+    }
+    return config_from_dict(raw, base_dir=base.base_dir)
+
+
+async def start(
+    factory: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp: Path,
+    kb: Path,
+    tg: TelegramStandIn,
+    **telegram: Any,
+) -> TestClient[Any, Any]:
+    config = telegram_config(repo_config, tmp, kb, tg, **telegram)
+    client = await factory(create_app(config, trained, dialogue=True))
+    connector = client.app[RUNTIME].telegram
+    assert connector is not None
+    await asyncio.wait_for(connector.ready.wait(), 10)
+    return client
+
+
+def store_of(client: TestClient[Any, Any]) -> SqlStore:
+    store = client.app[RUNTIME].store
+    assert store is not None
+    return store
+
+
+async def customer_texts(store: SqlStore, chat: int = CHAT) -> list[str]:
+    customer = await store.find_customer("telegram", str(chat))
+    if customer is None:
+        return []
+    return [m.text for m in await store.customer_messages(customer.id) if m.sender == "customer"]
+
+
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def test_polling_answers_in_order_and_never_takes_an_update_twice(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+    tg: TelegramStandIn,
+) -> None:
+    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
+    assert [c.params.get("url", "") for c in tg.calls_of("deleteWebhook")] == [""]
+    tg.push_message(CHAT, "你好")
+    tg.push_message(CHAT, "满多少包邮")
+    await tg.wait_for_sent(2, chat_id=CHAT)
+    await tg.wait_for_calls("sendChatAction")
+    store = store_of(client)
+    await wait_until(lambda: _n_texts(store, 2))
+    assert await customer_texts(store) == ["你好", "满多少包邮"]
+    # The second poll confirmed the first batch: nothing is handed over again.
+    await asyncio.sleep(1.2)
+    assert await customer_texts(store) == ["你好", "满多少包邮"]
+    replies = tg.sent_texts(CHAT)
+    assert len(replies) == len(set(replies)) >= 2
+
+
+async def _n_texts(store: SqlStore, n: int) -> bool:
+    return len(await customer_texts(store)) >= n
+
+
+async def test_the_webhook_needs_the_secret_and_takes_a_redelivered_update_once(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+    tg: TelegramStandIn,
+) -> None:
+    client = await start(
+        aiohttp_client,
+        repo_config,
+        trained,
+        tmp_path,
+        kb_dir,
+        tg,
+        mode="webhook",
+        secret_token=SECRET,
+        webhook_url="http://127.0.0.1:9/webhooks/telegram",
+    )
+    [hook] = tg.calls_of("setWebhook")
+    assert hook.params["secret_token"] == SECRET
+    assert hook.params["url"] == "http://127.0.0.1:9/webhooks/telegram"
+
+    update = {
+        "update_id": 910001,
+        "message": {
+            "message_id": 1,
+            "date": int(time.time()),
+            "chat": {"id": CHAT, "type": "private", "first_name": "Li"},
+            "from": {"id": CHAT, "is_bot": False, "first_name": "Li"},
+            "text": "退款多久到账",
+        },
+    }
+    store = store_of(client)
+    for headers in ({}, {SECRET_TOKEN_HEADER: "wrong"}, {SECRET_TOKEN_HEADER: SECRET + "x"}):
+        resp = await client.post("/webhooks/telegram", json=update, headers=headers)
+        assert resp.status == 403
+    assert await customer_texts(store) == []
+
+    good = {SECRET_TOKEN_HEADER: SECRET}
+    for _ in range(2):  # Telegram redelivers when it did not see our 200 in time
+        resp = await client.post("/webhooks/telegram", json=update, headers=good)
+        assert resp.status == 200
+    assert await customer_texts(store) == ["退款多久到账"]
+    await tg.wait_for_sent(1, chat_id=CHAT)
+    await asyncio.sleep(0.3)
+    assert len(tg.sent(CHAT)) == 1  # the reply went out once
+
+    bad = await client.post("/webhooks/telegram", data=b"{not json", headers=good)
+    assert bad.status == 400
+    no_id = await client.post("/webhooks/telegram", json={"message": {}}, headers=good)
+    assert no_id.status == 400 and "update_id" in (await no_id.json())["message"]
+
+
+async def test_flood_control_is_honoured_and_5xx_retried(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+    tg: TelegramStandIn,
+) -> None:
+    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
+    tg.fail_next("sendMessage", status=429, retry_after=1)
+    tg.fail_next("sendMessage", status=500, times=2)
+    started = time.monotonic()
+    tg.push_message(CHAT, "你好")
+    [sent] = await tg.wait_for_sent(1, chat_id=CHAT, timeout=10)
+    assert time.monotonic() - started >= 1.0  # waited out retry_after
+    attempts = tg.calls_of("sendMessage")
+    assert [c.status for c in attempts][:4] == [429, 500, 500, 200]
+    store = store_of(client)
+    customer = await store.find_customer("telegram", str(CHAT))
+    assert customer is not None
+    conv = await store.latest_conversation(customer.id, "telegram")
+    assert conv is not None
+    states = await Deliveries(store.db).states(conv.id)
+    first = states[min(states)]
+    assert first.status == "sent" and first.attempts == 4 and first.via == "api"
+    assert sent.params["text"]
+
+
+async def test_a_blocked_bot_is_recorded_and_shown_to_the_agent(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+    tg: TelegramStandIn,
+) -> None:
+    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
+    store = store_of(client)
+    await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+    tg.push_message(CHAT, "转人工")
+    await tg.wait_for_sent(1, chat_id=CHAT)
+    customer = await store.find_customer("telegram", str(CHAT))
+    assert customer is not None
+    conv = await store.latest_conversation(customer.id, "telegram")
+    assert conv is not None
+    amy = {"X-Relaydesk-Agent": "amy"}
+    assert (await client.post(f"/api/agent/conversations/{conv.id}/claim", headers=amy)).ok
+    tg.block(CHAT)
+    resp = await client.post(
+        f"/api/agent/conversations/{conv.id}/send", headers=amy, json={"text": "您好，我是 Amy"}
+    )
+    assert resp.status == 200
+
+    async def failed_shown() -> bool:
+        view = await (await client.get(f"/api/agent/conversations/{conv.id}", headers=amy)).json()
+        return any(m["payload"].get("event") == "delivery_failed" for m in view["messages"])
+
+    await wait_until(failed_shown)
+    view = await (await client.get(f"/api/agent/conversations/{conv.id}", headers=amy)).json()
+    mine = next(m for m in view["messages"] if m["text"] == "您好，我是 Amy")
+    assert mine["delivery"]["status"] == "failed"
+    assert "blocked" in mine["delivery"]["error"]
+    notice = next(m for m in view["messages"] if m["payload"].get("event") == "delivery_failed")
+    assert notice["sender"] == "system" and notice["payload"]["message_id"] == mine["id"]
+    # The notice is for the agent only: it never gets a delivery of its own.
+    assert notice["delivery"] is None
+    await asyncio.sleep(0.3)
+    assert all(c.params.get("text") != notice["text"] for c in tg.calls_of("sendMessage"))
+
+
+async def test_three_failed_turns_hand_over_and_the_agent_reply_reaches_telegram(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+    tg: TelegramStandIn,
+) -> None:
+    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
+    store = store_of(client)
+    await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+    for i, text in enumerate(["qwzx plorb", "vrrm kzzt blaf", "xyzzy frobnicate quux"]):
+        tg.push_message(CHAT, text)
+        await wait_until(lambda n=i + 1: _n_texts(store, n))  # type: ignore[misc]
+    customer = await store.find_customer("telegram", str(CHAT))
+    assert customer is not None
+    conv = await store.latest_conversation(customer.id, "telegram")
+    assert conv is not None
+
+    async def queued() -> bool:
+        return (await store.conversation(conv.id)).status == "queued"
+
+    await wait_until(queued)
+    amy = {"X-Relaydesk-Agent": "amy"}
+    queue = await (await client.get("/api/agent/queue", headers=amy)).json()
+    [item] = [q for q in queue["queue"] if q["conversation_id"] == conv.id]
+    assert item["channel"] == "telegram" and item["reason"] == "failed_turns"
+    assert (await client.post(f"/api/agent/conversations/{conv.id}/claim", headers=amy)).ok
+    resp = await client.post(
+        f"/api/agent/conversations/{conv.id}/send", headers=amy, json={"text": "Amy here, hi!"}
+    )
+    assert resp.status == 200
+
+    async def arrived() -> bool:
+        return "Amy here, hi!" in tg.sent_texts(CHAT)
+
+    await wait_until(arrived)
+    texts = tg.sent_texts(CHAT)
+    # In the order they were said: the queue notice, the agent joining, the agent's reply.
+    assert texts.index("Amy here, hi!") > max(
+        i for i, t in enumerate(texts) if "Amy" in t and t != "Amy here, hi!"
+    )
+
+
+async def test_a_button_press_is_answered_and_handled_and_knowledge_media_uploaded(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+    tg: TelegramStandIn,
+) -> None:
+    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
+    tg.push_message(CHAT, "How long does delivery take?", language_code="en")
+    await tg.wait_for_calls("sendDocument", 1, timeout=10)
+    [doc] = tg.calls_of("sendDocument")
+    [upload] = doc.files.values()
+    assert upload.filename.endswith(".svg") and upload.size > 100
+    answer = next(c for c in tg.sent(CHAT) if c.method == "sendMessage")
+    assert "16:00" in answer.params["text"]
+
+    tg.push_callback(CHAT, "/request_human")
+    await tg.wait_for_calls("answerCallbackQuery", 1)
+    store = store_of(client)
+    await wait_until(lambda: _n_texts(store, 2))
+    assert (await customer_texts(store))[-1] == "/request_human"
+
+
+async def test_buttons_become_an_inline_keyboard(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+    tg: TelegramStandIn,
+) -> None:
+    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
+    store = store_of(client)
+    tg.push_message(CHAT, "hello")
+    await tg.wait_for_sent(1, chat_id=CHAT)
+    customer = await store.find_customer("telegram", str(CHAT))
+    assert customer is not None
+    conv = await store.latest_conversation(customer.id, "telegram")
+    assert conv is not None
+    await store.append_message(
+        conv.id,
+        "bot",
+        "Anything else?",
+        payload={"buttons": [{"title": "Talk to a person", "payload": "/request_human"}]},
+    )
+    await wait_until(_sent_text(tg, "Anything else?"))
+    call = next(c for c in tg.sent(CHAT) if c.params.get("text") == "Anything else?")
+    keyboard = call.params["reply_markup"]
+    if isinstance(keyboard, str):
+        keyboard = json.loads(keyboard)
+    [[button]] = keyboard["inline_keyboard"]
+    assert button == {"text": "Talk to a person", "callback_data": "/request_human"}
+
+
+def _sent_text(tg: TelegramStandIn, text: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return text in tg.sent_texts(CHAT)
+
+    return check
+
+
+async def test_a_web_customer_continues_on_telegram_with_one_history(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+    tg: TelegramStandIn,
+) -> None:
+    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
+    store = store_of(client)
+    await store.add_agent("sue", "Sue", role="supervisor", status="online")
+    ws = await client.ws_connect("/ws/widget")
+    await ws.send_json({"type": "hello", "token": None, "after": 0, "language": "zh"})
+    await ws.send_json({"type": "message", "text": "满多少包邮", "client_id": "w1"})
+    await ws.send_json({"type": "link", "channel": "telegram"})
+    link = None
+    while link is None:
+        frame = await ws.receive_json(timeout=10)
+        if frame["type"] == "link":
+            link = frame
+    assert link["url"] == f"https://t.me/relaydesk_test_bot?start={link['code']}"
+    await ws.close()
+
+    tg.push_message(CHAT, f"/start {link['code']}")
+    await tg.wait_for_sent(1, chat_id=CHAT)
+    tg.push_message(CHAT, "我的订单到哪了")
+    await wait_until(lambda: _n_texts(store, 2))
+
+    web_customer = await store.find_customer("telegram", str(CHAT))
+    assert web_customer is not None
+    sue = {"X-Relaydesk-Agent": "sue"}
+    profile = await (
+        await client.get(f"/api/agent/customers/{web_customer.id}", headers=sue)
+    ).json()
+    said = [(m["channel"], m["text"]) for m in profile["history"] if m["sender"] == "customer"]
+    assert ("web", "满多少包邮") in said and ("telegram", "我的订单到哪了") in said
+    assert {c["channel"] for c in profile["conversations"]} == {"web", "telegram"}
+
+    # A code works once: another chat using it stays a separate customer.
+    tg.push_message(CHAT + 1, f"/start {link['code']}")
+    await tg.wait_for_sent(1, chat_id=CHAT + 1)
+    other = await store.find_customer("telegram", str(CHAT + 1))
+    assert other is not None and other.id != web_customer.id
