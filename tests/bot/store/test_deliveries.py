@@ -1,0 +1,128 @@
+"""The delivery ledger of pushed channels and the cross-channel link codes, on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from bot.store import models as m
+from bot.store.deliveries import Deliveries
+from bot.store.link_codes import LinkCodes
+from bot.store.sql_store import SqlStore
+
+
+async def _conversation(store: SqlStore, channel: str, sender: str) -> str:
+    start = await store.begin_turn(channel, sender, "hello")
+    return start.conversation.id
+
+
+async def test_outbound_messages_on_pushed_channels_get_a_delivery_and_others_do_not(
+    store: SqlStore,
+) -> None:
+    tg = await _conversation(store, "telegram", "42")
+    web = await _conversation(store, "web", "tok")
+    await store.append_message(tg, "bot", "hi on telegram")
+    await store.append_message(tg, "system", "for agents", payload={"internal": True})
+    await store.append_message(web, "bot", "hi on the web")
+    d = Deliveries(store.db)
+    assert [s.status for s in (await d.states(tg)).values()] == ["pending"]
+    assert await d.states(web) == {}
+    [due] = await d.claim_due("telegram")
+    assert due.message.text == "hi on telegram" and due.recipient == "42"
+    assert due.attempts == 1
+
+
+async def test_one_conversation_goes_out_in_order_and_a_claim_is_exclusive(
+    store: SqlStore,
+) -> None:
+    a = await _conversation(store, "telegram", "1")
+    b = await _conversation(store, "telegram", "2")
+    for text in ("a1", "a2"):
+        await store.append_message(a, "bot", text)
+    await store.append_message(b, "bot", "b1")
+    d = Deliveries(store.db)
+    first = await d.claim_due("telegram")
+    # Only the head of each conversation is due; both conversations at once.
+    assert sorted(x.message.text for x in first) == ["a1", "b1"]
+    # Claimed (leased): nobody else gets them, and a2 waits behind a1.
+    assert await d.claim_due("telegram") == []
+    a1 = next(x for x in first if x.message.text == "a1")
+    await d.retry(a1.message.id, after_s=0, error="HTTP 500")
+    again = await d.claim_due("telegram")
+    assert [(x.message.text, x.attempts) for x in again] == [("a1", 2)]
+    await d.sent(a1.message.id)
+    assert [x.message.text for x in await d.claim_due("telegram")] == ["a2"]
+
+
+async def test_an_expired_lease_makes_the_message_due_again(store: SqlStore) -> None:
+    cid = await _conversation(store, "telegram", "7")
+    await store.append_message(cid, "bot", "once")
+    d = Deliveries(store.db)
+    [claimed] = await d.claim_due("telegram", lease_s=0.05)
+    await asyncio.sleep(0.1)  # the claimer died without a word
+    [again] = await d.claim_due("telegram")
+    assert again.message.id == claimed.message.id and again.attempts == 2
+
+
+async def test_a_passive_reply_and_a_sender_never_both_take_a_message(store: SqlStore) -> None:
+    cid = await _conversation(store, "wechat", "openid-1")
+    replies = await store.finish_turn(
+        cid,
+        (await store.messages(cid))[0].id,
+        {},
+        [{"text": "first"}, {"text": "second"}],
+        hold_s=30,
+    )
+    d = Deliveries(store.db)
+    assert await d.claim_due("wechat") == []  # held for the passive window
+    taken = await d.claim_passive(cid, replies[0].seq)
+    assert taken is not None and taken.text == "first"
+    assert await d.claim_passive(cid, replies[0].seq) is None  # once
+    await d.release(cid)
+    [due] = await d.claim_due("wechat")
+    assert due.message.text == "second"
+    assert await d.claim_passive(cid, replies[1].seq) is None  # the sender has it
+    states = await d.states(cid)
+    assert states[replies[0].id].via == "passive" and states[replies[0].id].status == "sent"
+
+
+async def test_the_window_counts_api_sends_since_the_customers_last_message(
+    store: SqlStore,
+) -> None:
+    cid = await _conversation(store, "wechat", "openid-2")
+    customer = (await store.conversation(cid)).customer_id
+    d = Deliveries(store.db)
+    for text in ("a", "b"):
+        await store.append_message(cid, "agent", text)
+    for due in await d.claim_due("wechat"):
+        await d.sent(due.message.id)
+    for due in await d.claim_due("wechat"):
+        await d.sent(due.message.id)
+    last, used = await d.window(customer, "wechat")
+    assert used == 2 and last is not None
+    assert abs((datetime.now(UTC) - last).total_seconds()) < 60
+    await asyncio.sleep(0.01)
+    await store.begin_turn("wechat", "openid-2", "again")
+    assert (await d.window(customer, "wechat"))[1] == 0  # a new message opens a new window
+
+
+async def test_a_link_code_works_once_and_not_after_it_expires(store: SqlStore) -> None:
+    customer = await store.customer_for("web", "tok-9")
+    codes = LinkCodes(store.db)
+    code, expires = await codes.issue(customer.id, minutes=5)
+    assert expires > datetime.now(UTC)
+    assert await codes.redeem("not-a-code") is None
+    assert await codes.redeem(code) == customer.id
+    assert await codes.redeem(code) is None
+    old, _ = await codes.issue(customer.id)
+
+    def expire(s: Session) -> None:
+        s.execute(update(m.LinkCode).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        s.commit()
+
+    await store.db.run(expire)
+    assert await codes.redeem(old) is None
