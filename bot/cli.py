@@ -145,9 +145,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aiohttp import web
     from threadpoolctl import threadpool_limits
 
+    from bot.logs import use_log_format
     from bot.nlu.pipeline import load_for_config
     from bot.server.app import create_app
 
+    use_log_format(config.server.log_format)  # on the handlers main() set up
     threadpool_limits(config.server.blas_threads, user_api="blas")
     _raise_open_files_limit()
     pipeline = load_for_config(config, Path(args.model) if args.model else None)
@@ -411,6 +413,51 @@ def cmd_agents(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.analytics.inputs import analyser_of, categories_of, embedder_of
+    from bot.analytics.metrics import Settings
+    from bot.analytics.report import write_report
+    from bot.analytics.summary import Period, summarize
+    from bot.store.sql_store import SqlStore
+
+    started = time.perf_counter()
+    config = _config(args)
+    period = Period.month(args.month)
+    nlu = None
+    if not args.no_model:
+        from bot.nlu.pipeline import load_for_config
+
+        nlu = load_for_config(config, None)
+
+    async def run() -> dict[str, object]:
+        store = await SqlStore.open(args.db or config.storage.url, base_dir=config.base_dir)
+        try:
+            return await summarize(
+                store.db,
+                period,
+                settings=Settings(sla_seconds=config.console.first_response_sla_seconds),
+                categories=categories_of(Path(config.path(config.knowledge.path))),
+                embed=embedder_of(nlu),
+                analyse=analyser_of(nlu),
+            )
+        finally:
+            await store.close()
+
+    summary = asyncio.run(run())
+    out = Path(args.out)
+    written = write_report(summary, out, f"relaydesk service report {args.month}")
+    totals = summary["totals"]
+    assert isinstance(totals, dict)
+    print(
+        f"{args.month}: {totals['conversations']} conversations, containment "
+        f"{totals['containment_rate']}, CSAT {totals['csat_rate']}; wrote {len(written)} files "
+        f"to {out} in {time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
 def cmd_shell(args: argparse.Namespace) -> int:
     """Chat with the bot in the terminal, like `rasa shell`."""
     import asyncio
@@ -451,6 +498,33 @@ def cmd_shell(args: argparse.Namespace) -> int:
             await runtime.store.close()
 
     return asyncio.run(run())
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """A lifelike month of conversations through the real engine (bot/simulate.py)."""
+    import asyncio
+
+    from threadpoolctl import threadpool_limits
+
+    from bot.nlu.pipeline import load_for_config
+    from bot.simulate import SimulationSettings, default_database, simulate
+
+    config = _config(args)
+    threadpool_limits(config.server.blas_threads, user_api="blas")
+    nlu = load_for_config(config, Path(args.model) if args.model else None)
+    settings = SimulationSettings(
+        args.month,
+        conversations=args.conversations,
+        seed=args.seed,
+        days=args.days,
+        append=args.append,
+    )
+    database = args.db or default_database(args.month.strip())
+    gc.collect()
+    gc.freeze()  # the model is loaded for good, as in `run`
+    summary = asyncio.run(simulate(config, nlu, settings, database=database))
+    print("\n".join(summary.lines()))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -558,10 +632,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max", type=int)
     p.set_defaults(func=cmd_agents)
 
+    p = with_config(
+        sub.add_parser(
+            "simulate", help="fill a database with a simulated month through the real engine"
+        )
+    )
+    p.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-11")
+    p.add_argument("--db", help="database URL (default: sqlite:///var/simulated-MONTH.db)")
+    p.add_argument("--conversations", type=int, default=3000, help="about how many (3000)")
+    p.add_argument("--seed", type=int, default=1, help="the same seed gives the same month")
+    p.add_argument("--days", type=int, help="only the month's first N days")
+    p.add_argument("--append", action="store_true", help="add to a database that has conversations")
+    p.add_argument("--model", help="model folder (default: from config)")
+    p.set_defaults(func=cmd_simulate)
+
     p = with_config(sub.add_parser("shell", help="chat with the bot in the terminal"))
     p.add_argument("--model", help="model folder (default: from config)")
     p.add_argument("--sender", help="the customer id to chat as (default: a new one)")
     p.set_defaults(func=cmd_shell)
+
+    p = with_config(sub.add_parser("report", help="the monthly service report (HTML, PNG, CSV)"))
+    p.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-11")
+    p.add_argument("--out", required=True, help="folder to write report.html, charts and CSVs")
+    p.add_argument("--db", help="database URL (default: storage.url from config)")
+    p.add_argument(
+        "--no-model",
+        action="store_true",
+        help="skip the NLU model: gaps grouped by characters, no comment sentiment",
+    )
+    p.set_defaults(func=cmd_report)
 
     p = with_config(sub.add_parser("run", help="serve the HTTP API"))
     p.add_argument("--model", help="model folder (default: from config)")
@@ -578,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("jieba", "faiss.loader", "alembic.runtime"):
+    for noisy in ("jieba", "faiss.loader", "alembic.runtime", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args))

@@ -101,6 +101,9 @@ class KnowledgeSection(_Section):
 
 class DialogueSection(_Section):
     default_language: Literal["zh", "en"] = "zh"
+    # A conversation the bot holds ends after this many idle minutes (Rasa's
+    # session_expiration_time, same default); the next message starts a new one. 0: never.
+    session_expiration_minutes: float = Field(60, ge=0)
     responses: str = "responses.yml"  # Rasa-style response templates, per language
     orders_db: str = "var/orders.db"  # the sample shop's orders (SQLite), for order look-ups
 
@@ -279,6 +282,9 @@ class ServerSection(_Section):
     # is served only when this development flag is set, and takes the agent from the
     # X-Relaydesk-Agent header. Never enable it on a reachable host.
     dev_agent_api: bool = False
+    # `relaydesk run`'s log lines: text for people, json (one object per line, with the
+    # conversation id) for a log collector.
+    log_format: Literal["text", "json"] = "text"
 
 
 class Config(_Section):

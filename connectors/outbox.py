@@ -16,6 +16,7 @@ from typing import Protocol
 
 from bot.config import DeliverySettings
 from bot.events import MessageEvent
+from bot.metrics import Metrics
 from bot.store.deliveries import Deliveries, DueDelivery
 from bot.store.sql_store import SqlStore
 
@@ -48,7 +49,11 @@ class ChannelSender(Protocol):
 
 class Outbox:
     def __init__(
-        self, store: SqlStore, sender: ChannelSender, settings: DeliverySettings | None = None
+        self,
+        store: SqlStore,
+        sender: ChannelSender,
+        settings: DeliverySettings | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.deliveries = Deliveries(store.db)
@@ -58,6 +63,7 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = store.bus.subscribe(self._on_event)
         self._gate = asyncio.Semaphore(CONCURRENCY)
+        self.metrics = metrics or Metrics()
 
     def _on_event(self, event: MessageEvent) -> None:
         if event.sender != "customer":
@@ -142,6 +148,7 @@ class Outbox:
             "outbox %s: message %d not delivered: %s", self.sender.channel, d.message.id, reason
         )
         await self.deliveries.failed(d.message.id, reason)
+        self.metrics.deliveries_failed.labels(channel=self.sender.channel).inc()
         # The agent sees it in the transcript; the customer's channel never gets it (internal).
         await self.store.append_message(
             d.message.conversation_id,

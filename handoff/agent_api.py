@@ -20,8 +20,8 @@ from bot.knowledge.base import KnowledgeError, Resolution
 from bot.server.json_body import read_object
 from bot.server.keys import CONFIG
 from bot.server.runtime import RUNTIME
-from bot.store.records import AgentRecord, ConversationRecord
 from bot.store.deliveries import Deliveries
+from bot.store.records import AgentRecord, ConversationRecord
 from bot.store.sql_store import PUSHED_CHANNELS, NotFoundError, SqlStore
 from connectors.wechat.protocol import CHANNEL as WECHAT
 from connectors.wechat.window import window_of

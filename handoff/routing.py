@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot import clock
 from bot.config import HandoffSection
 
 
@@ -42,7 +43,7 @@ class Router:
         if g is None:
             return True
         start_s, end_s = g.hours.split("-")
-        now = (at or datetime.now(self.tz)).astimezone(self.tz).time()
+        now = (at or clock.now()).astimezone(self.tz).time()
         start = time.fromisoformat(start_s)
         if end_s == "24:00":
             return now >= start

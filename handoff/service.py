@@ -5,10 +5,12 @@ the store, never through the dialogue engine."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from bot import clock
 from bot.dialogue.responses import OutboundMessage, Responses
 from bot.errors import InputError, RelaydeskError
+from bot.logs import about_conversation
+from bot.metrics import Metrics
 from bot.store.records import HandoffRecord, MessageRecord
 from bot.store.sql_store import SqlStore
 from handoff.announcer import QueueAnnouncer
@@ -26,11 +28,17 @@ class AgentReply:
 
 class HandoffService:
     def __init__(
-        self, store: SqlStore, responses: Responses, *, handle_minutes: float = 4.0
+        self,
+        store: SqlStore,
+        responses: Responses,
+        *,
+        handle_minutes: float = 4.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.responses = responses
         self.announcer = QueueAnnouncer(store, responses, handle_minutes)
+        self.metrics = metrics or Metrics()
 
     async def _handoff(self, conversation_id: str) -> HandoffRecord:
         h = await self.store.active_handoff(conversation_id)
@@ -40,6 +48,7 @@ class HandoffService:
             )
         return h
 
+    @about_conversation
     async def claim(self, conversation_id: str, username: str) -> HandoffRecord:
         """An agent pulls a waiting conversation; atomic across processes."""
         agent = await self.store.agent(username)
@@ -55,6 +64,7 @@ class HandoffService:
         await self.announcer.announce(h.skill_group)  # everyone behind moves up
         return await self.store.handoff(h.id)
 
+    @about_conversation
     async def send(self, conversation_id: str, username: str, text: str) -> AgentReply:
         agent = await self.store.agent(username)
         h = await self._handoff(conversation_id)
@@ -65,24 +75,27 @@ class HandoffService:
         msg = await self.store.append_message(conversation_id, "agent", text, sender_id=agent.id)
         first = h.first_agent_reply_at is None
         if first:
-            await self.store.update_handoff(h.id, first_agent_reply_at=datetime.now(UTC))
+            await self.store.update_handoff(h.id, first_agent_reply_at=clock.now())
         return AgentReply(msg, first)
 
+    @about_conversation
     async def transfer(self, conversation_id: str, skill_group: str) -> HandoffRecord:
         """Back to the queue, for another skill group."""
         h = await self._handoff(conversation_id)
-        await self.store.update_handoff(h.id, status="returned", resolved_at=datetime.now(UTC))
+        await self.store.update_handoff(h.id, status="returned", resolved_at=clock.now())
         new = await self.store.queue_handoff(
             conversation_id, "transfer", skill_group, priority=h.priority, language=h.language
         )
+        self.metrics.handoff("transfer", skill_group)
         await self._system(conversation_id, "transferred", group=skill_group)
         await self.announcer.tell(new, await self.announcer.place(new))
         await self.announcer.announce(h.skill_group)
         return new
 
+    @about_conversation
     async def return_to_bot(self, conversation_id: str) -> None:
         h = await self._handoff(conversation_id)
-        await self.store.update_handoff(h.id, status="returned", resolved_at=datetime.now(UTC))
+        await self.store.update_handoff(h.id, status="returned", resolved_at=clock.now())
         await self.store.update_conversation(
             conversation_id, status="bot", failed_turns=0, negative_streak=0
         )
@@ -90,12 +103,13 @@ class HandoffService:
         if h.status == "queued":
             await self.announcer.announce(h.skill_group)
 
+    @about_conversation
     async def resolve(self, conversation_id: str) -> OutboundMessage:
         """Close the handoff and ask the customer for a 1–5 rating and a comment."""
         h = await self._handoff(conversation_id)
-        await self.store.update_handoff(h.id, status="resolved", resolved_at=datetime.now(UTC))
+        await self.store.update_handoff(h.id, status="resolved", resolved_at=clock.now())
         await self.store.update_conversation(
-            conversation_id, status="resolved", closed_at=datetime.now(UTC)
+            conversation_id, status="resolved", closed_at=clock.now()
         )
         conv = await self.store.conversation(conversation_id)
         ask = self.responses.render("utter_ask_rating", conv.language or "zh")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import Executor
 from contextlib import asynccontextmanager
@@ -17,11 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.clock import now as clock_now
 from bot.dialogue.orders import OrderLookup
 from bot.dialogue.policy import QUESTION_INTENTS, UNKNOWN_INTENTS, PolicySettings, Turn, decide
 from bot.dialogue.responses import OutboundMessage, Responses
 from bot.events import MessageEvent
 from bot.knowledge.base import KnowledgeBase
+from bot.logs import conversation_context
+from bot.metrics import Metrics, turn_outcome
 from bot.nlu.pipeline import NLUPipeline
 from bot.nlu.types import IntentScore, ParseResult, Sentiment
 from bot.store.records import CustomerRecord
@@ -111,6 +115,7 @@ class DialogueEngine:
         auto_assign: bool = False,
         executor: Executor | None = None,
         clock: Callable[[], datetime] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.nlu = nlu
@@ -126,8 +131,9 @@ class DialogueEngine:
         self.executor = executor
         embed = nlu.component("SentenceEmbeddingFeaturizer")
         self._nlu_embedder = embed.embedder if embed is not None else None
-        self.clock = clock or (lambda: datetime.now(router.tz))
+        self.clock = clock or (lambda: clock_now().astimezone(router.tz))
         self._locks = KeyedLocks()
+        self.metrics = metrics or Metrics()
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -183,6 +189,23 @@ class DialogueEngine:
         """One customer message, start to finish. `hold_replies_s` keeps the replies' deliveries
         on a pushed channel back that long, for a connector that may answer in the webhook's
         own response (WeChat's passive reply)."""
+        started = time.perf_counter()
+        try:
+            result = await self._handle(channel, sender, text, external_id, hold_replies_s)
+        except Exception:
+            self.metrics.observe_turn(channel, "error", time.perf_counter() - started)
+            raise
+        self.metrics.observe_turn(channel, turn_outcome(result), time.perf_counter() - started)
+        return result
+
+    async def _handle(
+        self,
+        channel: str,
+        sender: str,
+        text: str,
+        external_id: str | None,
+        hold_replies_s: float,
+    ) -> TurnResult:
         # One turn at a time per customer and channel in this process, so replies keep their
         # order.
         async with self._locks.hold((channel, sender)):
@@ -191,10 +214,12 @@ class DialogueEngine:
                 customer = await self.store.customer_for(channel, sender)
                 resolved = await self.store.awaiting_rating(customer.id, channel)
                 if resolved is not None:
-                    return await self._rate(customer.id, resolved.id, text, rating, external_id)
+                    with conversation_context(resolved.id):
+                        return await self._rate(customer.id, resolved.id, text, rating, external_id)
             start = await self.store.begin_turn(channel, sender, text, external_id=external_id)
             try:
-                return await self._turn(start, hold_replies_s)
+                with conversation_context(start.conversation.id):
+                    return await self._turn(start, hold_replies_s)
             except Exception:
                 # The message is stored but the turn failed: still tell the channels and the
                 # console about it, so an agent can see it.
@@ -314,7 +339,8 @@ class DialogueEngine:
         stored = await self.store.finish_turn(
             conv.id,
             inbound.id,
-            parse.to_dict(),
+            # Kept with the message: whether the bot managed (the analytics read gaps from it).
+            {**parse.to_dict(), "turn": {"failed": decision.failed}},
             inbound_seq=inbound.seq,
             hold_s=hold_s,
             replies=[
@@ -409,6 +435,7 @@ class DialogueEngine:
         handoff = await self.store.queue_handoff(
             conversation_id, reason, group, priority=priority, language=language
         )
+        self.metrics.handoff(reason, group)
         agents = [
             a
             for a in await self.store.agents()
@@ -487,8 +514,11 @@ class KeyedLocks:
         return len(self._held)
 
 
+# The digit must stand alone ("5", "4星", "3 stars, ...", "5 很满意"): "3点前下单" or "2号发货"
+# is a question that starts with a number, not a rating.
 _RATING = re.compile(
-    r"^\s*(?:/rate\s*)?([1-5])(?![0-9A-Za-z.])\s*(?:星|stars?|分)?\s*[,，。!！:：-]?\s*(.*)$",
+    r"^\s*(?:/rate\s*)?([1-5])(?=\s|$|星|分|stars?\b|[,，。!！:：-])"
+    r"\s*(?:星|stars?|分)?\s*[,，。!！:：-]?\s*(.*)$",
     re.S | re.I,
 )
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bot.config import Config
 from bot.nlu.pipeline import NLUPipeline
-from bot.server import nlu_routes
+from bot.server import nlu_routes, observability
 from bot.server.errors import error_middleware
 from bot.server.keys import CONFIG, EXECUTOR, NLU
 from bot.server.runtime import RUNTIME, Runtime, runtime_context
@@ -18,7 +18,9 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
     """The HTTP app. With `dialogue`, start-up also opens the store, the knowledge base and the
     dialogue engine, and the REST channel is served."""
     app = web.Application(
-        client_max_size=config.server.max_body_bytes, middlewares=[error_middleware]
+        client_max_size=config.server.max_body_bytes,
+        # Outermost first: an unhandled error is logged with the route's conversation id.
+        middlewares=[observability.conversation_middleware, error_middleware],
     )
     app[CONFIG] = config
     app[NLU] = nlu
@@ -27,16 +29,20 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
         max_workers=config.server.parse_workers, thread_name_prefix="parse"
     )
     app.add_routes(nlu_routes.routes)
+    app.add_routes(observability.routes)
     app[RUNTIME] = Runtime()
     if dialogue:
         from connectors import rest
         from handoff import agent_api
+        from handoff.console import dashboard
         from handoff.console import routes as console_routes
         from handoff.console import socket as console_socket
 
         app.add_routes(rest.routes)
         app.add_routes(agent_api.routes)
         app.add_routes(console_routes.routes)
+        app.add_routes(dashboard.routes)
+        app[dashboard.CACHE] = {}
         app.add_routes(console_socket.routes)
         if config.connectors.web.enabled:
             from connectors.web import socket as web_socket

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bot.errors import InputError, InputTooLargeError, RelaydeskError
 from bot.server.keys import CONFIG
+from bot.server.runtime import RUNTIME
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,13 @@ def error_response(status: int, reason: str, message: str) -> web.Response:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await _answer(request, handler)
+    if response.status >= 400:  # counted by class only: a path or a body never becomes a label
+        request.app[RUNTIME].metrics.http_error(response.status)
+    return response
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:

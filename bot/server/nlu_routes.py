@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiohttp import web
@@ -12,12 +13,14 @@ from bot.errors import InputError
 from bot.nlu.pipeline import validate_text
 from bot.server.json_body import read_object
 from bot.server.keys import CONFIG, EXECUTOR, NLU
+from bot.server.runtime import RUNTIME
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/model/parse")
 async def parse(request: web.Request) -> web.Response:
+    started = time.perf_counter()
     config = request.app[CONFIG]
     body = await read_object(request, allowed={"text", "message_id"}, required={"text"})
     text = validate_text(body["text"], config.nlu.max_text_chars)
@@ -29,7 +32,9 @@ async def parse(request: web.Request) -> web.Response:
     out: dict[str, Any] = result.to_dict()
     if message_id is not None:
         out["message_id"] = message_id
-    return web.json_response(out, dumps=_dumps)
+    response = web.json_response(out, dumps=_dumps)
+    request.app[RUNTIME].metrics.parse_latency.observe(time.perf_counter() - started)
+    return response
 
 
 @routes.get("/status")
@@ -61,6 +66,8 @@ async def index(request: web.Request) -> web.Response:
                 "GET /status": "the model being served",
                 "GET /version": "relaydesk's version",
                 "GET /health": "liveness",
+                "GET /ready": "readiness: the store, the engine and the database answer",
+                "GET /metrics": "Prometheus metrics",
             },
         }
     )

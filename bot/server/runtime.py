@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from bot.dialogue.orders import SqliteOrderLookup
 from bot.dialogue.policy import PolicySettings
 from bot.dialogue.responses import Responses
 from bot.knowledge.base import KnowledgeBase
+from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import SqlStore
 from handoff.console.accounts import Accounts
@@ -39,6 +41,7 @@ class Runtime:
     canned: dict[str, Any] = field(default_factory=dict)  # console canned responses per language
     telegram: TelegramConnector | None = None
     wechat: WechatConnector | None = None
+    metrics: Metrics = field(default_factory=Metrics)  # this app's Prometheus registry
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -48,13 +51,17 @@ async def open_runtime(
     config: Config, nlu: NLUPipeline, runtime: Runtime, executor: Executor | None = None
 ) -> None:
     store = await SqlStore.open(config.storage.url, base_dir=config.base_dir)
+    minutes = config.dialogue.session_expiration_minutes
+    store.session_expiry = timedelta(minutes=minutes) if minutes else None
     embed = nlu.component("SentenceEmbeddingFeaturizer")
     kb = KnowledgeBase(config, embedder=embed.embedder if embed else None)
     kb.open()
     h = config.handoff
     runtime.store, runtime.kb = store, kb
     responses = Responses.load(config.path(config.dialogue.responses))
-    runtime.handoff = HandoffService(store, responses, handle_minutes=h.average_handle_minutes)
+    runtime.handoff = HandoffService(
+        store, responses, handle_minutes=h.average_handle_minutes, metrics=runtime.metrics
+    )
     c = config.console
     runtime.accounts = Accounts(
         store,
@@ -76,6 +83,7 @@ async def open_runtime(
         average_handle_minutes=h.average_handle_minutes,
         auto_assign=h.auto_assign,
         executor=executor,
+        metrics=runtime.metrics,
     )
 
 

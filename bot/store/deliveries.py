@@ -11,12 +11,13 @@ conversation go out strictly in order: only the oldest pending row of a conversa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from bot import clock
 from bot.store.engine import Database
 from bot.store.records import MessageRecord
 from bot.store.sql_store import CONV, DLV, IDENT, MSG, _message, _utc
@@ -51,7 +52,7 @@ class Deliveries:
         claimer dies, the row is due again when the lease ends."""
 
         def work(s: Session) -> list[DueDelivery]:
-            now = datetime.now(UTC)
+            now = clock.now()
             earlier = aliased(DLV)
             rows = s.execute(
                 select(DLV.c.message_id, DLV.c.attempts, CONV.c.customer_id, MSG)
@@ -104,14 +105,14 @@ class Deliveries:
 
     async def retry(self, message_id: int, *, after_s: float, error: str) -> None:
         """Due again after `after_s` (backoff, or the channel's own `retry_after`)."""
-        at = datetime.now(UTC) + timedelta(seconds=after_s)
+        at = clock.now() + timedelta(seconds=after_s)
         await self._set(message_id, status="pending", due_at=at, error=error)
 
     async def failed(self, message_id: int, error: str) -> None:
         await self._set(message_id, status="failed", error=error)
 
     async def _set(self, message_id: int, **values: Any) -> None:
-        values.setdefault("due_at", datetime.now(UTC))
+        values.setdefault("due_at", clock.now())
 
         def work(s: Session) -> None:
             s.execute(update(DLV).where(DLV.c.message_id == message_id).values(**values))
@@ -135,7 +136,7 @@ class Deliveries:
                     DLV.c.status == "pending",
                     DLV.c.attempts == 0,
                 )
-                .values(status="sent", via="passive", due_at=datetime.now(UTC), attempts=1)
+                .values(status="sent", via="passive", due_at=clock.now(), attempts=1)
             ).rowcount  # type: ignore[attr-defined]
             s.commit()
             return _message(row) if claimed else None
@@ -153,7 +154,7 @@ class Deliveries:
                     DLV.c.status == "pending",
                     DLV.c.attempts == 0,
                 )
-                .values(due_at=datetime.now(UTC))
+                .values(due_at=clock.now())
             )
             s.commit()
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from bot import clock
 from bot.store import models as m
 from bot.store.engine import Database
 
@@ -27,7 +28,7 @@ class LinkCodes:
 
     async def issue(self, customer_id: str, *, minutes: float = 30) -> tuple[str, datetime]:
         code = secrets.token_urlsafe(18)[:CODE_CHARS]
-        expires = datetime.now(UTC) + timedelta(minutes=minutes)
+        expires = clock.now() + timedelta(minutes=minutes)
 
         def work(s: Session) -> None:
             s.execute(
@@ -35,7 +36,7 @@ class LinkCodes:
                     code=_digest(code),
                     customer_id=customer_id,
                     expires_at=expires,
-                    created_at=datetime.now(UTC),
+                    created_at=clock.now(),
                 )
             )
             s.commit()
@@ -50,7 +51,7 @@ class LinkCodes:
         digest = _digest(code)
 
         def work(s: Session) -> str | None:
-            now = datetime.now(UTC)
+            now = clock.now()
             used = s.execute(
                 update(m.LinkCode)
                 .where(

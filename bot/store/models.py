@@ -4,7 +4,7 @@ can ask for everything after the last number it saw and nothing is lost or reord
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -20,9 +20,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot import clock
+
 
 def now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def new_id() -> str:

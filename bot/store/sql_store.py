@@ -15,6 +15,7 @@ from sqlalchemy import Select, Table, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot import clock
 from bot.errors import InputError, RelaydeskError
 from bot.events import LocalMessageBus, MessageBus, MessageEvent
 from bot.store import models as m
@@ -161,6 +162,9 @@ class SqlStore:
     def __init__(self, db: Database, bus: MessageBus | None = None) -> None:
         self.db = db
         self.bus = bus or LocalMessageBus()
+        # After this long without a message, a conversation the bot holds is over; the next
+        # message opens a new one. None: conversations never expire.
+        self.session_expiry: timedelta | None = None
 
     @classmethod
     async def open(
@@ -201,8 +205,24 @@ class SqlStore:
         comes back with `duplicate=True` and is not stored again."""
         _check_text(text)
 
+        expiry = self.session_expiry
+
         def work(s: Session) -> TurnStart:
             customer, conv_id = _identity(s, channel, sender)
+            if conv_id is not None and expiry is not None:
+                # A bot conversation idle for longer than the session expiry has ended (as
+                # Rasa's session_expiration_time): close it where it went quiet, start anew.
+                quiet = s.execute(
+                    update(CONV)
+                    .where(
+                        CONV.c.id == conv_id,
+                        CONV.c.status == "bot",
+                        CONV.c.updated_at < clock.now() - expiry,
+                    )
+                    .values(status="closed", closed_at=CONV.c.updated_at)
+                ).rowcount  # type: ignore[attr-defined]
+                if quiet:
+                    conv_id = None
             if conv_id is None:
                 conv_id = new_id()
                 s.execute(
@@ -254,7 +274,7 @@ class SqlStore:
                     .where(CONV.c.id == conversation_id)
                     .values(
                         last_seq=CONV.c.last_seq + len(replies),
-                        updated_at=datetime.now(UTC),
+                        updated_at=clock.now(),
                         **conversation,
                     )
                     .returning(CONV.c.last_seq, CONV.c.channel)
@@ -262,7 +282,7 @@ class SqlStore:
                 if row is None:
                     raise NotFoundError(f"no conversation {conversation_id!r}")
                 last, channel = row
-                at = datetime.now(UTC)
+                at = clock.now()
                 values = []
                 for n, reply in enumerate(replies):
                     kb = reply.get("kb_article") or {}
@@ -452,7 +472,7 @@ class SqlStore:
             result = s.execute(
                 update(CONV)
                 .where(CONV.c.id == conversation_id)
-                .values(**fields, updated_at=datetime.now(UTC))
+                .values(**fields, updated_at=clock.now())
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFoundError(f"no conversation {conversation_id!r}")
@@ -587,7 +607,7 @@ class SqlStore:
         def work(s: Session) -> TicketRecord:
             row = _ticket_row(s, number)
             row.status = status
-            row.updated_at = datetime.now(UTC)
+            row.updated_at = clock.now()
             s.add(m.TicketEvent(ticket_id=row.id, status=status, note=note, actor=actor))
             s.commit()
             return _ticket(s, row)
@@ -688,7 +708,7 @@ class SqlStore:
             s.execute(
                 update(CONV)
                 .where(CONV.c.id == conversation_id)
-                .values(status="queued", updated_at=datetime.now(UTC))
+                .values(status="queued", updated_at=clock.now())
             )
             s.commit()
             return _handoff(row)
@@ -719,7 +739,7 @@ class SqlStore:
                         load < agent.max_concurrent,
                     )
                 )
-                .values(status="assigned", assigned_to=agent_id, assigned_at=datetime.now(UTC))
+                .values(status="assigned", assigned_to=agent_id, assigned_at=clock.now())
                 .returning(m.Handoff.conversation_id)
             ).scalar()
             if conversation_id is None:
@@ -728,7 +748,7 @@ class SqlStore:
             s.execute(
                 update(CONV)
                 .where(CONV.c.id == conversation_id)
-                .values(status="assigned", updated_at=datetime.now(UTC))
+                .values(status="assigned", updated_at=clock.now())
             )
             s.commit()
             return True
@@ -840,7 +860,7 @@ class SqlStore:
             )
             if assigned_to is not None:
                 q = q.where(h.assigned_to == assigned_to)
-            now = datetime.now(UTC)
+            now = clock.now()
             out = []
             for row in s.execute(q):
                 handoff = row[0]
@@ -1002,7 +1022,7 @@ def _identity(
     ).first()
     if row is not None:
         return _customer(row), row.open_conversation
-    customer_id, at = new_id(), datetime.now(UTC)
+    customer_id, at = new_id(), clock.now()
     s.execute(
         insert(CUST).values(
             id=customer_id, name=name, language=language, tags=[], attributes={}, created_at=at
@@ -1027,7 +1047,7 @@ def _enqueue_deliveries(
     """Delivery rows for outbound messages on a pushed channel, in the caller's transaction."""
     if channel not in PUSHED_CHANNELS or not message_ids:
         return
-    at = datetime.now(UTC)
+    at = clock.now()
     due = at + timedelta(seconds=hold_s)
     s.execute(
         insert(DLV),
@@ -1061,7 +1081,7 @@ def _number_and_insert(
     """Take the conversation's next message number and store the message under it. The number
     comes from one UPDATE ... RETURNING, which the database serialises, so concurrent writers
     never share or skip one."""
-    at = datetime.now(UTC)
+    at = clock.now()
     conv = s.execute(
         update(CONV)
         .where(CONV.c.id == conversation_id)

@@ -57,7 +57,9 @@ class TelegramConnector:
                 connect_timeout=timeout,
             ),
         )
-        self.outbox = Outbox(self.store, TelegramSender(self.bot, media_dir), settings.delivery)
+        self.outbox = Outbox(
+            self.store, TelegramSender(self.bot, media_dir), settings.delivery, runtime.metrics
+        )
         self.username: str | None = None
         self.ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []

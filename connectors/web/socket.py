@@ -81,7 +81,12 @@ async def widget_socket(request: web.Request) -> web.WebSocketResponse:
         raise web.HTTPServiceUnavailable(text="starting up; try again")
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
-    await WidgetConnection(ws, runtime, web_cfg.identity_secret, web_cfg.max_text_chars).run()
+    open_sockets = runtime.metrics.websockets.labels(kind="widget")
+    open_sockets.inc()
+    try:
+        await WidgetConnection(ws, runtime, web_cfg.identity_secret, web_cfg.max_text_chars).run()
+    finally:
+        open_sockets.dec()
     return ws
 
 

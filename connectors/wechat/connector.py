@@ -42,7 +42,7 @@ class WechatConnector:
             timeout_s=settings.delivery.request_timeout_seconds,
         )
         sender = WechatSender(self.api, self.deliveries, settings)
-        self.outbox = Outbox(self.store, sender, settings.delivery)
+        self.outbox = Outbox(self.store, sender, settings.delivery, runtime.metrics)
         self._background: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:

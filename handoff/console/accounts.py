@@ -12,7 +12,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
@@ -20,6 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot import clock
 from bot.errors import InputError, RelaydeskError
 from bot.store import models as m
 from bot.store.records import AgentRecord
@@ -89,7 +90,7 @@ class Accounts:
         await self.store.db.run(work)
 
     async def login(self, username: str, password: str) -> Login:
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def load(s: Session) -> tuple[AgentRecord, str | None, datetime | None] | None:
             row = s.scalar(select(m.Agent).where(m.Agent.username == username))
@@ -147,7 +148,7 @@ class Accounts:
         """The agent and CSRF token of a live session, or None."""
         if not token or len(token) > 100:
             return None
-        now = datetime.now(UTC)
+        now = clock.now()
 
         def work(s: Session) -> tuple[AgentRecord, str] | None:
             row = s.execute(

@@ -53,7 +53,12 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 1024)
     await ws.prepare(request)
     sla = request.app[CONFIG].console.first_response_sla_seconds
-    await ConsoleFeed(ws, runtime.store, found[0], sla).run()
+    open_sockets = runtime.metrics.websockets.labels(kind="console")
+    open_sockets.inc()
+    try:
+        await ConsoleFeed(ws, runtime.store, found[0], sla).run()
+    finally:
+        open_sockets.dec()
     return ws
 
 

@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from bot.config import Config
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.app import create_app
 from bot.server.runtime import RUNTIME
+from bot.store.deliveries import Deliveries
+from bot.store.sql_store import MSG, SqlStore
 from tests.conftest import server_config
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,13 +38,13 @@ def _config(repo_config: Config, tmp: Path, kb: Path) -> Config:
 
 
 @pytest.fixture
-async def site(
+async def server(
     aiohttp_server: ServerFactory,
     repo_config: Config,
     trained: NLUPipeline,
     tmp_path: Path,
     kb_dir: Path,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[TestServer]:
     server = await aiohttp_server(
         create_app(_config(repo_config, tmp_path, kb_dir), trained, dialogue=True)
     )
@@ -54,6 +59,11 @@ async def site(
         status="online",
     )
     await runtime.accounts.set_password("amy", PASSWORD)
+    yield server
+
+
+@pytest.fixture
+async def site(server: TestServer) -> AsyncIterator[str]:
     yield str(server.make_url("")).rstrip("/")
 
 
@@ -103,6 +113,16 @@ async def test_a_question_gets_a_knowledge_answer_with_its_image(
     )
     assert loaded == 200
     await page.screenshot(path=str(artifacts / "widget-answer.png"))
+
+    # Telegram is not connected in these tests: "Continue in Telegram" asks for a link, hears
+    # `unavailable`, and goes away quietly (no error, no new tab).
+    await page.evaluate("() => { window.open = (...a) => { window.opened = a; return null; }; }")
+    telegram = page.get_by_test_id("rd-telegram")
+    assert await telegram.is_visible()
+    await telegram.click()
+    await telegram.wait_for(state="hidden")
+    assert await page.get_by_test_id("rd-error").is_hidden()
+    assert await page.evaluate("window.opened === undefined")
 
 
 async def test_failed_turns_queue_the_customer_and_an_agent_takes_over(
@@ -175,3 +195,106 @@ async def test_failed_turns_queue_the_customer_and_an_agent_takes_over(
     await customer.get_by_test_id("rd-launcher").click()
     await customer.get_by_test_id("rd-msg").nth(before - 1).wait_for()
     assert await customer.locator('[data-testid="rd-msg"][data-sender="agent"]').count() == 2
+
+
+async def _age_customer_messages(store: SqlStore, conversation_id: str, hours: float) -> None:
+    """As if the customer had last written `hours` ago."""
+    then = datetime.now(UTC) - timedelta(hours=hours)
+
+    def work(s: Session) -> None:
+        s.execute(
+            update(MSG)
+            .where(MSG.c.conversation_id == conversation_id, MSG.c.sender == "customer")
+            .values(created_at=then)
+        )
+        s.commit()
+
+    await store.db.run(work)
+
+
+async def test_console_shows_failed_telegram_deliveries_and_the_closed_wechat_window(
+    server: TestServer, site: str, browser: Any, artifacts: Path
+) -> None:
+    runtime = server.app[RUNTIME]
+    engine, store = runtime.engine, runtime.store
+    assert engine is not None and store is not None
+    # No Telegram or WeChat connector runs here, so nothing sends: every reply to these customers
+    # stays pending until the test says how its delivery went.
+    tg = await engine.handle("telegram", "4242", "转人工")
+    wx = await engine.handle("wechat", "o-wx-4242", "转人工")
+    assert tg.status == wx.status == "queued"
+    blocked = [m for m in await store.messages(tg.conversation_id) if m.sender != "customer"][-1]
+    reason = "Forbidden: bot was blocked by the user"
+    deliveries = Deliveries(store.db)
+    await deliveries.failed(blocked.id, reason)
+    # What the outbox adds when it gives up (connectors/outbox.py, Outbox._fail).
+    await store.append_message(
+        tg.conversation_id,
+        "system",
+        f"Not delivered on Telegram / 未送达: {reason}",
+        payload={
+            "event": "delivery_failed",
+            "message_id": blocked.id,
+            "channel": "telegram",
+            "reason": reason,
+            "internal": True,
+        },
+    )
+
+    page = await browser.new_page(viewport={"width": 1400, "height": 900}, locale="en-US")
+    await _login(page, site)
+    await page.get_by_test_id("me-name").filter(has_text="Amy").wait_for()
+    queued = '[data-testid="queue-item"][data-conversation-id="{}"]'
+    await page.locator(queued.format(tg.conversation_id)).get_by_test_id("claim").click()
+
+    # The failed reply says so in red, with the channel's reason; the notice is a warning.
+    reply = page.locator(f'[data-testid="msg"][data-id="{blocked.id}"]')
+    failed = reply.get_by_test_id("delivery-failed")
+    await failed.wait_for()
+    assert await failed.inner_text() == f"✕ Not delivered: {reason}"
+    assert await page.get_by_test_id("delivery-failed").count() == 1
+    notice = page.locator('[data-testid="msg"][data-event="delivery_failed"]')
+    assert "msg-warn" in (await notice.get_attribute("class") or "")
+    assert await notice.get_by_test_id("delivery").count() == 0  # never sent to the customer
+    assert await page.get_by_test_id("channel-window").is_hidden()  # Telegram has no window
+
+    # The agent's reply shows "sending…" until the outbox reports it sent, then a check.
+    await page.get_by_test_id("reply-input").fill("Hi, this is Amy.")
+    await page.get_by_test_id("reply-send").click()
+    mine = page.locator('[data-testid="msg"][data-sender="agent"]')
+    await mine.locator('[data-status="pending"]').filter(has_text="sending…").wait_for()
+    sent = next(m for m in await store.messages(tg.conversation_id) if m.sender == "agent")
+    await deliveries.sent(sent.id, via="api")
+    await mine.locator('[data-status="sent"]').wait_for(timeout=5000)
+    await page.screenshot(path=str(artifacts / "console-delivery.png"))
+
+    # WeChat: the window is open (5 messages, 48 hours) ...
+    await page.locator(queued.format(wx.conversation_id)).get_by_test_id("claim").click()
+    window = page.get_by_test_id("channel-window")
+    await window.filter(
+        has_text=re.compile(r"^WeChat: 5 messages left, window closes in 4[78] h$")
+    ).wait_for()
+    box, send = page.get_by_test_id("reply-input"), page.get_by_test_id("reply-send")
+    assert await box.is_enabled()
+    # ... until the customer's last message is 49 hours old: the send is refused (409), the
+    # reason shows by the reply box, the header updates and the reply box turns off.
+    await _age_customer_messages(store, wx.conversation_id, hours=49)
+    await box.fill("Are you still there?")
+    await send.click()
+    closed = "WeChat's 48-hour window closed; the customer must write again first"
+    await page.get_by_test_id("reply-note").filter(has_text=closed).wait_for()
+    await window.filter(has_text=closed).wait_for()
+    assert await box.is_disabled() and await send.is_disabled()
+    assert await box.input_value() == "Are you still there?"  # kept for another channel
+    assert await page.locator("#notice").is_hidden()  # not a generic error
+    assert all(m.text != "Are you still there?" for m in await store.messages(wx.conversation_id))
+
+    # Opened afresh, the page knows before anyone types.
+    await page.reload()
+    await page.locator(
+        f'[data-testid="mine-item"][data-conversation-id="{wx.conversation_id}"]'
+    ).click()
+    await window.filter(has_text=closed).wait_for()
+    assert await box.is_disabled() and await send.is_disabled()
+    assert "Replies are off" in await page.get_by_test_id("reply-note").inner_text()
+    await page.screenshot(path=str(artifacts / "console-wechat-window.png"))

@@ -12,6 +12,7 @@
 
   const MAX_LEN = 4000;
   const KEY = { token: 'relaydesk.token', cursor: 'relaydesk.cursor', outbox: 'relaydesk.outbox' };
+  const TG_OFF = 'relaydesk.telegram-off'; // sessionStorage: this server has no Telegram, stop offering it
   const SENDERS = new Set(['bot', 'agent', 'system', 'customer']);
 
   // ---------------------------------------------------------------- configuration
@@ -64,6 +65,7 @@
       error: 'Something went wrong. Please try again.',
       ratePrompt: 'How would you rate our service?', star: (n) => (n === 1 ? '1 star' : `${n} stars`),
       rateComment: 'Comment (optional)', rateSubmit: 'Submit rating', thanks: 'Thank you for your feedback!',
+      telegram: 'Continue in Telegram', newTab: '(opens in a new tab)',
     },
     zh: {
       title: '在线客服', launcher: '在线客服', close: '关闭对话',
@@ -79,6 +81,7 @@
       error: '出了点问题，请稍后重试。',
       ratePrompt: '请为本次服务评分', star: (n) => `${n} 星`,
       rateComment: '补充意见（可选）', rateSubmit: '提交评价', thanks: '感谢您的评价！',
+      telegram: '在 Telegram 继续', newTab: '（在新标签页中打开）',
     },
   };
   const T = STRINGS[lang];
@@ -220,6 +223,11 @@ button { cursor: pointer; }
 .composer { display: flex; gap: 8px; align-items: flex-end; padding: 10px; border-top: 1px solid #e3e6ea; }
 .composer textarea { flex: 1; resize: none; max-height: 120px; border: 1px solid #c3c8ce;
   border-radius: 8px; padding: 8px 10px; line-height: 1.4; }
+.foot { display: flex; justify-content: center; padding: 0 10px 8px; }
+.foot button { border: 0; background: none; padding: 4px 8px; border-radius: 6px; font-size: 12px;
+  color: #2f5f8a; text-decoration: underline; }
+.foot button:hover { background: #f0f3f5; }
+.foot button[aria-busy="true"] { opacity: .6; cursor: progress; }
 `;
 
   function applyStyles(root) {
@@ -278,12 +286,19 @@ button { cursor: pointer; }
   const form = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); sendFromInput(); } },
     h('label', { for: 'rd-input', class: 'sr-only' }, T.inputLabel), input, sendBtn);
 
+  // Carries this chat over to the Telegram bot (one history); hidden when the server has no Telegram.
+  const tgOff = (() => { try { return sessionStorage.getItem(TG_OFF) === '1'; } catch { return false; } })();
+  const tgButton = h('button', {
+    type: 'button', 'data-testid': 'rd-telegram', onclick: askTelegramLink, hidden: tgOff,
+  }, T.telegram, h('span', { 'aria-hidden': 'true' }, ' ↗'), h('span', { class: 'sr-only' }, ` ${T.newTab}`));
+  const foot = h('div', { class: 'foot' }, tgButton);
+
   const panel = h('div', {
     id: 'rd-panel', class: 'panel', role: 'dialog', 'aria-label': title, 'data-testid': 'rd-panel', hidden: true,
   },
   h('div', { class: 'head' }, h('h2', {}, title),
     h('button', { type: 'button', 'aria-label': T.close, onclick: () => close() }, icon('i-x', ICON_X))),
-  conn, status, log, typing, rateForm, thanks, errorBox, form);
+  conn, status, log, typing, rateForm, thanks, errorBox, form, foot);
 
   root.append(launcher, panel);
 
@@ -565,8 +580,45 @@ button { cursor: pointer; }
     if (!sendFrame(frame)) pendingRate = frame; // sent after the next welcome
   }
 
+  // ---------------------------------------------------------------- Telegram deep link
+  let linkWanted = false; // a click is waiting for its link answer (or for the socket)
+  let linkTimer = 0;
+
+  function askTelegramLink() {
+    if (linkWanted || tgButton.hidden) return;
+    linkWanted = true;
+    tgButton.setAttribute('aria-busy', 'true');
+    clearTimeout(linkTimer);
+    linkTimer = setTimeout(linkDone, 10000); // no answer: let the customer try again
+    if (!sendFrame({ type: 'link', channel: 'telegram' }) && !ws && !stopped) { attempts = 0; connect(); }
+  }
+
+  function linkDone() {
+    linkWanted = false;
+    clearTimeout(linkTimer);
+    tgButton.removeAttribute('aria-busy');
+  }
+
+  function onLink(f) {
+    const url = safeUrl(f.url);
+    const wanted = linkWanted;
+    linkDone();
+    // Only an answer to this page's own click opens anything, and only an http(s) URL.
+    if (wanted && f.channel === 'telegram' && url) window.open(url, '_blank', 'noopener');
+  }
+
+  // The server has no Telegram: stop offering it for this browser session, quietly.
+  function telegramUnavailable() {
+    linkDone();
+    const hadFocus = root.activeElement === tgButton;
+    tgButton.hidden = true;
+    try { sessionStorage.setItem(TG_OFF, '1'); } catch { /* this page load only */ }
+    if (hadFocus) input.focus();
+  }
+
   function onError(f) {
     if (f.code === 'identity') { stopped = true; showConn(T.identity); return; }
+    if (f.code === 'unavailable') { telegramUnavailable(); return; }
     showError(typeof f.message === 'string' && f.message ? f.message : T.error);
     if (rateState === 'sent') { rateState = 'asking'; rateSubmit.disabled = !score; comment.disabled = false; }
   }
@@ -629,10 +681,12 @@ button { cursor: pointer; }
         // Resend everything not yet echoed; the server stores each client_id only once.
         for (const o of readOutbox()) sendFrame({ type: 'message', text: o.text, client_id: o.client_id });
         if (pendingRate && sendFrame(pendingRate)) pendingRate = null;
+        if (linkWanted) sendFrame({ type: 'link', channel: 'telegram' }); // clicked while offline
         break;
       case 'message': onMessage(f); break;
       case 'state': onState(f); break;
       case 'typing': setTyping(f.on === true); break;
+      case 'link': onLink(f); break;
       case 'error': onError(f); break;
       default: break; // unknown frame types are ignored, so the server can add new ones
     }

@@ -15,7 +15,7 @@
       locked: 'Too many failed attempts: the account is locked for 15 minutes.',
       need_credentials: 'Enter your username and password.',
       session_lost: 'Your session has ended. Please sign in again.',
-      network_error: 'Cannot reach the server.', logout: 'Log out',
+      network_error: 'Cannot reach the server.', logout: 'Log out', dashboard: 'Dashboard',
       role_agent: 'Agent', role_supervisor: 'Supervisor', role_admin: 'Admin',
       status_online: 'Online', status_away: 'Away', status_offline: 'Offline',
       status_toggle_label: 'Status: {status}. Switch to {next}.',
@@ -48,12 +48,22 @@
       none: 'None.', lang_label: 'Language: {lang}', current: 'this one',
       channel: 'channel', status: 'status', skill_group: 'group', reason: 'reason',
       buttons: 'buttons', sent_negative: 'negative', sent_neutral: 'neutral', sent_positive: 'positive',
+      dlv_sent_api: 'Delivered to the customer\'s app', dlv_sent_passive: 'Delivered as a passive reply',
+      dlv_pending: 'sending…', dlv_failed: 'Not delivered: {error}', dlv_failed_bare: 'Not delivered',
+      dlv_attempts: 'attempt {n}',
+      win_open: 'WeChat: {n} messages left, window closes in {time}',
+      win_open_one: 'WeChat: 1 message left, window closes in {time}',
+      win_hours: '{n} h', win_minutes: '{n} min', win_closed: '{why}',
+      win_none: 'the customer has not written on WeChat',
+      win_expired: 'WeChat\'s 48-hour window closed; the customer must write again first',
+      win_used_up: 'WeChat allows no more messages until the customer writes again',
+      reply_blocked: 'Replies are off: {why}',
     },
     zh: {
       title: 'relaydesk 坐席工作台', brand: 'relaydesk 工作台', skip: '跳到会话', language: '语言', dismiss: '关闭',
       login_heading: '坐席登录', username: '用户名', password: '密码', sign_in: '登录', bad_login: '用户名或密码错误',
       locked: '失败次数过多：账号已锁定 15 分钟。', need_credentials: '请输入用户名和密码。', session_lost: '登录已失效，请重新登录。',
-      network_error: '无法连接服务器。', logout: '退出登录', role_agent: '坐席', role_supervisor: '主管', role_admin: '管理员',
+      network_error: '无法连接服务器。', logout: '退出登录', dashboard: '数据看板', role_agent: '坐席', role_supervisor: '主管', role_admin: '管理员',
       status_online: '在线', status_away: '离开', status_offline: '离线',
       status_toggle_label: '状态：{status}。切换为{next}。', conn_live: '已连接', conn_retry: '正在重连…',
       nav_label: '排队和我的会话', queue: '排队', queue_empty: '没有人在等待。', mine: '我的会话', mine_empty: '你还没有接入的会话。',
@@ -77,6 +87,16 @@
       none: '无。', lang_label: '语言：{lang}', current: '当前',
       channel: '渠道', status: '状态', skill_group: '技能组', reason: '原因',
       buttons: '按钮', sent_negative: '负面', sent_neutral: '中性', sent_positive: '正面',
+      dlv_sent_api: '已送达客户的应用', dlv_sent_passive: '已作为被动回复送达',
+      dlv_pending: '发送中…', dlv_failed: '未送达：{error}', dlv_failed_bare: '未送达',
+      dlv_attempts: '第 {n} 次尝试',
+      win_open: '微信：还可发送 {n} 条，窗口 {time}后关闭',
+      win_open_one: '微信：还可发送 1 条，窗口 {time}后关闭',
+      win_hours: '{n} 小时', win_minutes: '{n} 分钟', win_closed: '{why}',
+      win_none: '客户尚未在微信上发过消息',
+      win_expired: '微信 48 小时窗口已关闭，需客户先发消息',
+      win_used_up: '客户再次发消息前，微信不允许再发送',
+      reply_blocked: '无法回复：{why}',
     },
   };
 
@@ -170,13 +190,23 @@
     msgs: new Map(),        // id -> Message for the open conversation (dedupe)
     notes: [], suggestions: [], cite: null,
     customer: null, profile: null,
+    window: null,           // the open WeChat conversation's channel_window, else null
+    replyNote: '',          // the server's words when it refused a send (409), shown by the reply box
+    pollN: 0,               // re-fetches so far while a delivery is still pending (backoff)
     ws: null, wsWanted: false, wsAttempt: 0, wsTimer: null, reloadTimer: null,
     busy: false,
   };
 
+  // Channels whose messages are pushed to the customer's app; each outbound message there has a
+  // delivery state (docs/web-protocol.md, "Delivery on Telegram and WeChat").
+  const PUSHED = new Set(['telegram', 'wechat']);
+
   // ---------------------------------------------------------------- HTTP
   class ApiError extends Error {
-    constructor(message, status, fromJson) { super(message); this.status = status; this.fromJson = !!fromJson; }
+    constructor(message, status, fromJson, data) {
+      super(message);
+      this.status = status; this.fromJson = !!fromJson; this.data = data || null;
+    }
   }
 
   async function api(method, path, body, retried) {
@@ -208,7 +238,7 @@
       } catch { /* fall through to the original error */ }
     }
     if (res.status === 401 && !isSession && S.agent) sessionLost();
-    throw new ApiError(message, res.status, !!jsonMessage);
+    throw new ApiError(message, res.status, !!jsonMessage, data);
   }
 
   const post = (path, body) => api('POST', path, body);
@@ -276,6 +306,7 @@
     showView(true);
     renderMe();
     $('supervisor').hidden = !isSupervisor();
+    $('dashboard-link').hidden = !isSupervisor();
     loadReference();
     refreshAll();
     S.wsWanted = true;
@@ -286,7 +317,7 @@
     Object.assign(S, {
       agent: null, csrf: null, queue: [], mine: [], sup: null, canned: null, groups: [],
       openCid: null, conv: null, handoff: null, notes: [], suggestions: [], cite: null,
-      customer: null, profile: null, wsAttempt: 0,
+      customer: null, profile: null, wsAttempt: 0, window: null, replyNote: '', pollN: 0,
     });
     clearTimeout(S.reloadTimer);
     S.unread.clear();
@@ -294,6 +325,7 @@
     for (const id of ['queue', 'mine', 'sup-agents', 'sup-groups', 'transcript', 'notes', 'suggestions']) $(id).replaceChildren();
     for (const id of ['conv-body', 'cust-body']) $(id).hidden = true;
     for (const id of ['conv-empty', 'cust-empty']) $(id).hidden = false;
+    renderWindow();
     notify('');
   }
 
@@ -441,17 +473,27 @@
     }
   }
 
+  // One debounced re-fetch of the open conversation: several frames in a row cause one GET.
+  function scheduleReload(delay) {
+    clearTimeout(S.reloadTimer);
+    const cid = S.openCid;
+    if (!cid) return;
+    S.reloadTimer = setTimeout(() => { if (S.openCid === cid) loadConversation(cid, false); }, delay);
+  }
+
   function onMessageFrame(f) {
     const m = f.message;
     if (!m || !f.conversation_id) return;
     if (f.conversation_id === S.openCid) {
       addMessage(m);
+      const channel = m.channel || (S.conv && S.conv.channel);
       // System messages mark state changes (joined, transferred, resolved): refresh the header.
-      if (m.sender === 'system') {
-        clearTimeout(S.reloadTimer);
-        const cid = S.openCid;
-        S.reloadTimer = setTimeout(() => { if (S.openCid === cid) loadConversation(cid, false); }, 300);
-      }
+      if (m.sender === 'system') scheduleReload(300);
+      // Frames carry no delivery state: on Telegram and WeChat, re-fetch so "sending…" turns
+      // into sent or failed within a second or two.
+      else if (m.sender !== 'customer' && PUSHED.has(channel)) { S.pollN = 0; scheduleReload(800); }
+      // A customer writing on WeChat reopens the window: refresh the header and the reply box.
+      else if (m.sender === 'customer' && channel === 'wechat') scheduleReload(300);
     } else if (m.sender === 'customer') {
       S.unread.add(f.conversation_id);
       renderMine();
@@ -513,7 +555,10 @@
     tick();
   }
 
+  let windowTick = 0;
+
   function tick() {
+    if (S.window && ++windowTick % 30 === 0) renderWindow(); // the countdown, every 30 s
     for (const q of S.queue) {
       const w = $('queue').querySelector(`.wait[data-cid="${CSS.escape(q.conversation_id)}"]`);
       if (!w) continue;
@@ -590,7 +635,8 @@
     if (S.openCid !== cid) {
       S.openCid = cid;
       S.conv = null; S.handoff = null; S.notes = []; S.suggestions = []; S.cite = null;
-      S.customer = null; S.profile = null;
+      S.customer = null; S.profile = null; S.window = null; S.replyNote = ''; S.pollN = 0;
+      clearTimeout(S.reloadTimer);
       S.msgs.clear();
       $('transcript').replaceChildren();
       $('reply-input').value = '';
@@ -598,6 +644,7 @@
       $('draft-open').setAttribute('aria-expanded', 'false');
       setText($('draft-result'), '');
       renderCite();
+      renderWindow();
     }
     S.unread.delete(cid);
     renderMine();
@@ -619,8 +666,12 @@
       S.handoff = data.handoff || null;
       S.notes = data.notes || [];
       S.suggestions = data.suggestions || [];
+      S.window = data.channel_window || null;
+      if (S.window && !windowClosed()) S.replyNote = ''; // the customer wrote again: refusal is moot
       for (const m of data.messages || []) addMessage(m);
       renderConvHead();
+      renderWindow();
+      pollPendingDeliveries(cid);
       renderNotes();
       renderSuggestions();
       renderCanned();
@@ -650,9 +701,78 @@
     $('conv-claim').hidden = !(h && h.status === 'queued') && c.status !== 'queued';
   }
 
-  // Inserts one message in id order; a message already shown (by id) is skipped.
+  // While a message of the open conversation still waits for delivery, look again: after 1, 2,
+  // 4 … 30 s (a channel may be retrying with backoff), at most 10 times until a new frame.
+  function pollPendingDeliveries(cid) {
+    if (S.openCid !== cid || !PUSHED.has(S.conv && S.conv.channel)) return;
+    const pending = [...S.msgs.values()].some((m) => m.delivery && m.delivery.status === 'pending');
+    if (!pending || S.pollN >= 10) return;
+    scheduleReload(Math.min(30000, 1000 * 2 ** S.pollN++));
+  }
+
+  // ---------------------------------------------------------------- WeChat's window
+  // The server's window: {channel, last_customer_at, closes_at, remaining, open, closed_because}.
+  function windowClosed() {
+    const w = S.window;
+    if (!w) return false;
+    if (w.closed_because || w.open === false || !(Number(w.remaining) > 0)) return true;
+    const closes = Date.parse(w.closes_at);
+    return !Number.isNaN(closes) && closes <= Date.now(); // it closed while the page was open
+  }
+
+  // Why it is closed, in the agent's language when we know the case; else the server's words.
+  function windowWhy() {
+    const w = S.window;
+    const closes = Date.parse(w.closes_at);
+    const server = typeof w.closed_because === 'string' ? w.closed_because : '';
+    if (lang === 'en' && server) return server;
+    if (!w.last_customer_at || Number.isNaN(closes)) return t('win_none');
+    if (closes <= Date.now()) return t('win_expired');
+    if (!(Number(w.remaining) > 0)) return t('win_used_up');
+    return server || t('win_expired');
+  }
+
+  function windowLeft(ms) {
+    const mins = Math.max(1, Math.ceil(ms / 60000));
+    return mins < 60 ? t('win_minutes', { n: mins }) : t('win_hours', { n: Math.floor(mins / 60) });
+  }
+
+  function renderWindow() {
+    const box = $('conv-window');
+    const w = S.window;
+    const closed = windowClosed();
+    box.hidden = !w;
+    let why = '';
+    if (w) {
+      if (closed) why = windowWhy();
+      const n = Math.max(0, Math.floor(Number(w.remaining) || 0));
+      setText(box, closed ? t('win_closed', { why })
+        : t(n === 1 ? 'win_open_one' : 'win_open', { n, time: windowLeft(Date.parse(w.closes_at) - Date.now()) }));
+      box.className = `window ${closed ? 'window-closed' : n <= 1 ? 'window-low' : 'window-open'}`;
+      box.dataset.open = String(!closed);
+    }
+    // A closed window turns the reply box off, and says why next to it.
+    $('reply-input').disabled = closed;
+    $('reply-send').disabled = closed;
+    $('canned').disabled = cannedShown.length === 0 || closed;
+    const note = S.replyNote || (closed ? t('reply_blocked', { why }) : '');
+    setText($('reply-note'), note);
+    $('reply-note').hidden = !note;
+  }
+
+  // Inserts one message in id order. A message already shown (by id) is only redrawn when its
+  // delivery state changed (socket frames have none; the transcript GET brings it).
   function addMessage(m) {
-    if (!m || m.id == null || S.msgs.has(m.id)) return;
+    if (!m || m.id == null) return;
+    const known = S.msgs.get(m.id);
+    if (known) {
+      if (!('delivery' in m) || JSON.stringify(known.delivery) === JSON.stringify(m.delivery)) return;
+      const merged = { ...known, delivery: m.delivery };
+      S.msgs.set(m.id, merged);
+      const old = $('transcript').querySelector(`li[data-id="${CSS.escape(String(m.id))}"]`);
+      if (old) old.replaceWith(renderMessage(merged));
+      return;
+    }
     S.msgs.set(m.id, m);
     const log = $('transcript');
     const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
@@ -671,18 +791,47 @@
       const href = p[k] && safeUrl(p[k]);
       return href ? el('a', { href, target: '_blank', rel: 'noopener noreferrer' }, `${k}: ${p[k]}`) : null;
     }).filter(Boolean);
-    return el('li', { class: `msg msg-${sender}`, testid: 'msg', 'data-sender': sender, 'data-id': String(m.id) },
-      el('div', { class: 'msg-head' },
-        el('span', { class: 'msg-who' }, who),
-        el('time', { datetime: m.created_at || null }, fmtTime(m.created_at))),
-      el('p', { class: 'msg-text' }, m.text || ''),
+    const warn = sender === 'system' && p.event === 'delivery_failed';
+    return el('li', {
+      class: `msg msg-${sender}${warn ? ' msg-warn' : ''}`, testid: 'msg', 'data-sender': sender,
+      'data-id': String(m.id), 'data-event': typeof p.event === 'string' ? p.event : null,
+    },
+    el('div', { class: 'msg-head' },
+      el('span', { class: 'msg-who' }, warn ? el('span', { 'aria-hidden': 'true' }, '⚠ ') : null, who),
+      el('time', { datetime: m.created_at || null }, fmtTime(m.created_at))),
+    el('p', { class: 'msg-text' }, m.text || ''),
       p.caption ? el('p', { class: 'meta' }, p.caption) : null,
       Array.isArray(p.buttons) && p.buttons.length
         ? el('p', { class: 'meta' }, `${t('buttons')}: `, p.buttons.map((b) => badge(b.title || b.payload || '', 'btn-chip')))
         : null,
       links.length ? el('p', { class: 'meta' }, links) : null,
       m.kb_article_id ? el('p', { class: 'meta cite-line' }, t('cites', { id: m.kb_article_id, version: m.kb_article_version ?? '?' })) : null,
-      sender === 'customer' ? parseInfo(m.parse) : null);
+      sender === 'customer' ? parseInfo(m.parse) : null,
+      sender === 'customer' ? null : deliveryInfo(m, p));
+  }
+
+  // Did an outbound message reach the customer's Telegram or WeChat? Only messages that were
+  // sent to the customer have a delivery; a socket frame has none yet, so a message to a pushed
+  // channel counts as "sending…" until the transcript says otherwise.
+  function deliveryInfo(m, p) {
+    let d = m.delivery;
+    if (d === undefined && !p.internal && PUSHED.has(m.channel || (S.conv && S.conv.channel))) d = { status: 'pending' };
+    if (!d || typeof d !== 'object') return null;
+    if (d.status === 'sent') {
+      const label = t(d.via === 'passive' ? 'dlv_sent_passive' : 'dlv_sent_api');
+      return el('p', { class: 'dlv dlv-sent', testid: 'delivery', 'data-status': 'sent', 'data-via': d.via || null, title: label },
+        el('span', { 'aria-hidden': 'true' }, d.via === 'passive' ? '✓ ↩' : '✓'),
+        el('span', { class: 'sr-only' }, label));
+    }
+    if (d.status === 'failed') {
+      const error = typeof d.error === 'string' && d.error.trim() ? d.error.trim() : '';
+      return el('p', { class: 'dlv dlv-failed', testid: 'delivery-failed', 'data-status': 'failed' },
+        el('span', { 'aria-hidden': 'true' }, '✕ '),
+        error ? t('dlv_failed', { error }) : t('dlv_failed_bare'));
+    }
+    const tries = Number(d.attempts) > 1 ? ` (${t('dlv_attempts', { n: d.attempts })})` : '';
+    return el('p', { class: 'dlv dlv-pending', testid: 'delivery', 'data-status': 'pending', title: d.error || null },
+      t('dlv_pending') + tries);
   }
 
   function parseInfo(parse) {
@@ -716,21 +865,41 @@
     if (ev) ev.preventDefault();
     const ta = $('reply-input');
     const text = ta.value;
-    if (!text.trim() || !S.openCid || S.busy) return;
+    if (!text.trim() || !S.openCid || S.busy || windowClosed()) return;
     const cid = S.openCid;
     S.busy = true;
+    let refused = null;
     await act($('reply-send'), async () => {
-      // The protocol's send body is {"text"} only; the citation is shown to the agent, not sent.
-      const data = await post(convPath(cid, '/send'), { text });
+      let data;
+      try {
+        // The protocol's send body is {"text"} only; the citation is shown to the agent, not sent.
+        data = await post(convPath(cid, '/send'), { text });
+      } catch (e) {
+        // WeChat's window is closed or used up: the server's reason goes by the reply box, and
+        // the agent's text stays in it.
+        if (e.status === 409 && e.data && e.data.channel_window) { refused = e; return; }
+        throw e;
+      }
       if (S.openCid === cid) {
         if (ta.value === text) ta.value = '';
         S.cite = null;
         renderCite();
         if (data && data.message) addMessage(data.message);
+        // Telegram and WeChat: fetch the delivery state shortly, even if no frame comes.
+        if (PUSHED.has(S.conv && S.conv.channel)) { S.pollN = 0; scheduleReload(800); }
       }
     });
     S.busy = false;
-    ta.focus();
+    if (refused && S.openCid === cid) {
+      S.replyNote = refused.message;
+      S.window = refused.data.channel_window;
+      renderWindow();
+      $('reply-note').focus(); // the reply box is off now: keep keyboard focus near it
+      loadConversation(cid, false); // the header, from the server's current view
+      return;
+    }
+    renderWindow(); // act() re-enabled the send button; a closed window keeps it off
+    if (!ta.disabled) ta.focus();
   }
 
   function onReplyKey(e) {
@@ -750,7 +919,7 @@
     cannedShown = (S.canned && (S.canned[convLang] || S.canned[lang])) || [];
     sel.replaceChildren(el('option', { value: '' }, t('canned_pick')),
       ...cannedShown.map((c, i) => el('option', { value: String(i), title: c.text }, c.title)));
-    sel.disabled = cannedShown.length === 0;
+    sel.disabled = cannedShown.length === 0 || windowClosed();
   }
 
   function onCanned() {
@@ -918,6 +1087,7 @@
     renderCite();
     if (S.conv) {
       renderConvHead();
+      renderWindow();
       renderNotes();
       renderSuggestions();
       // Sender labels are translated: rebuild the transcript quietly.

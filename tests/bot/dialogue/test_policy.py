@@ -105,3 +105,24 @@ def test_ticket_status_reads_the_ticket() -> None:
     t = {"number": "T-1002", "subject": "Screen", "status_text": "in progress", "updated": "today"}
     d = decide(turn("ticket_status", entities={"ticket_id": "T-1002"}, ticket=t), S)
     assert d.steps[-1].response == "utter_ticket_status" and not d.failed
+
+
+@pytest.mark.parametrize(
+    ("text", "rating"),
+    [
+        ("5", (5, "")),
+        ("/rate 4 ok", (4, "ok")),
+        ("4星 很满意", (4, "很满意")),
+        ("3 stars, slow but fine", (3, "slow but fine")),
+        ("5,好", (5, "好")),
+        # A question that starts with a number is not a rating.
+        ("3点前下单今天能发吗", None),
+        ("2号发货吗", None),
+        ("1.5 days?", None),
+        ("6", None),
+    ],
+)
+def test_a_rating_is_a_lone_digit_from_1_to_5(text: str, rating: tuple[int, str] | None) -> None:
+    from bot.dialogue.engine import parse_rating
+
+    assert parse_rating(text) == rating

@@ -126,3 +126,29 @@ async def test_a_link_code_works_once_and_not_after_it_expires(store: SqlStore) 
 
     await store.db.run(expire)
     assert await codes.redeem(old) is None
+
+
+async def test_an_idle_bot_conversation_expires_and_a_queued_one_never_does(
+    store: SqlStore,
+) -> None:
+    from bot.clock import SimulatedClock, use_clock
+
+    store.session_expiry = timedelta(minutes=60)
+    clock = SimulatedClock(datetime(2026, 11, 3, 9, 0, tzinfo=UTC))
+    with use_clock(clock):
+        first = await store.begin_turn("web", "idle", "你好")
+        clock.advance(59 * 60)
+        same = await store.begin_turn("web", "idle", "还在吗")
+        assert same.conversation.id == first.conversation.id
+        quiet_since = clock.now()
+        clock.advance(61 * 60)
+        fresh = await store.begin_turn("web", "idle", "我又来了")
+        assert fresh.conversation.id != first.conversation.id
+        old = await store.conversation(first.conversation.id)
+        assert old.status == "closed" and old.closed_at == quiet_since
+
+        waiting = await store.begin_turn("web", "queued", "转人工")
+        await store.queue_handoff(waiting.conversation.id, "explicit_request", "after_sales")
+        clock.advance(5 * 3600)  # a queue wait, however long, is not the end of a chat
+        later = await store.begin_turn("web", "queued", "还要等多久")
+        assert later.conversation.id == waiting.conversation.id

@@ -1,0 +1,1 @@
+"""Service analytics: the numbers a service manager runs the team by, from the stored events."""

@@ -1,0 +1,82 @@
+"""What operators watch: GET /metrics (Prometheus), GET /ready (readiness; /health is liveness),
+and the middleware that tags the log lines of a `{cid}` route with its conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from bot.logs import conversation_context
+from bot.server.errors import Handler
+from bot.server.keys import CONFIG
+from bot.server.runtime import RUNTIME
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+READY_TIMEOUT_S = 2.0
+QUEUE_READ_TIMEOUT_S = 5.0
+MAX_CID_CHARS = 64
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    if runtime.store is not None:
+        groups = request.app[CONFIG].handoff.skill_groups
+        try:
+            await asyncio.wait_for(
+                runtime.metrics.refresh_queue(runtime.store, groups), QUEUE_READ_TIMEOUT_S
+            )
+        except Exception as exc:
+            # A stale queue length would look healthy: leave the queue series out instead.
+            runtime.metrics.queue_length.clear()
+            runtime.metrics.queue_longest_wait.clear()
+            log.warning("metrics: could not read the queue: %s", exc or type(exc).__name__)
+    body = generate_latest(runtime.metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@routes.get("/ready")
+async def ready(request: web.Request) -> web.Response:
+    """200 once the store, the dialogue engine and the knowledge base are open and the database
+    answers; 503 with the reason otherwise (starting, shutting down, database away)."""
+    runtime = request.app[RUNTIME]
+    parts = (
+        ("store", runtime.store),
+        ("dialogue engine", runtime.engine),
+        ("knowledge base", runtime.kb),
+    )
+    missing = [name for name, part in parts if part is None]
+    if missing or runtime.store is None:
+        return _not_ready(f"not open yet: {', '.join(missing)}")
+    try:
+        await asyncio.wait_for(runtime.store.db.run(_ping), READY_TIMEOUT_S)
+    except TimeoutError:
+        return _not_ready(f"the database did not answer within {READY_TIMEOUT_S:g} s")
+    except Exception as exc:
+        log.warning("readiness: the database query failed: %s", exc or type(exc).__name__)
+        return _not_ready("the database query failed; the server log has details")
+    return web.json_response({"status": "ready"})
+
+
+def _ping(session: Session) -> None:
+    session.execute(text("SELECT 1"))
+
+
+def _not_ready(reason: str) -> web.Response:
+    return web.json_response({"status": "not_ready", "reason": reason}, status=503)
+
+
+@web.middleware
+async def conversation_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Routes with a `{cid}` (the agent API's conversation actions) log with its id."""
+    cid = request.match_info.get("cid")
+    if not cid:
+        return await handler(request)
+    with conversation_context(cid[:MAX_CID_CHARS]):
+        return await handler(request)

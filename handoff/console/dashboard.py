@@ -1,0 +1,155 @@
+"""The supervisor dashboard: its page and the analytics behind it, as JSON and as CSV.
+
+    GET /console/dashboard
+    GET /api/supervisor/analytics?from=2026-11-01&to=2026-11-30&granularity=day[&channel=web...]
+    GET /api/supervisor/analytics.csv?table=series&from=...&to=...
+
+Supervisors and admins only. A summary is cached for a minute per query: reading a month of
+events and grouping its gaps takes a second or two, and a dashboard is reloaded often.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.analytics.inputs import (
+    COLUMNS,
+    CSV_TABLES,
+    analyser_of,
+    categories_of,
+    embedder_of,
+    table,
+    to_csv,
+)
+from bot.analytics.metrics import SLICES, Settings
+from bot.analytics.summary import Period, summarize
+from bot.errors import InputError
+from bot.server.keys import CONFIG
+from bot.server.runtime import RUNTIME
+from handoff.console.auth import require_agent, require_supervisor
+
+routes = web.RouteTableDef()
+Cache = dict[str, tuple[float, dict[str, Any]]]
+CACHE = web.AppKey("analytics_cache", Cache)
+STATIC = Path(__file__).resolve().parent / "static"
+CACHE_S = 60.0
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+@routes.get("/console/dashboard")
+async def dashboard_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(
+        STATIC / "dashboard.html",
+        headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-cache"},
+    )
+
+
+@routes.get("/console/dashboard.js")
+async def dashboard_script(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(
+        STATIC / "dashboard.js",
+        headers={"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache"},
+    )
+
+
+@routes.get("/console/dashboard.css")
+async def dashboard_style(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(
+        STATIC / "dashboard.css",
+        headers={"Content-Type": "text/css; charset=utf-8", "Cache-Control": "no-cache"},
+    )
+
+
+QUERY_KEYS = {"from", "to", "granularity", "table", *SLICES}
+
+
+def _query(request: web.Request) -> tuple[Period, str, dict[str, str]]:
+    q = request.query
+    unknown = set(q) - QUERY_KEYS
+    if unknown:  # a typo must not quietly show unfiltered figures
+        raise InputError(
+            f"unknown parameter(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(QUERY_KEYS))}"
+        )
+    today = datetime.now(UTC).date()
+    first = q.get("from") or (today - timedelta(days=29)).isoformat()
+    last = q.get("to") or today.isoformat()
+    period = Period.days(first, last)
+    granularity = q.get("granularity", "day")
+    filters = {k: q[k] for k in SLICES if q.get(k)}
+    for value in filters.values():
+        if len(value) > 100:
+            raise InputError("a filter value is at most 100 characters")
+    return period, granularity, filters
+
+
+async def _summary(request: web.Request) -> dict[str, Any]:
+    agent = await require_agent(request)
+    require_supervisor(agent)
+    period, granularity, filters = _query(request)
+    key = json.dumps([period.start.isoformat(), period.end.isoformat(), granularity, filters])
+    cache = request.app[CACHE]
+    hit = cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_S:
+        return hit[1]
+    runtime = request.app[RUNTIME]
+    if runtime.store is None:
+        raise web.HTTPServiceUnavailable(text="starting up; try again")
+    config = request.app[CONFIG]
+    nlu = runtime.engine.nlu if runtime.engine is not None else None
+    categories = await asyncio.to_thread(categories_of, Path(config.path(config.knowledge.path)))
+    result = await summarize(
+        runtime.store.db,
+        period,
+        settings=Settings(sla_seconds=config.console.first_response_sla_seconds),
+        granularity=granularity,
+        categories=categories,
+        embed=embedder_of(nlu),
+        analyse=analyser_of(nlu),
+        filters=filters,
+    )
+    if len(cache) > 64:
+        cache.clear()
+    cache[key] = (time.monotonic(), result)
+    return result
+
+
+@routes.get("/api/supervisor/analytics")
+async def analytics(request: web.Request) -> web.Response:
+    result = await _summary(request)
+    return web.json_response(
+        result, dumps=lambda o: json.dumps(o, default=_iso, ensure_ascii=False)
+    )
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+@routes.get("/api/supervisor/analytics.csv")
+async def analytics_csv(request: web.Request) -> web.Response:
+    require_supervisor(await require_agent(request))
+    name = request.query.get("table", "series")
+    if name not in CSV_TABLES:
+        raise InputError(f"table {name!r}; one of {', '.join(CSV_TABLES)}")
+    result = await _summary(request)
+    period = result["period"]
+    last_day = period["to"] - timedelta(days=1)
+    filename = f"relaydesk-{name}-{period['from']:%Y%m%d}-{last_day:%Y%m%d}.csv"
+    return web.Response(
+        # A byte-order mark, so spreadsheet programs read the Chinese text as UTF-8.
+        body=("\ufeff" + to_csv(table(result, name), COLUMNS[name])).encode("utf-8"),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

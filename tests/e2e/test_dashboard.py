@@ -1,0 +1,270 @@
+"""The supervisor dashboard in a real browser: Debian's Chromium driven by Playwright, against the
+real server on a real port, with conversations made through the real webhook and agent API."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from bot.config import Config
+from bot.nlu.pipeline import NLUPipeline
+from bot.server.app import create_app
+from bot.server.runtime import RUNTIME
+from handoff.console.accounts import Accounts
+from handoff.console.auth import COOKIE, CSRF_HEADER
+from tests.conftest import REPO, server_config
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="make test installs chromium")
+PASSWORD = "a long enough password"
+HOOK = "/webhooks/rest/webhook"
+GIBBERISH = ("qwzx plorb", "vrrm kzzt blaf", "xyzzy frobnicate quux")
+CHARTS = ("chart-trend", "chart-frt", "chart-problems", "chart-categories", "chart-reasons")
+ServerFactory = Callable[..., Awaitable[TestServer]]
+
+
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kb")
+
+
+@pytest.fixture
+async def server(
+    aiohttp_server: ServerFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+) -> AsyncIterator[TestServer]:
+    config = server_config(repo_config, tmp_path, kb_dir, always_open=True)
+    server = await aiohttp_server(create_app(config, trained, dialogue=True))
+    store = server.app[RUNTIME].store
+    assert store is not None
+    await store.add_agent(
+        "amy",
+        "Amy",
+        role="agent",
+        skills=["after_sales", "pre_sales", "tech_support"],
+        languages=["zh", "en"],
+        status="online",
+    )
+    await store.add_agent("sue", "Sue", role="supervisor", languages=["zh", "en"])
+    accounts = Accounts(store)
+    for name in ("amy", "sue"):
+        await accounts.set_password(name, PASSWORD)
+    yield server
+
+
+@pytest.fixture
+async def site(server: TestServer) -> AsyncIterator[str]:
+    yield str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        b = await p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
+        )
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+async def _say(http: aiohttp.ClientSession, site: str, sender: str, text: str) -> str:
+    async with http.post(f"{site}{HOOK}", json={"sender": sender, "message": text}) as resp:
+        assert resp.status == 200, await resp.text()
+        return resp.headers["X-Relaydesk-Status"]
+
+
+async def _make_conversations(site: str) -> None:
+    """Through the product, over HTTP: a knowledge question the bot answers, gibberish that fails
+    three times and is escalated, and "转人工"; Amy claims, replies to and resolves both
+    handoffs; the customer who asked for a person rates 5 with a comment."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        assert await _say(http, site, "kb-1", "How long does delivery take?") == "bot"
+        statuses = [await _say(http, site, "lost-1", line) for line in GIBBERISH]
+        assert statuses[-1] == "queued"
+        assert await _say(http, site, "human-1", "转人工") == "queued"
+
+        login = {"username": "amy", "password": PASSWORD}
+        async with http.post(f"{site}/api/console/login", json=login) as resp:
+            assert resp.status == 200
+            amy = {
+                "Cookie": f"{COOKIE}={resp.cookies[COOKIE].value}",
+                CSRF_HEADER: (await resp.json())["csrf"],
+            }
+        async with http.get(f"{site}/api/agent/queue", headers=amy) as resp:
+            queue = (await resp.json())["queue"]
+        assert len(queue) == 2
+        for item in queue:
+            path = f"{site}/api/agent/conversations/{item['conversation_id']}"
+            for action, body in (("claim", None), ("send", {"text": "您好，我是 Amy"})):
+                async with http.post(f"{path}/{action}", headers=amy, json=body) as resp:
+                    assert resp.status == 200, (action, await resp.text())
+            async with http.post(f"{path}/resolve", headers=amy) as resp:
+                assert resp.status == 200
+        assert await _say(http, site, "human-1", "5 很满意") == "resolved"
+
+
+async def _login(page: Any, site: str, username: str, name: str) -> None:
+    await page.goto(f"{site}/console")
+    await page.get_by_test_id("login-username").fill(username)
+    await page.get_by_test_id("login-password").fill(PASSWORD)
+    await page.get_by_test_id("login-submit").click()
+    await page.get_by_test_id("me-name").filter(has_text=name).wait_for()
+
+
+def _card(page: Any, metric: str) -> Any:
+    return page.locator(f'[data-testid="dash-card"][data-metric="{metric}"] .card-value')
+
+
+async def test_a_supervisor_reads_the_dashboard(site: str, browser: Any, artifacts: Path) -> None:
+    await _make_conversations(site)
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    page = await context.new_page()
+    await _login(page, site, "sue", "Sue")
+    problems: list[str] = []  # script errors and CSP refusals on the dashboard
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    await page.goto(f"{site}/console/dashboard")
+
+    # The headline cards: three conversations, one kept by the bot.
+    await _card(page, "conversations").filter(has_text=re.compile(r"^3$")).wait_for()
+    assert await page.get_by_test_id("dash-card").count() == 10
+    assert (await _card(page, "containment_rate").inner_text()) == "33.3%"
+    assert (await _card(page, "escalation_rate").inner_text()) == "66.7%"
+    assert (await _card(page, "csat_mean_100").inner_text()) == "100"
+    assert (await _card(page, "sla_breaches").inner_text()) == "0"
+    assert re.fullmatch(r"[\d.]+ s", await _card(page, "human_first_response_p50_s").inner_text())
+    today = datetime.now(UTC).date().isoformat()
+    assert await page.locator("#f-to").input_value() == today
+    assert await page.get_by_test_id("dash-error").is_hidden()
+
+    # Every chart is drawn, with DOM-built SVG.
+    trend = page.get_by_test_id("chart-trend")
+    assert await trend.evaluate("n => n.tagName") == "svg"
+    assert await trend.locator("path.line.line-conv:not(.legend-line)").count() == 1
+    assert await trend.locator("path.line.line-cont:not(.legend-line)").count() == 1
+    for testid in CHARTS[1:]:
+        assert await page.get_by_test_id(testid).locator("rect.bar").count() > 0, testid
+    assert await page.get_by_test_id("chart-frt").locator("path.sla-mark").count() == 1
+    assert "SLA 30 s" in (await page.get_by_test_id("chart-frt").text_content() or "")
+    reasons = page.get_by_test_id("chart-reasons")
+    assert await reasons.locator("rect.bar").count() == 2
+    assert "Asked for a person" in (await reasons.text_content() or "")
+    assert "Bot did not understand" in (await reasons.text_content() or "")
+    # Screen readers get the figures as text.
+    assert f"{today}: 3 conversations" in (await page.locator("#trend-desc").text_content() or "")
+
+    # The gibberish is a knowledge gap; the answered question is not.
+    gaps = page.get_by_test_id("gaps-table")
+    for line in GIBBERISH:
+        await gaps.get_by_text(line).first.wait_for()
+    assert "How long does delivery take?" not in await gaps.inner_text()
+    slices = page.get_by_test_id("slices-table")
+    amy_row = slices.locator('tbody[data-slice="agent"] tr[data-key="amy"]')
+    assert (await amy_row.locator("td").first.inner_text()) == "2"
+    breaches = page.get_by_test_id("breaches-table")
+    assert "No SLA breaches" in await breaches.inner_text()
+    assert await page.locator("#phrases-zh-body tr").count() >= 1
+
+    # A CSV link downloads the table with the page's session and the current filters.
+    links = page.get_by_test_id("csv-link")
+    assert await links.count() == 10
+    series = page.locator('[data-testid="csv-link"][data-table="series"]')
+    href = await series.get_attribute("href")
+    assert href is not None and "table=series" in href and f"to={today}" in href
+    resp = await page.request.get(site + href)
+    assert resp.status == 200 and resp.headers["content-type"].startswith("text/csv")
+    text = (await resp.body()).decode("utf-8")
+    assert text.startswith("\ufeffkey,conversations,")
+    gaps_href = await page.locator('[data-testid="csv-link"][data-table="gaps"]').get_attribute(
+        "href"
+    )
+    gaps_csv = (await (await page.request.get(f"{site}{gaps_href}")).body()).decode("utf-8")
+    assert gaps_csv.startswith("\ufefflabel,count,") and "qwzx plorb" in gaps_csv
+
+    await page.screenshot(path=str(artifacts / "dashboard.png"))
+    shots = REPO / "docs" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(artifacts / "dashboard.png", shots / "dashboard.png")
+
+    # Slice filters take their choices from the answer; applying one narrows every figure.
+    await page.locator("#f-agent").select_option("amy")
+    await page.get_by_test_id("dash-apply").click()
+    await _card(page, "conversations").filter(has_text=re.compile(r"^2$")).wait_for()
+    assert (await _card(page, "containment_rate").inner_text()) == "0%"
+    assert "agent=amy" in (await series.get_attribute("href") or "")
+    assert "agent=amy" in page.url  # a reload keeps the view
+    options = await page.locator("#f-channel option").all_inner_texts()
+    assert options == ["All", "REST API"]
+
+    # Keyboard: a preset is a button; Enter on it applies the period at once.
+    await page.get_by_role("button", name="Last 7 days").focus()
+    await page.keyboard.press("Enter")
+    await page.locator('.preset[data-preset="7"][aria-pressed="true"]').wait_for()
+    await page.locator("#f-granularity").select_option("week")
+    await page.get_by_test_id("dash-apply").focus()
+    await page.keyboard.press("Enter")
+    await page.locator("#dash-status").filter(has_text="by week").wait_for()
+    assert "-W" in (await page.locator("#trend-desc").text_content() or "")
+
+    # A period the API would refuse is caught with a message next to the form.
+    await page.locator("#f-from").fill("2026-12-31")
+    await page.locator("#f-to").fill("2026-12-01")
+    await page.get_by_test_id("dash-apply").click()
+    error = page.get_by_test_id("dash-error")
+    await error.filter(has_text="“To” is before “From”.").wait_for()
+    assert await page.locator("#f-to").get_attribute("aria-invalid") == "true"
+
+    # Chinese: the whole page, the data stays as it was.
+    await page.locator("#lang-select").select_option("zh")
+    assert await page.get_by_test_id("dash-apply").inner_text() == "应用"
+    assert await page.evaluate("document.documentElement.lang") == "zh-CN"
+    label = page.locator('[data-testid="dash-card"][data-metric="conversations"] .card-label')
+    assert await label.inner_text() == "会话数"
+    assert "客户要求人工" in (await reasons.text_content() or "")
+    assert await error.inner_text() == "“结束”早于“开始”。"
+    assert problems == []
+    await context.close()
+
+
+async def test_a_plain_agent_and_a_stranger_are_turned_away(site: str, browser: Any) -> None:
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    page = await context.new_page()
+    await page.goto(f"{site}/console/dashboard")
+    link = page.get_by_test_id("login-link")
+    await link.wait_for()
+    assert await link.get_attribute("href") == "/console"
+    assert await page.locator("#dash").is_hidden()
+
+    await _login(page, site, "amy", "Amy")
+    await page.goto(f"{site}/console/dashboard")
+    refused = page.get_by_test_id("dash-forbidden")
+    await refused.wait_for()
+    assert "supervisors and admins only" in await refused.inner_text()
+    assert await page.get_by_role("heading", name="Supervisors only").is_visible()
+    assert await page.locator("#dash").is_hidden()
+    assert await page.get_by_test_id("dash-card").count() == 0
+    await context.close()
+
+    zh = await browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    page = await zh.new_page()
+    await _login(page, site, "amy", "Amy")
+    await page.goto(f"{site}/console/dashboard")
+    await page.get_by_test_id("dash-forbidden").filter(has_text="仅对主管和管理员开放").wait_for()
+    await zh.close()
