@@ -201,3 +201,36 @@ async def wait_healthy(proc: Any, url: str, timeout_s: float = 60.0) -> None:
             if time.perf_counter() > deadline:
                 raise RuntimeError("server did not start in time")
             await asyncio.sleep(0.02)
+
+
+def write_server_config(tmp: Path, storage_url: str, *, always_open: bool = False) -> Path:
+    """config.yml for a bench server: the repository's model, knowledge and responses, with
+    everything the server writes under `tmp`. `always_open`: every skill group open all day,
+    so a run does not depend on the hour."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "config.yml").read_text("utf-8"))
+    raw["nlu"].update(data=str(REPO / "nlu_data"), models=str(REPO / "models"))
+    raw["knowledge"].update(
+        path=str(REPO / "knowledge"),
+        index_path=str(REPO / "var/kb-index"),
+        history_db=str(tmp / "knowledge.db"),
+        calibration_negatives=str(REPO / "nlu_data"),
+    )
+    raw["dialogue"] = {
+        **raw.get("dialogue", {}),
+        "responses": str(REPO / "responses.yml"),
+        "orders_db": str(tmp / "orders.db"),
+    }
+    raw["storage"] = {"url": storage_url}
+    raw.setdefault("console", {})["canned_responses"] = str(REPO / "canned.yml")
+    if always_open:
+        from bot.config import HandoffSection
+
+        raw.setdefault("handoff", {})["skill_groups"] = {
+            name: {**g.model_dump(), "hours": "00:00-24:00"}
+            for name, g in HandoffSection().skill_groups.items()
+        }
+    path = tmp / "config.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
+    return path

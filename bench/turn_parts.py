@@ -26,8 +26,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from _common import emit_json, percentile, quiet_logging
-from turns import PG_ADMIN, lines_pool, pg_admin, write_config
+from _common import emit_json, percentile, quiet_logging, write_server_config
+from turns import PG_ADMIN, lines_pool, pg_admin
 
 
 async def measure(backend: str, turns: int) -> dict[str, float]:
@@ -64,7 +64,7 @@ async def measure(backend: str, turns: int) -> dict[str, float]:
         else:
             await pg_admin(f'CREATE DATABASE "{name}"')
             url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-        config = load_config(write_config(tmp, url))
+        config = load_config(write_server_config(tmp, url))
         runtime = Runtime()
         await open_runtime(config, load_for_config(config), runtime)
         engine = runtime.engine

@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _common import REPO, emit_json, percentile, quiet_logging, start_server, wait_healthy
+from _common import (
+    REPO,
+    emit_json,
+    percentile,
+    quiet_logging,
+    start_server,
+    wait_healthy,
+    write_server_config,
+)
 
 from bot.store.sql_store import SqlStore
 
@@ -36,26 +44,6 @@ def lines_pool() -> list[str]:
     qs = yaml.safe_load((REPO / "bench/data/kb_questions.yml").read_text("utf-8"))["questions"]
     pool = [q["question"] for q in qs if q["article"]]
     return [*pool, "你好", "hi", "谢谢", "thanks!", "满多少包邮", "how long do refunds take"]
-
-
-def write_config(tmp: Path, storage_url: str) -> Path:
-    raw = yaml.safe_load((REPO / "config.yml").read_text("utf-8"))
-    raw["nlu"].update(data=str(REPO / "nlu_data"), models=str(REPO / "models"))
-    raw["knowledge"].update(
-        path=str(REPO / "knowledge"),
-        index_path=str(REPO / "var/kb-index"),
-        history_db=str(tmp / "knowledge.db"),
-        calibration_negatives=str(REPO / "nlu_data"),
-    )
-    raw["dialogue"] = {
-        **raw.get("dialogue", {}),
-        "responses": str(REPO / "responses.yml"),
-        "orders_db": str(tmp / "orders.db"),
-    }
-    raw["storage"] = {"url": storage_url}
-    path = tmp / "config.yml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
-    return path
 
 
 async def pg_admin(sql: str) -> None:
@@ -142,7 +130,7 @@ async def bench_backend(
             name = f"relaydesk_bench_{uuid.uuid4().hex[:8]}"
             await pg_admin(f'CREATE DATABASE "{name}"')
             storage_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-        server, url = start_server(["--config", str(write_config(tmp, storage_url))])
+        server, url = start_server(["--config", str(write_server_config(tmp, storage_url))])
         try:
             import aiohttp
 

@@ -26,39 +26,17 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import yaml
-from _common import REPO, emit_json, percentile, quiet_logging, start_server, wait_healthy
+from _common import (
+    emit_json,
+    percentile,
+    quiet_logging,
+    start_server,
+    wait_healthy,
+    write_server_config,
+)
 
 AGENTS = 10
 PASSWORD = "bench-password-1"
-
-
-def write_config(tmp: Path) -> Path:
-    raw = yaml.safe_load((REPO / "config.yml").read_text("utf-8"))
-    raw["nlu"].update(data=str(REPO / "nlu_data"), models=str(REPO / "models"))
-    raw["knowledge"].update(
-        path=str(REPO / "knowledge"),
-        index_path=str(REPO / "var/kb-index"),
-        history_db=str(tmp / "knowledge.db"),
-        calibration_negatives=str(REPO / "nlu_data"),
-    )
-    raw["dialogue"] = {
-        **raw.get("dialogue", {}),
-        "responses": str(REPO / "responses.yml"),
-        "orders_db": str(tmp / "orders.db"),
-    }
-    raw["storage"] = {"url": f"sqlite:///{tmp / 'relaydesk.db'}"}
-    raw["console"]["canned_responses"] = str(REPO / "canned.yml")
-    # Every group open around the clock, so the run does not depend on the hour.
-    from bot.config import HandoffSection
-
-    groups = HandoffSection().skill_groups
-    raw["handoff"]["skill_groups"] = {
-        name: {**g.model_dump(), "hours": "00:00-24:00"} for name, g in groups.items()
-    }
-    path = tmp / "config.yml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), "utf-8")
-    return path
 
 
 async def add_agents(config_path: Path) -> list[str]:
@@ -272,7 +250,10 @@ async def delivery(
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as t:
-        config_path = write_config(Path(t))
+        tmp = Path(t)
+        config_path = write_server_config(
+            tmp, f"sqlite:///{tmp / 'relaydesk.db'}", always_open=True
+        )
         agents = await add_agents(config_path)
         server, url = start_server(["--config", str(config_path)])
         try:

@@ -63,6 +63,7 @@ class Outbox:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe = store.bus.subscribe(self._on_event)
         self._gate = asyncio.Semaphore(CONCURRENCY)
+        self._stopping = False
         self.metrics = metrics or Metrics()
 
     def _on_event(self, event: MessageEvent) -> None:
@@ -77,13 +78,14 @@ class Outbox:
 
     async def stop(self) -> None:
         self._unsubscribe()
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 sent = await self.run_once()
             except asyncio.CancelledError:
@@ -92,8 +94,11 @@ class Outbox:
                 log.exception("outbox %s: could not read the ledger", self.sender.channel)
                 sent = 0
             if not sent:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+                # lands as the event is set, and stop() would wait for ever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), POLL_S)
+                    async with asyncio.timeout(POLL_S):
+                        await self._wake.wait()
                 self._wake.clear()
 
     async def run_once(self) -> int:

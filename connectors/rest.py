@@ -96,7 +96,8 @@ async def messages(request: web.Request) -> web.Response:
         found = await _outbound(store, conv.id, after)
         if not found and wait:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(arrived.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await arrived.wait()
             found = await _outbound(store, conv.id, after)
     finally:
         unsubscribe()

@@ -333,7 +333,9 @@ async def _channel_window(request: web.Request, conv: ConversationRecord) -> Any
         return None
     settings = request.app[CONFIG].connectors.wechat
     now = datetime.now(UTC)
-    window = await window_of(Deliveries(_store(request).db), conv.customer_id, settings, now)
+    window = await window_of(
+        Deliveries(_store(request).db), conv.customer_id, settings, now, queued=True
+    )
     return {**window.to_dict(), "closed_because": window.why_closed(now)}
 
 

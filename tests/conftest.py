@@ -99,6 +99,12 @@ def small(tmp_path: Path) -> Config:
     return small_config(tmp_path)
 
 
+@pytest.fixture(scope="module")
+def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One knowledge index per test module: built by its first server, reused by the rest."""
+    return tmp_path_factory.mktemp("kb")
+
+
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)

@@ -174,9 +174,12 @@ class Deliveries:
 
         return await self.db.run(work)
 
-    async def window(self, customer_id: str, channel: str) -> tuple[datetime | None, int]:
+    async def window(
+        self, customer_id: str, channel: str, *, queued: bool = False
+    ) -> tuple[datetime | None, int]:
         """When the customer last wrote on `channel`, and how many messages were sent to them
-        through the channel's send API since then (passive replies do not count)."""
+        through the channel's send API since then (passive replies do not count). `queued`
+        also counts those still waiting to go out, which will use the same window."""
 
         def work(s: Session) -> tuple[datetime | None, int]:
             last = s.execute(
@@ -190,20 +193,14 @@ class Deliveries:
             ).scalar()
             if last is None:
                 return None, 0
-            sent = s.execute(
+            sent = (DLV.c.via == "api") & (DLV.c.status == "sent") & (DLV.c.due_at >= last)
+            counted = (sent | (DLV.c.status == "pending")) if queued else sent
+            used = s.execute(
                 select(func.count())
                 .select_from(DLV)
                 .join(CONV, CONV.c.id == DLV.c.conversation_id)
-                .where(
-                    and_(
-                        CONV.c.customer_id == customer_id,
-                        DLV.c.channel == channel,
-                        DLV.c.via == "api",
-                        DLV.c.status == "sent",
-                        DLV.c.due_at >= last,
-                    )
-                )
+                .where(and_(CONV.c.customer_id == customer_id, DLV.c.channel == channel, counted))
             ).scalar_one()
-            return _utc(last), int(sent)
+            return _utc(last), int(used)
 
         return await self.db.run(work)

@@ -42,9 +42,15 @@ class Window:
 
 
 async def window_of(
-    deliveries: Deliveries, customer_id: str, settings: WechatSection, now: datetime
+    deliveries: Deliveries,
+    customer_id: str,
+    settings: WechatSection,
+    now: datetime,
+    *,
+    queued: bool = False,
 ) -> Window:
-    last, used = await deliveries.window(customer_id, CHANNEL)
+    """`queued`: count messages still waiting to be sent too (before accepting a new one)."""
+    last, used = await deliveries.window(customer_id, CHANNEL, queued=queued)
     if last is None:
         return Window(None, None, 0)
     closes = last + timedelta(hours=settings.window_hours)

@@ -18,12 +18,6 @@ from tests.conftest import server_config
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One knowledge index for the module: built by the first test, reused by the rest."""
-    return tmp_path_factory.mktemp("kb")
-
-
 def _config(repo_config: Config, tmp: Path, kb: Path) -> Config:
     return server_config(repo_config, tmp, kb)
 

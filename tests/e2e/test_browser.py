@@ -28,11 +28,6 @@ PASSWORD = "amy's long password"
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kb")
-
-
 def _config(repo_config: Config, tmp: Path, kb: Path) -> Config:
     return server_config(repo_config, tmp, kb, always_open=True)
 

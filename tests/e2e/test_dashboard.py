@@ -31,11 +31,6 @@ CHARTS = ("chart-trend", "chart-frt", "chart-problems", "chart-categories", "cha
 ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kb")
-
-
 @pytest.fixture
 async def server(
     aiohttp_server: ServerFactory,

@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from bot.config import Config
@@ -17,11 +16,6 @@ from bot.server.runtime import RUNTIME
 from tests.conftest import server_config
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-
-
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kb")
 
 
 def _config(repo_config: Config, tmp: Path, kb: Path, dev: bool) -> Config:

@@ -31,12 +31,6 @@ ANSWER = "Refunds reach the original card within 3 to 5 working days after we re
 
 
 @pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One knowledge index for the module: built by the first test, reused by the rest."""
-    return tmp_path_factory.mktemp("kb")
-
-
-@pytest.fixture(scope="module")
 def repo_knowledge() -> dict[Path, bytes]:
     """The repository's knowledge folder as it was before this module ran."""
     root = REPO / "knowledge"

@@ -38,11 +38,6 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 HOOK = "/webhooks/rest/webhook"
 
 
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kb")
-
-
 @pytest.fixture
 async def client(
     aiohttp_client: ClientFactory,

@@ -18,6 +18,7 @@ from bot.nlu.pipeline import NLUPipeline
 from bot.server.app import create_app
 from bot.server.runtime import RUNTIME
 from bot.store.deliveries import Deliveries
+from bot.store.records import ConversationRecord
 from bot.store.sql_store import SqlStore
 from tests.conftest import server_config
 from tests.standins.telegram_api import SECRET_TOKEN_HEADER, TelegramStandIn
@@ -26,11 +27,6 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 TOKEN = "123456:relaydesk-test-token"
 SECRET = "s3cret-webhook-token"
 CHAT = 4242
-
-
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kb")
 
 
 @pytest.fixture
@@ -75,6 +71,30 @@ async def start(
     return client
 
 
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+    tg: TelegramStandIn,
+) -> Client:
+    """The server with Telegram in polling mode against the stand-in."""
+    return await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
+
+
+async def chat_conversation(store: SqlStore, chat: int = CHAT) -> ConversationRecord:
+    customer = await store.find_customer("telegram", str(chat))
+    assert customer is not None
+    conv = await store.latest_conversation(customer.id, "telegram")
+    assert conv is not None
+    return conv
+
+
 def store_of(client: TestClient[Any, Any]) -> SqlStore:
     store = client.app[RUNTIME].store
     assert store is not None
@@ -97,14 +117,8 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0)
 
 
 async def test_polling_answers_in_order_and_never_takes_an_update_twice(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-    tg: TelegramStandIn,
+    client: Client, tg: TelegramStandIn
 ) -> None:
-    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
     assert [c.params.get("url", "") for c in tg.calls_of("deleteWebhook")] == [""]
     tg.push_message(CHAT, "你好")
     tg.push_message(CHAT, "满多少包邮")
@@ -179,14 +193,8 @@ async def test_the_webhook_needs_the_secret_and_takes_a_redelivered_update_once(
 
 
 async def test_flood_control_is_honoured_and_5xx_retried(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-    tg: TelegramStandIn,
+    client: Client, tg: TelegramStandIn
 ) -> None:
-    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
     tg.fail_next("sendMessage", status=429, retry_after=1)
     tg.fail_next("sendMessage", status=500, times=2)
     started = time.monotonic()
@@ -196,10 +204,7 @@ async def test_flood_control_is_honoured_and_5xx_retried(
     attempts = tg.calls_of("sendMessage")
     assert [c.status for c in attempts][:4] == [429, 500, 500, 200]
     store = store_of(client)
-    customer = await store.find_customer("telegram", str(CHAT))
-    assert customer is not None
-    conv = await store.latest_conversation(customer.id, "telegram")
-    assert conv is not None
+    conv = await chat_conversation(store)
     states = await Deliveries(store.db).states(conv.id)
     first = states[min(states)]
     assert first.status == "sent" and first.attempts == 4 and first.via == "api"
@@ -207,22 +212,13 @@ async def test_flood_control_is_honoured_and_5xx_retried(
 
 
 async def test_a_blocked_bot_is_recorded_and_shown_to_the_agent(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-    tg: TelegramStandIn,
+    client: Client, tg: TelegramStandIn
 ) -> None:
-    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
     store = store_of(client)
     await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
     tg.push_message(CHAT, "转人工")
     await tg.wait_for_sent(1, chat_id=CHAT)
-    customer = await store.find_customer("telegram", str(CHAT))
-    assert customer is not None
-    conv = await store.latest_conversation(customer.id, "telegram")
-    assert conv is not None
+    conv = await chat_conversation(store)
     amy = {"X-Relaydesk-Agent": "amy"}
     assert (await client.post(f"/api/agent/conversations/{conv.id}/claim", headers=amy)).ok
     tg.block(CHAT)
@@ -249,23 +245,14 @@ async def test_a_blocked_bot_is_recorded_and_shown_to_the_agent(
 
 
 async def test_three_failed_turns_hand_over_and_the_agent_reply_reaches_telegram(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-    tg: TelegramStandIn,
+    client: Client, tg: TelegramStandIn
 ) -> None:
-    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
     store = store_of(client)
     await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
     for i, text in enumerate(["qwzx plorb", "vrrm kzzt blaf", "xyzzy frobnicate quux"]):
         tg.push_message(CHAT, text)
         await wait_until(lambda n=i + 1: _n_texts(store, n))  # type: ignore[misc]
-    customer = await store.find_customer("telegram", str(CHAT))
-    assert customer is not None
-    conv = await store.latest_conversation(customer.id, "telegram")
-    assert conv is not None
+    conv = await chat_conversation(store)
 
     async def queued() -> bool:
         return (await store.conversation(conv.id)).status == "queued"
@@ -293,14 +280,8 @@ async def test_three_failed_turns_hand_over_and_the_agent_reply_reaches_telegram
 
 
 async def test_a_button_press_is_answered_and_handled_and_knowledge_media_uploaded(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-    tg: TelegramStandIn,
+    client: Client, tg: TelegramStandIn
 ) -> None:
-    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
     tg.push_message(CHAT, "How long does delivery take?", language_code="en")
     await tg.wait_for_calls("sendDocument", 1, timeout=10)
     [doc] = tg.calls_of("sendDocument")
@@ -316,22 +297,11 @@ async def test_a_button_press_is_answered_and_handled_and_knowledge_media_upload
     assert (await customer_texts(store))[-1] == "/request_human"
 
 
-async def test_buttons_become_an_inline_keyboard(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-    tg: TelegramStandIn,
-) -> None:
-    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
+async def test_buttons_become_an_inline_keyboard(client: Client, tg: TelegramStandIn) -> None:
     store = store_of(client)
     tg.push_message(CHAT, "hello")
     await tg.wait_for_sent(1, chat_id=CHAT)
-    customer = await store.find_customer("telegram", str(CHAT))
-    assert customer is not None
-    conv = await store.latest_conversation(customer.id, "telegram")
-    assert conv is not None
+    conv = await chat_conversation(store)
     await store.append_message(
         conv.id,
         "bot",
@@ -355,14 +325,8 @@ def _sent_text(tg: TelegramStandIn, text: str) -> Callable[[], Awaitable[bool]]:
 
 
 async def test_a_web_customer_continues_on_telegram_with_one_history(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-    tg: TelegramStandIn,
+    client: Client, tg: TelegramStandIn
 ) -> None:
-    client = await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
     store = store_of(client)
     await store.add_agent("sue", "Sue", role="supervisor", status="online")
     ws = await client.ws_connect("/ws/widget")

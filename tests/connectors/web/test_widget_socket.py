@@ -29,12 +29,6 @@ FRAME_TIMEOUT_S = 20.0
 QUIET_S = 0.3
 
 
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One knowledge index for the module: built by the first test, reused by the rest."""
-    return tmp_path_factory.mktemp("kb")
-
-
 def widget_config(repo_config: Config, tmp: Path, kb: Path, **web: Any) -> Config:
     """server_config with `connectors.web` settings changed (secret, origins, text limit)."""
     base = server_config(repo_config, tmp, kb)

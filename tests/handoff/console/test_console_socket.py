@@ -35,12 +35,6 @@ FRAME_TIMEOUT_S = 20.0
 QUIET_S = 0.8  # over three list refreshes of the feed (QUEUE_REFRESH_S = 0.25)
 
 
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One knowledge index for the module: built by the first test, reused by the rest."""
-    return tmp_path_factory.mktemp("kb")
-
-
 @pytest.fixture
 async def client(
     aiohttp_client: ClientFactory,

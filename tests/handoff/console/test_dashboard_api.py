@@ -32,11 +32,6 @@ API = "/api/supervisor/analytics"
 GIBBERISH = ("qwzx plorb", "vrrm kzzt blaf", "xyzzy frobnicate quux")
 
 
-@pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("kb")
-
-
 @pytest.fixture
 async def client(
     aiohttp_client: ClientFactory,
