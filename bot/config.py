@@ -285,6 +285,14 @@ class ServerSection(_Section):
     # `relaydesk run`'s log lines: text for people, json (one object per line, with the
     # conversation id) for a log collector.
     log_format: Literal["text", "json"] = "text"
+    # Several instances behind a load balancer share PostgreSQL and coordinate through Redis
+    # (live events, per-customer turn order). Unset: one process, no Redis.
+    redis_url: str | None = None
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _no_redis_when_empty(cls, value: Any) -> Any:
+        return None if value == "" else value  # ${RELAYDESK_REDIS_URL:-} with it unset
 
 
 class Config(_Section):

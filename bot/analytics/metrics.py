@@ -213,6 +213,7 @@ def top_problems(
         # Unknown intents are no problem anyone can name; the knowledge gaps show those.
         intents.update({i: n for i, n in c.intents.items() if i not in SOCIAL | UNKNOWN})
         categories.update(c.categories)
+
     def top(counts: Counter[str]) -> list[tuple[str, int]]:  # ties in name order: stable
         return sorted(counts.items(), key=lambda x: (-x[1], x[0]))[:k]
 

@@ -13,10 +13,10 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import Executor
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from bot.clock import now as clock_now
 from bot.dialogue.orders import OrderLookup
@@ -132,7 +132,8 @@ class DialogueEngine:
         embed = nlu.component("SentenceEmbeddingFeaturizer")
         self._nlu_embedder = embed.embedder if embed is not None else None
         self.clock = clock or (lambda: clock_now().astimezone(router.tz))
-        self._locks = KeyedLocks()
+        # Per-customer turn order; instances sharing Redis swap in RedisTurnLocks.
+        self.locks: TurnLocks = KeyedLocks()
         self.metrics = metrics or Metrics()
 
     async def _run(self, fn: Any, *args: Any) -> Any:
@@ -208,7 +209,7 @@ class DialogueEngine:
     ) -> TurnResult:
         # One turn at a time per customer and channel in this process, so replies keep their
         # order.
-        async with self._locks.hold((channel, sender)):
+        async with self.locks.hold((channel, sender)):
             rating = parse_rating(text)
             if rating is not None:
                 customer = await self.store.customer_for(channel, sender)
@@ -486,6 +487,10 @@ class DialogueEngine:
             "utter_handoff_queued", language, position=position, wait_minutes=place.wait_minutes
         )
         return HandoffInfo(reason, group, position), [msg]
+
+
+class TurnLocks(Protocol):
+    def hold(self, key: Hashable) -> AbstractAsyncContextManager[None]: ...
 
 
 class KeyedLocks:

@@ -50,7 +50,13 @@ RUNTIME = web.AppKey("runtime", Runtime)
 async def open_runtime(
     config: Config, nlu: NLUPipeline, runtime: Runtime, executor: Executor | None = None
 ) -> None:
-    store = await SqlStore.open(config.storage.url, base_dir=config.base_dir)
+    bus: Any = None
+    if config.server.redis_url:
+        from bot.coordination import RedisMessageBus
+
+        bus = RedisMessageBus(config.server.redis_url)
+        await bus.start()
+    store = await SqlStore.open(config.storage.url, base_dir=config.base_dir, bus=bus)
     minutes = config.dialogue.session_expiration_minutes
     store.session_expiry = timedelta(minutes=minutes) if minutes else None
     embed = nlu.component("SentenceEmbeddingFeaturizer")
@@ -85,6 +91,10 @@ async def open_runtime(
         executor=executor,
         metrics=runtime.metrics,
     )
+    if bus is not None:  # one customer's turns in order across instances
+        from bot.coordination import RedisTurnLocks
+
+        runtime.engine.locks = RedisTurnLocks(bus.redis)
 
 
 def runtime_context(config: Config, nlu: NLUPipeline, executor: Executor | None = None) -> object:
@@ -98,5 +108,8 @@ def runtime_context(config: Config, nlu: NLUPipeline, executor: Executor | None 
         await stop_connectors(runtime)
         if runtime.store is not None:
             await runtime.store.close()
+            close = getattr(runtime.store.bus, "close", None)
+            if close is not None:
+                await close()
 
     return ctx

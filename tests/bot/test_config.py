@@ -176,7 +176,8 @@ def test_unknown_key_in_a_section_lists_that_sections_keys() -> None:
     message = config_error(raw(server={"prot": 8080}))
     assert message == (
         "config.yml: server.prot: unknown key; allowed: "
-        "blas_threads, dev_agent_api, host, log_format, max_body_bytes, parse_workers, port"
+        "blas_threads, dev_agent_api, host, log_format, max_body_bytes, parse_workers, port, "
+        "redis_url"
     )
 
 

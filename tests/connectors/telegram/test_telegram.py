@@ -221,6 +221,7 @@ async def test_a_blocked_bot_is_recorded_and_shown_to_the_agent(
     conv = await chat_conversation(store)
     amy = {"X-Relaydesk-Agent": "amy"}
     assert (await client.post(f"/api/agent/conversations/{conv.id}/claim", headers=amy)).ok
+    await wait_until(_settled(store, conv.id))  # "Amy joined" reached the customer first
     tg.block(CHAT)
     resp = await client.post(
         f"/api/agent/conversations/{conv.id}/send", headers=amy, json={"text": "您好，我是 Amy"}
@@ -236,7 +237,7 @@ async def test_a_blocked_bot_is_recorded_and_shown_to_the_agent(
     mine = next(m for m in view["messages"] if m["text"] == "您好，我是 Amy")
     assert mine["delivery"]["status"] == "failed"
     assert "blocked" in mine["delivery"]["error"]
-    notice = next(m for m in view["messages"] if m["payload"].get("event") == "delivery_failed")
+    [notice] = [m for m in view["messages"] if m["payload"].get("event") == "delivery_failed"]
     assert notice["sender"] == "system" and notice["payload"]["message_id"] == mine["id"]
     # The notice is for the agent only: it never gets a delivery of its own.
     assert notice["delivery"] is None
@@ -315,6 +316,14 @@ async def test_buttons_become_an_inline_keyboard(client: Client, tg: TelegramSta
         keyboard = json.loads(keyboard)
     [[button]] = keyboard["inline_keyboard"]
     assert button == {"text": "Talk to a person", "callback_data": "/request_human"}
+
+
+def _settled(store: SqlStore, conversation_id: str) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        states = await Deliveries(store.db).states(conversation_id)
+        return all(s.status != "pending" for s in states.values())
+
+    return check
 
 
 def _sent_text(tg: TelegramStandIn, text: str) -> Callable[[], Awaitable[bool]]:
