@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.analytics.facts import ConversationFacts, HandoffFacts, Question
+from bot.analytics.inputs import analyser_of
 from bot.analytics.metrics import (
     Settings,
     breached,
@@ -20,7 +21,8 @@ from bot.analytics.metrics import (
     slice_key,
     top_problems,
 )
-from bot.analytics.topics import group_gaps, key_phrases
+from bot.analytics.topics import comment_sentiment, group_gaps, key_phrases
+from bot.nlu.pipeline import NLUPipeline
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday
 S = timedelta(seconds=1)
@@ -252,3 +254,12 @@ def test_key_phrases_in_both_languages() -> None:
     en = key_phrases(["waited too long", "waited too long for an agent", "quick and helpful"], "en")
     assert en[0] == {"phrase": "waited long", "count": 2}  # stop words ("too") left out
     assert all(p["phrase"] != "the" for p in en)
+
+
+def test_rating_comments_are_read_by_the_shipped_sentiment_analyser(
+    trained: NLUPipeline,
+) -> None:
+    comments = ["客服很耐心，问题解决了", "等了太久，太失望了", "quick and helpful, thanks!", "  "]
+    counts = comment_sentiment(comments, analyser_of(trained))
+    assert counts == {"negative": 1, "neutral": 0, "positive": 2}  # the blank one is skipped
+    assert comment_sentiment(comments, None) == {"negative": 0, "neutral": 0, "positive": 0}
