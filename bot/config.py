@@ -267,6 +267,16 @@ class StorageSection(_Section):
         return v
 
 
+class RateLimits(_Section):
+    """Per client address (every request) and per customer (every message); 0: no limit."""
+
+    ip_per_minute: int = Field(1200, ge=0)
+    customer_per_minute: int = Field(30, ge=0)
+    customer_burst: int = Field(10, ge=1)
+    # Take the client address from X-Forwarded-For: only behind a proxy that sets it.
+    trust_forwarded_for: bool = False
+
+
 class ServerSection(_Section):
     host: str = "127.0.0.1"
     port: int = Field(5005, ge=0, le=65535)
@@ -285,6 +295,7 @@ class ServerSection(_Section):
     # `relaydesk run`'s log lines: text for people, json (one object per line, with the
     # conversation id) for a log collector.
     log_format: Literal["text", "json"] = "text"
+    rate_limits: RateLimits = Field(default_factory=lambda: RateLimits())
     # Several instances behind a load balancer share PostgreSQL and coordinate through Redis
     # (live events, per-customer turn order). Unset: one process, no Redis.
     redis_url: str | None = None

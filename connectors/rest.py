@@ -22,6 +22,7 @@ from bot.errors import InputError
 from bot.nlu.pipeline import validate_text
 from bot.server.json_body import read_object
 from bot.server.keys import CONFIG
+from bot.server.rate_limit import LIMITS, too_many
 from bot.server.runtime import RUNTIME
 from bot.store.records import MessageRecord
 from bot.store.sql_store import SqlStore
@@ -53,6 +54,9 @@ async def webhook(request: web.Request) -> web.Response:
     engine = request.app[RUNTIME].engine
     if engine is None:
         raise web.HTTPServiceUnavailable(text="the dialogue engine is starting; try again")
+    wait = request.app[LIMITS].customer_wait("rest", sender)
+    if wait:  # not stored: the client sends it again after the wait
+        return too_many(wait, "messages from this sender")
     result = await engine.handle("rest", sender, text, external_id=message_id)
     return web.json_response(
         render(result, sender), dumps=_dumps, headers={"X-Relaydesk-Status": result.status}

@@ -107,7 +107,9 @@ async def may_see(store: SqlStore, agent: AgentRecord, conv: ConversationRecord)
         return True
     h = await store.active_handoff(conv.id)
     if h is not None:
-        return h.assigned_to == agent.id or h.skill_group in agent.skills
+        if h.assigned_to is not None:  # held: by this agent only, not by their group
+            return h.assigned_to == agent.id
+        return h.skill_group in agent.skills
     return await store.agent_may_see(agent, conv.customer_id)
 
 
@@ -164,7 +166,12 @@ async def canned(request: web.Request) -> web.Response:
 @routes.post("/api/agent/conversations/{cid}/claim")
 async def claim(request: web.Request) -> web.Response:
     agent = await require_agent(request, write=True)
-    await _visible(request, agent, request.match_info["cid"])
+    cid = request.match_info["cid"]
+    h = await _store(request).active_handoff(cid)
+    if not (sees_all(agent) or (h is not None and h.skill_group in agent.skills)):
+        # A chat of their group that someone just took still gets the service's 409
+        # ("already with an agent"): the clearer answer when two agents click at once.
+        await _visible(request, agent, cid)
     h = await _guard(_service(request).claim(request.match_info["cid"], agent.username))
     return _ok({"handoff": asdict(h)})
 
@@ -172,6 +179,7 @@ async def claim(request: web.Request) -> web.Response:
 @routes.post("/api/agent/conversations/{cid}/send")
 async def send(request: web.Request) -> web.Response:
     agent = await require_agent(request, write=True)
+    await _visible(request, agent, request.match_info["cid"])
     body = await read_object(request, allowed={"text"}, required={"text"})
     text = body["text"]
     if not isinstance(text, str) or not text.strip():

@@ -59,7 +59,19 @@ def validate_text(text: Any, max_chars: int) -> str:
         raise InputTooLargeError(
             f"'text' has {len(text)} characters; the limit is {max_chars} (nlu.max_text_chars)"
         )
+    require_unicode(text, "'text'")
     return text
+
+
+def require_unicode(text: str, what: str) -> None:
+    """JSON can carry a lone UTF-16 surrogate ("\\ud800") that is no character at all: no
+    tokenizer or database takes it, so refuse it where it comes in."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(
+            f"{what} contains a lone UTF-16 surrogate at position {exc.start}; send valid Unicode"
+        ) from exc
 
 
 class NLUPipeline:

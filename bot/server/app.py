@@ -11,6 +11,7 @@ from bot.nlu.pipeline import NLUPipeline
 from bot.server import nlu_routes, observability
 from bot.server.errors import error_middleware
 from bot.server.keys import CONFIG, EXECUTOR, NLU
+from bot.server.rate_limit import LIMITS, Limits, ip_limit_middleware
 from bot.server.runtime import RUNTIME, Runtime, runtime_context
 
 
@@ -20,9 +21,14 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
         # Outermost first: an unhandled error is logged with the route's conversation id.
-        middlewares=[observability.conversation_middleware, error_middleware],
+        middlewares=[
+            ip_limit_middleware,
+            observability.conversation_middleware,
+            error_middleware,
+        ],
     )
     app[CONFIG] = config
+    app[LIMITS] = Limits(config.server.rate_limits)
     app[NLU] = nlu
     # Parsing is CPU-bound; it runs off the event loop so sockets stay responsive.
     app[EXECUTOR] = ThreadPoolExecutor(

@@ -994,6 +994,10 @@ class SqlStore:
 def _check_text(text: str) -> None:
     if len(text) > MAX_TEXT_CHARS:
         raise InputError(f"message text over {MAX_TEXT_CHARS} characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate from JSON: no database stores it
+        raise InputError("message text contains a lone UTF-16 surrogate") from exc
 
 
 def _identity(

@@ -17,7 +17,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from bot.config import RateLimits
+from bot.errors import InputError
 from bot.server.keys import CONFIG
+from bot.server.rate_limit import LIMITS, Limits
 from bot.server.runtime import RUNTIME, Runtime
 from bot.store.records import CustomerRecord, MessageRecord
 from connectors.web.identity import (
@@ -84,7 +87,9 @@ async def widget_socket(request: web.Request) -> web.WebSocketResponse:
     open_sockets = runtime.metrics.websockets.labels(kind="widget")
     open_sockets.inc()
     try:
-        await WidgetConnection(ws, runtime, web_cfg.identity_secret, web_cfg.max_text_chars).run()
+        connection = WidgetConnection(ws, runtime, web_cfg.identity_secret, web_cfg.max_text_chars)
+        connection.limits = request.app[LIMITS]
+        await connection.run()
     finally:
         open_sockets.dec()
     return ws
@@ -101,6 +106,7 @@ class WidgetConnection:
         assert runtime.engine is not None and runtime.store is not None
         self.ws = ws
         self.runtime = runtime
+        self.limits = Limits(RateLimits(ip_per_minute=0, customer_per_minute=0))
         self.engine = runtime.engine
         self.store = runtime.store
         self.secret = secret
@@ -210,6 +216,18 @@ class WidgetConnection:
             return
         if not await self._client_id_ok(client_id):
             return
+        wait = self.limits.customer_wait(CHANNEL, self.sender)
+        if wait:  # not stored: the widget keeps it in its outbox and sends it again
+            await self.send(
+                {
+                    "type": "error",
+                    "code": "rate_limited",
+                    "message": f"too many messages; try again in {max(1, round(wait))} s",
+                    "retry_after": round(wait, 1),
+                    "client_id": client_id,
+                }
+            )
+            return
         await self._turn(text, client_id)
 
     async def _client_id_ok(self, client_id: Any) -> bool:
@@ -255,6 +273,9 @@ class WidgetConnection:
                 text,
                 external_id=client_id if isinstance(client_id, str) else None,
             )
+        except InputError as exc:  # refused before anything was stored
+            await self.error(str(exc))
+            return
         except Exception:
             log.exception("widget turn failed")
             await self.error("something went wrong on our side; your message is saved", "server")

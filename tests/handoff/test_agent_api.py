@@ -75,7 +75,7 @@ async def test_an_agent_takes_over_replies_and_resolves(
     not_yours = await client.post(
         f"/api/agent/conversations/{cid}/send", headers=bob, json={"text": "hi"}
     )
-    assert not_yours.status == 409
+    assert not_yours.status == 403  # held by Amy: closed to the rest of her group
     empty = await client.post(
         f"/api/agent/conversations/{cid}/send", headers=amy, json={"text": " "}
     )

@@ -619,6 +619,14 @@ button { cursor: pointer; }
   function onError(f) {
     if (f.code === 'identity') { stopped = true; showConn(T.identity); return; }
     if (f.code === 'unavailable') { telegramUnavailable(); return; }
+    if (f.code === 'rate_limited' && typeof f.client_id === 'string') {
+      // Not stored by the server: the message is still in the outbox; send it again after
+      // the wait the server asked for (it stays shown as pending meanwhile).
+      const item = readOutbox().find((o) => o.client_id === f.client_id);
+      const wait = Math.min(60, Math.max(1, Number(f.retry_after) || 1)) * 1000;
+      if (item) setTimeout(() => sendFrame({ type: 'message', text: item.text, client_id: item.client_id }), wait);
+      return;
+    }
     showError(typeof f.message === 'string' && f.message ? f.message : T.error);
     if (rateState === 'sent') { rateState = 'asking'; rateSubmit.disabled = !score; comment.disabled = false; }
   }

@@ -1,0 +1,92 @@
+"""Rate limits: per address on every request, per customer on every message; over the limit a
+clear 429 (or an error frame on the widget socket) and nothing stored."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from bot.config import Config, RateLimits, config_from_dict
+from bot.nlu.pipeline import NLUPipeline
+from bot.server.app import create_app
+from bot.server.rate_limit import RateLimiter
+from bot.server.runtime import RUNTIME
+from tests.conftest import server_config
+
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+def limited(repo_config: Config, tmp: Path, kb: Path, **limits: Any) -> Config:
+    base = server_config(repo_config, tmp, kb)
+    raw = base.model_dump(exclude={"base_dir"})
+    raw["pipeline"] = base.pipeline_spec()
+    raw["server"]["rate_limits"] = RateLimits(**limits).model_dump()
+    return config_from_dict(raw, base_dir=base.base_dir)
+
+
+def test_a_bucket_allows_its_burst_then_its_rate() -> None:
+    limiter = RateLimiter(per_minute=60, burst=3)  # one a second after a burst of three
+    assert [limiter.check("k") for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = limiter.check("k")
+    assert 0.9 < wait <= 1.0
+    assert limiter.check("other") == 0.0  # keys are independent
+    time.sleep(1.05)
+    assert limiter.check("k") == 0.0
+
+
+async def test_a_customer_over_the_limit_gets_429_and_nothing_is_stored(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+) -> None:
+    config = limited(
+        repo_config, tmp_path, kb_dir, ip_per_minute=0, customer_per_minute=6, customer_burst=2
+    )
+    client = await aiohttp_client(create_app(config, trained, dialogue=True))
+    hook = "/webhooks/rest/webhook"
+    for i in range(2):
+        ok = await client.post(hook, json={"sender": "fast", "message": f"你好 {i}"})
+        assert ok.status == 200
+    refused = await client.post(hook, json={"sender": "fast", "message": "第三条"})
+    assert refused.status == 429
+    body = await refused.json()
+    assert "too many messages" in body["message"] and int(refused.headers["Retry-After"]) >= 1
+    other = await client.post(hook, json={"sender": "calm", "message": "你好"})
+    assert other.status == 200  # another customer is not held back
+    store = client.app[RUNTIME].store
+    assert store is not None
+    customer = await store.customer_for("rest", "fast")
+    texts = [m.text for m in await store.customer_messages(customer.id) if m.sender == "customer"]
+    assert texts == ["你好 0", "你好 1"]  # the refused one was not stored
+
+    ws = await client.ws_connect("/ws/widget")
+    await ws.send_json({"type": "hello", "token": None, "after": 0})
+    for i in range(3):
+        await ws.send_json({"type": "message", "text": f"hi {i}", "client_id": f"c{i}"})
+    frames: list[dict[str, Any]] = []
+    while not any(f.get("code") == "rate_limited" for f in frames):
+        frames.append(await ws.receive_json(timeout=10))
+    error = next(f for f in frames if f.get("code") == "rate_limited")
+    assert error["client_id"] == "c2" and error["retry_after"] > 0
+    await ws.close()
+
+
+async def test_an_address_over_the_limit_gets_429_on_any_route(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+) -> None:
+    config = limited(repo_config, tmp_path, kb_dir, ip_per_minute=8, customer_per_minute=0)
+    client = await aiohttp_client(create_app(config, trained, dialogue=False))
+    statuses = [(await client.get("/health")).status for _ in range(2)]  # burst: 8 // 4 = 2
+    assert statuses == [200, 200]
+    refused = await client.post("/model/parse", json={"text": "你好"})
+    assert refused.status == 429 and "from this address" in (await refused.json())["message"]
