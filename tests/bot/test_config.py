@@ -177,7 +177,7 @@ def test_unknown_key_in_a_section_lists_that_sections_keys() -> None:
     assert message == (
         "config.yml: server.prot: unknown key; allowed: "
         "blas_threads, dev_agent_api, host, log_format, max_body_bytes, parse_workers, port, "
-        "redis_url"
+        "rate_limits, redis_url"
     )
 
 
