@@ -116,33 +116,33 @@ class Outbox:
                     raise Undeliverable(f"the customer has no {self.sender.label} identity")
                 ref = await self.sender.send(d)
             except RetryLater as exc:
-                if d.attempts >= self.settings.max_attempts:
-                    await self._fail(d, f"{exc} (gave up after {d.attempts} attempts)")
-                    return
-                after = exc.after_s if exc.after_s is not None else self._backoff(d.attempts)
-                log.info(
-                    "outbox %s: message %d, attempt %d: %s; again in %.1f s",
-                    self.sender.channel,
-                    d.message.id,
-                    d.attempts,
-                    exc,
-                    after,
-                )
-                await self.deliveries.retry(d.message.id, after_s=after, error=str(exc))
+                await self._retry_or_fail(d, str(exc), exc.after_s)
                 return
             except Undeliverable as exc:
                 await self._fail(d, str(exc))
                 return
             except Exception as exc:  # a bug or an unforeseen library error: retry, visibly
                 log.exception("outbox %s: message %d failed", self.sender.channel, d.message.id)
-                if d.attempts >= self.settings.max_attempts:
-                    await self._fail(d, f"unexpected error: {exc!r}")
-                else:
-                    after = self._backoff(d.attempts)
-                    await self.deliveries.retry(d.message.id, after_s=after, error=repr(exc))
+                await self._retry_or_fail(d, f"unexpected error: {exc!r}", None)
                 return
             await self.deliveries.sent(d.message.id, via="api", ref=ref)
         self._wake.set()  # the conversation's next message may be due now
+
+    async def _retry_or_fail(self, d: DueDelivery, reason: str, after_s: float | None) -> None:
+        """Again after the channel's wait (or the backoff), unless the attempts are used up."""
+        if d.attempts >= self.settings.max_attempts:
+            await self._fail(d, f"{reason} (gave up after {d.attempts} attempts)")
+            return
+        after = after_s if after_s is not None else self._backoff(d.attempts)
+        log.info(
+            "outbox %s: message %d, attempt %d: %s; again in %.1f s",
+            self.sender.channel,
+            d.message.id,
+            d.attempts,
+            reason,
+            after,
+        )
+        await self.deliveries.retry(d.message.id, after_s=after, error=reason)
 
     def _backoff(self, attempts: int) -> float:
         s = self.settings

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
+from bot import clock
 from bot.errors import InputError
 from bot.knowledge.base import KnowledgeError, Resolution
 from bot.server.json_body import read_object
@@ -33,7 +34,8 @@ routes = web.RouteTableDef()
 MAX_REPLY_CHARS = 4000
 
 
-def _dumps(obj: Any) -> str:
+def dumps(obj: Any) -> str:
+    """JSON for the console's APIs: datetimes as ISO 8601, Chinese as it is."""
     return json.dumps(obj, ensure_ascii=False, default=_default)
 
 
@@ -46,7 +48,7 @@ def _default(value: Any) -> Any:
 
 
 def _ok(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
+    return web.json_response(data, status=status, dumps=dumps)
 
 
 def _service(request: web.Request) -> HandoffService:
@@ -340,7 +342,7 @@ async def _channel_window(request: web.Request, conv: ConversationRecord) -> Any
     if conv.channel != WECHAT:
         return None
     settings = request.app[CONFIG].connectors.wechat
-    now = datetime.now(UTC)
+    now = clock.now()
     window = await window_of(
         Deliveries(_store(request).db), conv.customer_id, settings, now, queued=True
     )

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.store import models as m
 from bot.store.engine import Database
+from bot.store.sql_store import _utc
 
 SOCIAL = frozenset(
     {"greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "rate", "feedback_positive"}
@@ -88,12 +89,6 @@ class ConversationFacts:
     def agent(self) -> str | None:
         agents = [h.agent for h in self.handoffs if h.agent]
         return agents[-1] if agents else None
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 async def read_facts(

@@ -54,8 +54,22 @@ class Deliveries:
         def work(s: Session) -> list[DueDelivery]:
             now = clock.now()
             earlier = aliased(DLV)
+            # How the customer is known on the channel: their newest identity there.
+            recipient = (
+                select(IDENT.c.external_id)
+                .where(IDENT.c.customer_id == CONV.c.customer_id, IDENT.c.channel == channel)
+                .order_by(IDENT.c.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
             rows = s.execute(
-                select(DLV.c.message_id, DLV.c.attempts, CONV.c.customer_id, MSG)
+                select(
+                    DLV.c.message_id,
+                    DLV.c.attempts,
+                    CONV.c.customer_id,
+                    recipient.label("recipient"),
+                    MSG,
+                )
                 .join(MSG, MSG.c.id == DLV.c.message_id)
                 .join(CONV, CONV.c.id == DLV.c.conversation_id)
                 .where(
@@ -84,15 +98,9 @@ class Deliveries:
                 ).rowcount  # type: ignore[attr-defined]
                 if not claimed:
                     continue  # another worker, or a passive reply, took it
-                recipient = s.execute(
-                    select(IDENT.c.external_id)
-                    .where(IDENT.c.customer_id == row.customer_id, IDENT.c.channel == channel)
-                    .order_by(IDENT.c.id.desc())
-                    .limit(1)
-                ).scalar()
                 out.append(
                     DueDelivery(
-                        _message(row), channel, row.customer_id, recipient, row.attempts + 1
+                        _message(row), channel, row.customer_id, row.recipient, row.attempts + 1
                     )
                 )
             s.commit()

@@ -17,7 +17,6 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.config import RateLimits
 from bot.errors import InputError
 from bot.server.keys import CONFIG
 from bot.server.rate_limit import LIMITS, Limits
@@ -87,9 +86,13 @@ async def widget_socket(request: web.Request) -> web.WebSocketResponse:
     open_sockets = runtime.metrics.websockets.labels(kind="widget")
     open_sockets.inc()
     try:
-        connection = WidgetConnection(ws, runtime, web_cfg.identity_secret, web_cfg.max_text_chars)
-        connection.limits = request.app[LIMITS]
-        await connection.run()
+        await WidgetConnection(
+            ws,
+            runtime,
+            web_cfg.identity_secret,
+            web_cfg.max_text_chars,
+            request.app[LIMITS],
+        ).run()
     finally:
         open_sockets.dec()
     return ws
@@ -102,11 +105,12 @@ class WidgetConnection:
         runtime: Runtime,
         secret: str | None,
         max_text_chars: int,
+        limits: Limits,
     ) -> None:
         assert runtime.engine is not None and runtime.store is not None
         self.ws = ws
         self.runtime = runtime
-        self.limits = Limits(RateLimits(ip_per_minute=0, customer_per_minute=0))
+        self.limits = limits
         self.engine = runtime.engine
         self.store = runtime.store
         self.secret = secret

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
+from bot import clock
 from bot.config import WechatSection
 from bot.store.deliveries import Deliveries, DueDelivery
 from connectors.outbox import Undeliverable
@@ -23,7 +22,7 @@ class WechatSender:
 
     async def send(self, delivery: DueDelivery) -> str | None:
         assert delivery.recipient is not None
-        now = datetime.now(UTC)
+        now = clock.now()
         window = await window_of(self.deliveries, delivery.customer_id, self.settings, now)
         reason = window.why_closed(now)
         if reason is not None:

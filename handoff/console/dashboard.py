@@ -33,6 +33,7 @@ from bot.analytics.summary import Period, summarize
 from bot.errors import InputError
 from bot.server.keys import CONFIG
 from bot.server.runtime import RUNTIME
+from handoff.agent_api import dumps
 from handoff.console.auth import require_agent, require_supervisor
 
 routes = web.RouteTableDef()
@@ -54,20 +55,20 @@ async def dashboard_page(request: web.Request) -> web.FileResponse:
     )
 
 
+def _asset(name: str, content_type: str) -> web.FileResponse:
+    return web.FileResponse(
+        STATIC / name, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
+    )
+
+
 @routes.get("/console/dashboard.js")
 async def dashboard_script(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(
-        STATIC / "dashboard.js",
-        headers={"Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-cache"},
-    )
+    return _asset("dashboard.js", "text/javascript; charset=utf-8")
 
 
 @routes.get("/console/dashboard.css")
 async def dashboard_style(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(
-        STATIC / "dashboard.css",
-        headers={"Content-Type": "text/css; charset=utf-8", "Cache-Control": "no-cache"},
-    )
+    return _asset("dashboard.css", "text/css; charset=utf-8")
 
 
 QUERY_KEYS = {"from", "to", "granularity", "table", *SLICES}
@@ -127,13 +128,7 @@ async def _summary(request: web.Request) -> dict[str, Any]:
 @routes.get("/api/supervisor/analytics")
 async def analytics(request: web.Request) -> web.Response:
     result = await _summary(request)
-    return web.json_response(
-        result, dumps=lambda o: json.dumps(o, default=_iso, ensure_ascii=False)
-    )
-
-
-def _iso(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
+    return web.json_response(result, dumps=dumps)
 
 
 @routes.get("/api/supervisor/analytics.csv")
