@@ -54,7 +54,7 @@ async def webhook(request: web.Request) -> web.Response:
     engine = request.app[RUNTIME].engine
     if engine is None:
         raise web.HTTPServiceUnavailable(text="the dialogue engine is starting; try again")
-    wait = request.app[LIMITS].customer_wait("rest", sender)
+    wait = await request.app[LIMITS].customer_wait("rest", sender)
     if wait:  # not stored: the client sends it again after the wait
         return too_many(wait, "messages from this sender")
     result = await engine.handle("rest", sender, text, external_id=message_id)

@@ -323,9 +323,9 @@ def _slug(text: str) -> str:
 
 def _check(article: Article) -> None:
     """Validate a new article exactly as the loader would, so drafts never break the base."""
-    from bot.knowledge.loader import _ArticleError, parse_article
+    from bot.knowledge.loader import ArticleError, parse_article
 
     try:
         parse_article(render(article), article.id)
-    except _ArticleError as exc:
+    except ArticleError as exc:
         raise KnowledgeError(f"draft is invalid: {exc.reason}") from exc

@@ -14,7 +14,7 @@ from pathlib import Path
 from bot.errors import DataProblem
 from bot.knowledge.article import Article
 from bot.knowledge.base import _slug
-from bot.knowledge.loader import _ArticleError, load_base, parse_article
+from bot.knowledge.loader import ArticleError, load_base, parse_article
 from bot.knowledge.writer import path_for, render, write
 
 REQUIRED_COLUMNS = ("question", "answer", "category", "language")
@@ -108,7 +108,7 @@ def import_csv(path: Path, out_root: Path, status: str = "published") -> ImportR
         )
         try:
             parse_article(render(article), name)  # the same checks as any article
-        except _ArticleError as exc:
+        except ArticleError as exc:
             report.problems.append(DataProblem(name, int(str(group["line"])), exc.reason))
             continue
         target = path_for(out_root, article)

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, ScalarNode
 
-from bot.errors import DataProblem
+from bot.errors import DataProblem, RelaydeskError
 from bot.knowledge.article import (
     CATEGORY_TOPS,
     LANGUAGES,
@@ -55,7 +55,9 @@ _FrontMatterLoader.yaml_implicit_resolvers = {
 }
 
 
-class _ArticleError(Exception):
+class ArticleError(RelaydeskError):
+    """An article is invalid: the line (when known) and why, for the file's problem list."""
+
     def __init__(self, line: int | None, reason: str) -> None:
         super().__init__(reason)
         self.line = line
@@ -75,7 +77,7 @@ def load_base(root: Path) -> LoadResult:
             continue
         try:
             article, warnings = read_article(path)
-        except _ArticleError as exc:
+        except ArticleError as exc:
             result.problems.append(DataProblem(str(path), exc.line, exc.reason))
             continue
         result.warnings.extend(warnings)
@@ -111,21 +113,21 @@ def _key_line(path: Path, key: str) -> int:
 
 def read_article(path: Path) -> tuple[Article, list[DataProblem]]:
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise _ArticleError(None, f"file is over {MAX_FILE_BYTES} bytes")
+        raise ArticleError(None, f"file is over {MAX_FILE_BYTES} bytes")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise _ArticleError(None, f"not UTF-8 text ({exc.reason})") from exc
+        raise ArticleError(None, f"not UTF-8 text ({exc.reason})") from exc
     return parse_article(text, str(path))
 
 
 def parse_article(text: str, path: str = "<string>") -> tuple[Article, list[DataProblem]]:
     text = text.lstrip("\ufeff").replace("\r\n", "\n")
     if not text.startswith("---\n"):
-        raise _ArticleError(1, "an article starts with '---' and YAML front matter")
+        raise ArticleError(1, "an article starts with '---' and YAML front matter")
     end = text.find("\n---", 4)
     if end == -1 or text[end + 4 : end + 5] not in ("\n", ""):
-        raise _ArticleError(1, "front matter is not closed by a '---' line")
+        raise ArticleError(1, "front matter is not closed by a '---' line")
     front, body = text[4 : end + 1], text[end + 5 :].strip()
     try:
         node = yaml.compose(front, Loader=_FrontMatterLoader)
@@ -133,17 +135,17 @@ def parse_article(text: str, path: str = "<string>") -> tuple[Article, list[Data
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 2 if mark else None
-        raise _ArticleError(line, f"invalid YAML in front matter: {exc.problem}") from exc
+        raise ArticleError(line, f"invalid YAML in front matter: {exc.problem}") from exc
     except (yaml.YAMLError, ValueError) as exc:
-        raise _ArticleError(2, f"invalid YAML in front matter: {exc}") from exc
+        raise ArticleError(2, f"invalid YAML in front matter: {exc}") from exc
     if not isinstance(node, MappingNode) or not isinstance(values, dict):
-        raise _ArticleError(2, "front matter must be a mapping of fields")
+        raise ArticleError(2, "front matter must be a mapping of fields")
     lines = {
         k.value: int(k.start_mark.line) + 2 for k, _ in node.value if isinstance(k, ScalarNode)
     }
 
-    def fail(key: str, reason: str) -> _ArticleError:
-        return _ArticleError(lines.get(key, 2), f"{key}: {reason}")
+    def fail(key: str, reason: str) -> ArticleError:
+        return ArticleError(lines.get(key, 2), f"{key}: {reason}")
 
     unknown = set(values) - set(REQUIRED) - set(OPTIONAL)
     if unknown:
@@ -151,7 +153,7 @@ def parse_article(text: str, path: str = "<string>") -> tuple[Article, list[Data
         raise fail(str(key), f"unknown field; allowed: {', '.join(REQUIRED + OPTIONAL)}")
     for key in REQUIRED:
         if values.get(key) in (None, ""):
-            raise _ArticleError(2, f"{key}: required field is missing")
+            raise ArticleError(2, f"{key}: required field is missing")
 
     art_id = _text(values["id"], "id", fail)
     if not _ID.match(art_id):
@@ -201,7 +203,7 @@ def parse_article(text: str, path: str = "<string>") -> tuple[Article, list[Data
     if more is not None:
         more = _text(more, "more", fail)
     if not body:
-        raise _ArticleError(text[: end + 5].count("\n") + 1, "the body is empty")
+        raise ArticleError(text[: end + 5].count("\n") + 1, "the body is empty")
     warnings = []
     if len(body) > LONG_BODY_CHARS:
         warnings.append(

@@ -1,21 +1,28 @@
 """Rate limits: per client address on every request, and per customer on every message they
-send, as token buckets kept in this process (each instance limits what reaches it; a load
-balancer spreads one client over several). Over the limit: HTTP 429 with Retry-After, or an
-`error` frame with code `rate_limited` on the widget socket; the message is not stored, so
-the client can send it again after the wait.
+send, as token buckets. One instance keeps them in memory; with `server.redis_url` the buckets
+live in Redis, so three instances behind a load balancer allow one client what one instance
+would, not three times as much. Over the limit: HTTP 429 with Retry-After, or an `error`
+frame with code `rate_limited` on the widget socket; the message is not stored, so the client
+can send it again after the wait.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from redis.exceptions import RedisError
 
 from bot.config import RateLimits
+
+log = logging.getLogger(__name__)
 
 MAX_KEYS = 100_000  # the least recently seen keys are forgotten beyond this
 
@@ -42,6 +49,51 @@ class RateLimiter:
         return wait
 
 
+# One bucket, refilled and taken from atomically inside Redis, on Redis's clock (the instances'
+# clocks need not agree). The wait goes back as a string: Redis truncates Lua numbers to integers.
+_BUCKET = """
+local rate, capacity = tonumber(ARGV[1]), tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(b[1]) or capacity
+local at = tonumber(b[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate * 1000) + 1000)
+return tostring(wait)
+"""
+PREFIX = "relaydesk:ratelimit"
+
+
+class SharedRateLimiter:
+    """A `RateLimiter` whose buckets all instances share through Redis. While Redis is away
+    each instance falls back to its own buckets: a limit loosened for a moment is better than
+    every request refused."""
+
+    def __init__(self, redis: Any, name: str, local: RateLimiter) -> None:
+        self.local = local
+        self.name = name
+        self._script = redis.register_script(_BUCKET)
+        self._warned = 0.0
+
+    async def check(self, key: Hashable) -> float:
+        digest = hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest()
+        try:
+            wait = await self._script(
+                keys=[f"{PREFIX}:{self.name}:{digest}"],
+                args=[self.local.rate, self.local.capacity],
+            )
+        except (RedisError, OSError) as exc:
+            if time.monotonic() - self._warned > 60:  # once a minute, not once a request
+                self._warned = time.monotonic()
+                log.warning("rate limits kept per instance while Redis is away: %s", exc)
+            return self.local.check(key)
+        return float(wait)
+
+
 class Limits:
     """The server's limiters, from `server.rate_limits` (0 turns one off)."""
 
@@ -53,9 +105,25 @@ class Limits:
             if settings.customer_per_minute
             else None
         )
+        self._shared: dict[str, SharedRateLimiter] = {}
 
-    def customer_wait(self, channel: str, sender: str) -> float:
-        return self.customer.check((channel, sender)) if self.customer else 0.0
+    def share(self, redis: Any) -> None:
+        """Keep the buckets in Redis from now on (several instances behind a load balancer)."""
+        for name, local in (("ip", self.ip), ("customer", self.customer)):
+            if local is not None:
+                self._shared[name] = SharedRateLimiter(redis, name, local)
+
+    async def _wait(self, name: str, local: RateLimiter | None, key: Hashable) -> float:
+        if local is None:
+            return 0.0
+        shared = self._shared.get(name)
+        return await shared.check(key) if shared is not None else local.check(key)
+
+    async def ip_wait(self, address: str) -> float:
+        return await self._wait("ip", self.ip, address)
+
+    async def customer_wait(self, channel: str, sender: str) -> float:
+        return await self._wait("customer", self.customer, (channel, sender))
 
 
 LIMITS = web.AppKey("rate_limits", Limits)
@@ -82,8 +150,7 @@ def too_many(wait_s: float, what: str) -> web.Response:
 async def ip_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     limits = request.app[LIMITS]
     if limits.ip is not None:
-        key = client_address(request, limits.settings.trust_forwarded_for)
-        wait = limits.ip.check(key)
+        wait = await limits.ip_wait(client_address(request, limits.settings.trust_forwarded_for))
         if wait:
             return too_many(wait, "requests from this address")
     return await handler(request)

@@ -20,6 +20,7 @@ from bot.dialogue.responses import Responses
 from bot.knowledge.base import KnowledgeBase
 from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
+from bot.server.rate_limit import LIMITS
 from bot.store.sql_store import SqlStore
 from handoff.console.accounts import Accounts
 from handoff.console.canned import load_canned
@@ -42,6 +43,9 @@ class Runtime:
     telegram: TelegramConnector | None = None
     wechat: WechatConnector | None = None
     metrics: Metrics = field(default_factory=Metrics)  # this app's Prometheus registry
+    # The Redis client instances coordinate through (server.redis_url); None: one instance.
+    redis: Any = None
+    redis: Any = None  # the Redis client instances coordinate through (server.redis_url)
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -56,9 +60,12 @@ async def open_runtime(
 
         bus = RedisMessageBus(config.server.redis_url)
         await bus.start()
+        runtime.redis = bus.redis
     store = await SqlStore.open(config.storage.url, base_dir=config.base_dir, bus=bus)
     minutes = config.dialogue.session_expiration_minutes
     store.session_expiry = timedelta(minutes=minutes) if minutes else None
+    store.mask_transcripts = config.privacy.mask_transcripts
+    runtime.redis = bus.redis if bus is not None else None
     embed = nlu.component("SentenceEmbeddingFeaturizer")
     kb = KnowledgeBase(config, embedder=embed.embedder if embed else None)
     kb.open()
@@ -101,6 +108,8 @@ def runtime_context(config: Config, nlu: NLUPipeline, executor: Executor | None 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         runtime = app[RUNTIME]
         await open_runtime(config, nlu, runtime, executor)
+        if runtime.redis is not None:  # instances behind one load balancer share the limits
+            app[LIMITS].share(runtime.redis)
         from connectors.lifecycle import start_connectors, stop_connectors
 
         await start_connectors(config, runtime)

@@ -220,7 +220,7 @@ class WidgetConnection:
             return
         if not await self._client_id_ok(client_id):
             return
-        wait = self.limits.customer_wait(CHANNEL, self.sender)
+        wait = await self.limits.customer_wait(CHANNEL, self.sender)
         if wait:  # not stored: the widget keeps it in its outbox and sends it again
             await self.send(
                 {

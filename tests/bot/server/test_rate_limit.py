@@ -4,27 +4,33 @@ clear 429 (or an error frame on the widget socket) and nothing stored."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from redis import asyncio as aioredis
 
 from bot.config import Config, RateLimits, config_from_dict
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.app import create_app
-from bot.server.rate_limit import RateLimiter
+from bot.server.rate_limit import RateLimiter, SharedRateLimiter
 from bot.server.runtime import RUNTIME
+from tests.bot.test_coordination import REDIS
 from tests.conftest import server_config
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
-def limited(repo_config: Config, tmp: Path, kb: Path, **limits: Any) -> Config:
+def limited(
+    repo_config: Config, tmp: Path, kb: Path, redis_url: str | None = None, **limits: Any
+) -> Config:
     base = server_config(repo_config, tmp, kb)
     raw = base.model_dump(exclude={"base_dir"})
     raw["pipeline"] = base.pipeline_spec()
     raw["server"]["rate_limits"] = RateLimits(**limits).model_dump()
+    raw["server"]["redis_url"] = redis_url
     return config_from_dict(raw, base_dir=base.base_dir)
 
 
@@ -90,3 +96,47 @@ async def test_an_address_over_the_limit_gets_429_on_any_route(
     assert statuses == [200, 200]
     refused = await client.post("/model/parse", json={"text": "你好"})
     assert refused.status == 429 and "from this address" in (await refused.json())["message"]
+
+
+async def test_instances_sharing_redis_share_one_customer_bucket(
+    aiohttp_client: ClientFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+) -> None:
+    """Behind a load balancer one customer's messages reach every instance in turn; the limit
+    must hold for their sum, not for each instance's share."""
+    clients = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        config = limited(
+            repo_config,
+            tmp_path / name,
+            kb_dir,
+            REDIS,
+            ip_per_minute=0,
+            customer_per_minute=6,
+            customer_burst=2,
+        )
+        clients.append(await aiohttp_client(create_app(config, trained, dialogue=True)))
+    a, b = clients
+    sender = f"spread-{uuid.uuid4().hex[:8]}"
+    hook = "/webhooks/rest/webhook"
+    assert (await a.post(hook, json={"sender": sender, "message": "你好"})).status == 200
+    assert (await b.post(hook, json={"sender": sender, "message": "在吗"})).status == 200
+    refused = await a.post(hook, json={"sender": sender, "message": "第三条"})
+    assert refused.status == 429  # instance a alone has seen one message: only Redis knows
+    assert 1 <= int(refused.headers["Retry-After"]) <= 10
+
+
+async def test_a_shared_bucket_falls_back_to_its_own_while_redis_is_away() -> None:
+    unreachable = aioredis.from_url(  # type: ignore[no-untyped-call]
+        "redis://127.0.0.1:1/0", socket_connect_timeout=0.5
+    )
+    limiter = SharedRateLimiter(unreachable, "test", RateLimiter(per_minute=60, burst=2))
+    try:
+        waits = [await limiter.check("k") for _ in range(3)]
+    finally:
+        await unreachable.aclose()
+    assert waits[:2] == [0.0, 0.0] and waits[2] > 0  # still limited, by this instance alone
