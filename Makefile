@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config.yml
 
-.PHONY: run test install browser model lint bench clean
+.PHONY: run test install browser model lint bench clean rasa-env test-rasa
 
 run: install model
 	$(BIN)/relaydesk run --config $(CONFIG)
@@ -39,6 +39,27 @@ $(STAMP): pyproject.toml constraints.txt
 model: install
 	$(BIN)/relaydesk train --config $(CONFIG)
 	$(BIN)/relaydesk kb index --config $(CONFIG)
+
+# Rasa Open Source, for the interoperability tests (tests marked rasa) and bench/vs_rasa.py only:
+# its own Python 3.10 environment, never a dependency of relaydesk's. Building it takes about
+# 3 minutes and 2.7 GB, so `make test` does not: without it those tests skip, saying so.
+RASA_VERSION := 3.6.21
+RASA_VENV    := .venv-rasa
+RASA_STAMP   := $(RASA_VENV)/.installed-$(RASA_VERSION)
+RASA_PYTHON  ?= $(or $(wildcard $(HOME)/.pyenv/versions/3.10.13/bin/python),$(shell command -v python3.10))
+
+rasa-env: $(RASA_STAMP)
+
+$(RASA_STAMP):
+	@test -n "$(RASA_PYTHON)" || { echo "rasa-env: Rasa $(RASA_VERSION) needs Python 3.10; set RASA_PYTHON=/path/to/python3.10" >&2; exit 1; }
+	test -x $(RASA_VENV)/bin/python || $(RASA_PYTHON) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/python -m pip install --quiet rasa==$(RASA_VERSION) jieba
+	touch $(RASA_STAMP)
+
+# Trains a Rasa model on nlu_data/ (cached in var/rasa-cache/ by data and config), starts
+# `rasa run --enable-api` and runs the tests against it.
+test-rasa: install rasa-env
+	RELAYDESK_RASA_BIN=$(abspath $(RASA_VENV))/bin/rasa $(BIN)/python -m pytest -m rasa $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check bot handoff connectors tests bench

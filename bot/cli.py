@@ -677,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("jieba", "faiss.loader", "alembic.runtime", "matplotlib"):
+    # httpx logs every request at INFO: for Telegram that is a line per Bot API call.
+    for noisy in ("jieba", "faiss.loader", "alembic.runtime", "matplotlib", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args))

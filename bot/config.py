@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -26,7 +27,8 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
-from bot.nlu.params import PARAMS, RASA_ALIASES, SentenceEmbeddingParams
+from bot.nlu import rasa_config
+from bot.nlu.params import DEFAULT_PIPELINE, PARAMS, SentenceEmbeddingParams
 
 log = logging.getLogger(__name__)
 Language = Literal["zh", "en"]
@@ -99,6 +101,19 @@ class KnowledgeSection(_Section):
     )
 
 
+class RecoverySettings(_Section):
+    """Turns that never finished: a customer message stored, then its process died (or the turn
+    raised) before the answer was stored. A sweeper in every instance finishes them."""
+
+    enabled: bool = True
+    interval_seconds: float = Field(5.0, gt=0, le=3600)  # how often each instance looks
+    # Only messages at least this old: younger ones may still be in their first turn.
+    after_seconds: float = Field(15.0, ge=1, le=86_400)
+    # Tries of a turn that keeps failing (or keeps killing its process) before the
+    # conversation goes to the human queue (reason "bot_error") instead.
+    max_attempts: int = Field(3, ge=1, le=20)
+
+
 class DialogueSection(_Section):
     default_language: Literal["zh", "en"] = "zh"
     # A conversation the bot holds ends after this many idle minutes (Rasa's
@@ -106,6 +121,7 @@ class DialogueSection(_Section):
     session_expiration_minutes: float = Field(60, ge=0)
     responses: str = "responses.yml"  # Rasa-style response templates, per language
     orders_db: str = "var/orders.db"  # the sample shop's orders (SQLite), for order look-ups
+    recovery: RecoverySettings = Field(default_factory=RecoverySettings)
 
 
 class SkillGroup(_Section):
@@ -154,9 +170,17 @@ class WebSection(_Section):
     """The web-chat widget."""
 
     enabled: bool = True
-    # HMAC-SHA256 key for `user_hash` = HMAC(identity_secret, user_id): the host site proves who
-    # its logged-in visitor is. Unset: only anonymous visitors. Keep it in the environment.
+    # HMAC-SHA256 key for `user_hash` = HMAC(identity_secret, f"{user_id}:{user_ts}"): the host
+    # site proves who its logged-in visitor is, and when it said so (user_ts, Unix seconds).
+    # Unset: only anonymous visitors. Keep it in the environment.
     identity_secret: str | None = Field(None, min_length=16)
+    # How old a signed identity may be. The widget sends it again on every reconnect, so it
+    # must outlive an open tab; a day covers a working day and makes a leaked hash (a cached
+    # page, a shared screenshot) useless by the next.
+    identity_max_age_seconds: int = Field(86_400, ge=60, le=30 * 86_400)
+    # Also accept the old form without a time, user_hash = HMAC(identity_secret, user_id), which
+    # never expires. Only while host pages move to the signed time; off by default.
+    legacy_identity_hash: bool = False
     # Origins allowed to open the widget socket (the sites embedding it); [] allows any.
     allowed_origins: list[str] = Field(default_factory=list)
     max_text_chars: int = Field(4000, ge=1, le=20000)
@@ -205,6 +229,9 @@ class TelegramSection(_Section):
     webhook_url: str | None = None
     secret_token: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
     polling_timeout_seconds: int = Field(30, ge=0, le=50)
+    # With several instances (server.redis_url), one polls at a time: it holds a Redis lease of
+    # this length, renewed at a third of it; when the holder dies another takes over after it.
+    polling_lease_seconds: float = Field(10.0, ge=1, le=300)
     # The Bot API server; only a local Bot API server or a test stand-in changes it.
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
@@ -232,6 +259,10 @@ class WechatSection(_Section):
     api_base: str = "https://api.weixin.qq.com"
     # WeChat waits 5 s for the webhook's answer; reply in it only if the bot is done by then.
     passive_reply_seconds: float = Field(4.5, gt=0, lt=5)
+    # A signed request whose timestamp is further than this from now is refused (403): a
+    # captured request stops working after it. Within it, a signature is used for one request
+    # only (WeChat's own retries of that request excepted).
+    timestamp_window_seconds: int = Field(300, ge=30, le=3600)
     # After the customer's last message, the customer-service API may send this many messages
     # within this many hours.
     window_hours: float = Field(48, gt=0)
@@ -254,6 +285,14 @@ class ConnectorsSection(_Section):
     web: WebSection = Field(default_factory=WebSection)
     telegram: TelegramSection = Field(default_factory=TelegramSection)
     wechat: WechatSection = Field(default_factory=WechatSection)
+
+
+class PrivacySection(_Section):
+    """What the store keeps of what customers say."""
+
+    # Store customer messages with e-mail addresses and phone numbers replaced by [email] and
+    # [phone] (bot/privacy.py); the bot still understands the turn from the original text.
+    mask_transcripts: bool = False
 
 
 class StorageSection(_Section):
@@ -306,6 +345,13 @@ class ServerSection(_Section):
         return None if value == "" else value  # ${RELAYDESK_REDIS_URL:-} with it unset
 
 
+# Top-level keys of a Rasa config.yml that mean nothing here (multi-project imports, custom
+# data importers, graph recipes, Rasa Pro's spaces): warned about and dropped, so the file loads.
+RASA_ONLY_KEYS = frozenset(
+    {"version", "importers", "imports", "spaces", "train_schema", "predict_schema"}
+)
+
+
 class Config(_Section):
     recipe: Literal["default.v1"] = "default.v1"
     assistant_id: str | None = None
@@ -320,6 +366,7 @@ class Config(_Section):
     handoff: HandoffSection = Field(default_factory=HandoffSection)
     connectors: ConnectorsSection = Field(default_factory=ConnectorsSection)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
+    privacy: PrivacySection = Field(default_factory=PrivacySection)
     storage: StorageSection = Field(default_factory=StorageSection)
     server: ServerSection = Field(default_factory=ServerSection)
 
@@ -329,6 +376,25 @@ class Config(_Section):
     def path(self, value: str) -> Path:
         p = Path(value)
         return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def secrets(self) -> list[str]:
+        """The credentials in this config, so the log can redact them wherever they turn up."""
+        tg, wx = self.connectors.telegram, self.connectors.wechat
+        values = [
+            tg.token,
+            tg.secret_token,
+            wx.token,
+            wx.app_secret,
+            self.connectors.web.identity_secret,
+            urlsplit(self.storage.url).password,
+            urlsplit(self.server.redis_url).password if self.server.redis_url else None,
+        ]
+        values += [  # RasaServerNLU's --auth-token
+            c.params.token.get_secret_value()
+            for c in self.pipeline
+            if c.name == "RasaServerNLU" and c.params.token is not None
+        ]
+        return [v for v in values if v]
 
     def pipeline_spec(self) -> list[dict[str, Any]]:
         """The pipeline as plain data: part of the model fingerprint and metadata."""
@@ -366,6 +432,9 @@ def config_from_dict(
         resolved["language"] = [resolved["language"]]
     if resolved.get("policies"):
         log.warning("%s: policies: Rasa dialogue policies are ignored by relaydesk", source)
+    for key in sorted(RASA_ONLY_KEYS & set(resolved)):
+        log.warning("%s: %s: a Rasa setting relaydesk has no use for; ignored", source, key)
+        del resolved[key]
     resolved["pipeline"] = _pipeline(resolved.get("pipeline"), source)
     resolved["base_dir"] = base_dir
     try:
@@ -375,27 +444,23 @@ def config_from_dict(
 
 
 def _pipeline(raw: Any, source: str) -> list[dict[str, Any]]:
-    if raw is None:
-        raise ConfigError(f"{source}: pipeline: missing; list the NLU components to run")
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"{source}: pipeline: must be a non-empty list of components")
-    allowed = ", ".join(sorted(PARAMS))
+    if raw is None or raw == []:
+        # Rasa picks a default pipeline when none is given (`rasa init` writes it commented
+        # out); so does relaydesk: its own.
+        log.info("%s: pipeline: none given; using relaydesk's default pipeline", source)
+        raw = [dict(c) for c in DEFAULT_PIPELINE]
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: pipeline: must be a list of components")
+    translation = rasa_config.translate(raw, source)
+    for level, message in translation.messages:
+        log.log(level, "%s", message)
     out = []
-    for i, item in enumerate(raw):
-        key = f"pipeline[{i}]"
-        if not isinstance(item, dict) or "name" not in item:
-            raise ConfigError(f"{source}: {key}: each component needs a 'name' (one of {allowed})")
-        name = RASA_ALIASES.get(str(item["name"]), str(item["name"]))
-        model = PARAMS.get(name)
-        if model is None:
-            raise ConfigError(
-                f"{source}: {key}.name: unknown component {item['name']!r}; allowed: {allowed}"
-            )
-        params = {k: v for k, v in item.items() if k != "name"}
+    for step in translation.pipeline:
         try:
-            out.append({"name": name, "params": model.model_validate(params)})
+            out.append({"name": step.name, "params": PARAMS[step.name].model_validate(step.params)})
         except ValidationError as exc:
-            raise ConfigError(_format_validation(exc, source, prefix=f"{key} ({name})")) from exc
+            where = f"pipeline[{step.index}] ({step.name})"
+            raise ConfigError(_format_validation(exc, source, prefix=where)) from exc
     return out
 
 

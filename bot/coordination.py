@@ -1,6 +1,7 @@
 """What several `relaydesk run` instances share through Redis: the message bus (so a widget or
-console socket held by one instance hears a message stored by another) and the per-customer
-turn lock (so one customer's messages are processed in order whichever instance receives them).
+console socket held by one instance hears a message stored by another), the per-customer
+turn lock (so one customer's messages are processed in order whichever instance receives them),
+and leases (so a job only one may do, Telegram's long polling, runs in one instance).
 
 Nothing here is a source of truth: PostgreSQL is. An event lost while Redis restarts only delays
 a delivery until the next event; a lock lost with Redis (it expires after `lock_ttl_s`) at worst
@@ -106,9 +107,15 @@ class RedisMessageBus:
 
 class RedisTurnLocks:
     """One customer's turns one at a time across instances: an in-process lock first (cheap,
-    first come first served), then a Redis lock with a time-to-live that outlives any turn."""
+    first come first served), then a Redis lock with a time-to-live.
 
-    def __init__(self, redis: Any, *, lock_ttl_s: float = 30.0, wait_s: float = 30.0) -> None:
+    The holder renews the lock every third of its time-to-live while the turn runs, so it
+    expires only when its holder died (kill -9, a lost machine): a slow turn is never run twice,
+    and the customer of a dead instance waits at most `lock_ttl_s` for their next turn. A turn
+    still waiting after `wait_s` goes ahead without the lock (the store numbers messages
+    atomically and answers each once, so a stuck holder cannot silence a customer)."""
+
+    def __init__(self, redis: Any, *, lock_ttl_s: float = 10.0, wait_s: float = 30.0) -> None:
         from bot.dialogue.engine import KeyedLocks
 
         self.redis = redis
@@ -128,12 +135,30 @@ class RedisTurnLocks:
             except RedisError as exc:  # Redis away: the local lock and the store still hold
                 log.warning("turn lock: Redis unavailable (%s); going on without it", exc)
                 got = False
+            keeper = asyncio.create_task(self._keep(lock, name)) if got else None
             try:
                 yield
             finally:
+                if keeper is not None:
+                    keeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keeper
                 if got:
                     with contextlib.suppress(LockError, RedisError):
                         await lock.release()
+
+    async def _keep(self, lock: Any, name: str) -> None:
+        """Renew the held lock until cancelled; a lock lost (Redis restarted and forgot it) is
+        said once, and the turn finishes anyway."""
+        while True:
+            await asyncio.sleep(self.lock_ttl_s / 3)
+            try:
+                await lock.reacquire()
+            except LockError:
+                log.warning("turn lock %s: lost while held; the turn goes on without it", name)
+                return
+            except RedisError as exc:  # Redis away for a moment: try again at the next beat
+                log.warning("turn lock %s: could not renew (%s)", name, exc)
 
     def __len__(self) -> int:
         return len(self.local)
@@ -141,3 +166,91 @@ class RedisTurnLocks:
 
 def _parts(key: Hashable) -> tuple[Any, ...]:
     return key if isinstance(key, tuple) else (key,)
+
+
+# Renew and release only while the key still holds our token: a lease that lapsed and was taken
+# by another instance is never extended or deleted by the old holder.
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('del', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisLease:
+    """One holder at a time across instances, for a job only one may do (Telegram's long
+    polling: a second getUpdates makes Telegram end the first with 409 Conflict).
+
+    The lease is a Redis key set with NX and a time-to-live, renewed by the holder every third
+    of it. A holder that dies stops renewing, and another instance takes over once the key
+    expires; one that stops cleanly deletes it, so the next takes over at its next try. `lost`
+    is set when the holder can no longer be sure it holds the lease (another instance has the
+    key, or Redis did not answer before the time-to-live ran out): stop the job then.
+    """
+
+    def __init__(
+        self, redis: Any, name: str, *, ttl_s: float = 10.0, retry_s: float | None = None
+    ) -> None:
+        self.redis = redis
+        self.name = name
+        self.ttl_ms = max(1000, int(ttl_s * 1000))
+        self.retry_s = retry_s if retry_s is not None else min(2.0, max(0.2, ttl_s / 5))
+        self.token = uuid.uuid4().hex
+        self.lost = asyncio.Event()
+        self._renewal: asyncio.Task[None] | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._renewal is not None and not self.lost.is_set()
+
+    async def acquire(self) -> None:
+        """Wait until this instance holds the lease; it is renewed from then on."""
+        while True:
+            try:
+                if await self.redis.set(self.name, self.token, nx=True, px=self.ttl_ms):
+                    break
+            except RedisError as exc:  # nobody can be sure to hold it: wait rather than clash
+                log.warning("lease %s: Redis unavailable (%s)", self.name, exc)
+            await asyncio.sleep(self.retry_s)
+        self.lost.clear()
+        self._renewal = asyncio.create_task(self._renew(), name=f"lease:{self.name}")
+
+    async def release(self) -> None:
+        """Stop renewing and give the lease up, if it is still ours."""
+        if self._renewal is None:
+            return
+        self._renewal.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._renewal
+        self._renewal = None
+        if not self.lost.is_set():
+            with contextlib.suppress(RedisError):
+                await self.redis.eval(_RELEASE, 1, self.name, self.token)
+        self.lost.set()
+
+    async def _renew(self) -> None:
+        loop = asyncio.get_running_loop()
+        every = self.ttl_ms / 3000
+        valid_until = loop.time() + self.ttl_ms / 1000
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if not await self.redis.eval(_EXTEND, 1, self.name, self.token, self.ttl_ms):
+                    log.warning("lease %s: taken by another instance", self.name)
+                    break
+                valid_until = loop.time() + self.ttl_ms / 1000
+            except RedisError as exc:
+                # Ours until the last renewal's time-to-live runs out, unless a renewal gets
+                # through first; give it up a renewal period early, so the next holder and
+                # this one never overlap.
+                if loop.time() + every >= valid_until:
+                    log.warning("lease %s: Redis unavailable (%s); given up", self.name, exc)
+                    break
+        self.lost.set()

@@ -51,3 +51,8 @@ class InputError(RelaydeskError):
 
 class InputTooLargeError(InputError):
     """A caller's input exceeds a configured size limit; maps to HTTP 413."""
+
+
+class StoreUnavailableError(RelaydeskError):
+    """The database cannot be reached (restarting, failing over, network down); nothing of the
+    request was committed, so the caller may send it again. Maps to HTTP 503."""

@@ -23,6 +23,7 @@ from bot.store.sql_store import SqlStore
 log = logging.getLogger(__name__)
 POLL_S = 1.0  # also picks up retries whose backoff ended, and holds that lapsed
 CONCURRENCY = 8
+STOP_GRACE_S = 10.0  # at shutdown, how long the sends in flight may take to finish
 
 
 class RetryLater(Exception):
@@ -77,9 +78,14 @@ class Outbox:
         self._task = asyncio.create_task(self._run(), name=f"outbox-{self.sender.channel}")
 
     async def stop(self) -> None:
+        """Let the sends in flight finish (up to STOP_GRACE_S), then stop. A send cut off
+        halfway would stay claimed until its lease ends, and one that reached the channel but
+        was not marked sent would go out again from another instance."""
         self._unsubscribe()
         self._stopping = True
+        self._wake.set()
         if self._task is not None:
+            await asyncio.wait({self._task}, timeout=STOP_GRACE_S)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task

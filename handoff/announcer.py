@@ -32,8 +32,16 @@ def estimate(
     """The handoff's place among those waiting for the same skill group (the store lists them
     in service order), and the wait: the work ahead of it spread over the online agents who can
     take it."""
-    group = [h for h in queued if h.skill_group == handoff.skill_group]
-    position = next((i for i, h in enumerate(group, 1) if h.id == handoff.id), len(group) or 1)
+    # Those served before it (the store's order); a handoff not yet in the list (one the bot's
+    # turn is still answering) takes the place it will have when it joins.
+    key = (-handoff.priority, handoff.queued_at, handoff.id)
+    position = 1 + sum(
+        1
+        for h in queued
+        if h.skill_group == handoff.skill_group
+        and h.id != handoff.id
+        and (-h.priority, h.queued_at, h.id) < key
+    )
     serving = sum(
         1
         for a in agents

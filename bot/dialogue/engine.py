@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import Executor
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -29,7 +29,8 @@ from bot.metrics import Metrics, turn_outcome
 from bot.nlu.pipeline import NLUPipeline
 from bot.nlu.types import IntentScore, ParseResult, Sentiment
 from bot.store.records import CustomerRecord
-from bot.store.sql_store import NotFoundError, SqlStore, TurnStart
+from bot.store.sql_store import NotFoundError, SqlStore, TurnFinishedError, TurnStart
+from bot.store.turns import UnfinishedTurn, UnfinishedTurns
 from handoff.announcer import QueueAnnouncer
 from handoff.routing import Router
 
@@ -116,6 +117,7 @@ class DialogueEngine:
         executor: Executor | None = None,
         clock: Callable[[], datetime] | None = None,
         metrics: Metrics | None = None,
+        max_turn_attempts: int = 3,
     ) -> None:
         self.store = store
         self.nlu = nlu
@@ -135,6 +137,10 @@ class DialogueEngine:
         # Per-customer turn order; instances sharing Redis swap in RedisTurnLocks.
         self.locks: TurnLocks = KeyedLocks()
         self.metrics = metrics or Metrics()
+        # Turns whose process died before they finished (bot/dialogue/recovery.py), and how
+        # many tries one gets before the conversation goes to a person instead.
+        self.unfinished = UnfinishedTurns(store.db)
+        self.max_turn_attempts = max_turn_attempts
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -218,9 +224,19 @@ class DialogueEngine:
                     with conversation_context(resolved.id):
                         return await self._rate(customer.id, resolved.id, text, rating, external_id)
             start = await self.store.begin_turn(channel, sender, text, external_id=external_id)
+            inbound = start.inbound
+            if inbound.duplicate and inbound.parse is None:
+                # Sent again, and its turn never finished (its process died, or it raised). We
+                # hold the customer's turn lock, so no first run is still going: finish it now.
+                with conversation_context(start.conversation.id):
+                    resumed = await self._resume(inbound.id, hold_replies_s)
+                if resumed is not None:
+                    return resumed
             try:
                 with conversation_context(start.conversation.id):
                     return await self._turn(start, hold_replies_s)
+            except TurnFinishedError:  # a recovery answered it while this turn stalled
+                return _duplicate(start)
             except Exception:
                 # The message is stored but the turn failed: still tell the channels and the
                 # console about it, so an agent can see it.
@@ -229,21 +245,113 @@ class DialogueEngine:
                     await self.store.bus.publish(MessageEvent(m.conversation_id, m.seq, m.sender))
                 raise
 
+    async def recover(self, turn: UnfinishedTurn) -> TurnResult | None:
+        """Finish a turn nobody else will (the sweeper's entry): take the customer's turn locks,
+        then run it, unless it was finished or its conversation closed meanwhile (None)."""
+        started = time.perf_counter()
+        try:
+            async with AsyncExitStack() as held:
+                # Every name the customer has on the channel, in one order for every taker: the
+                # message does not say which of them it came through.
+                for sender in turn.senders:
+                    await held.enter_async_context(self.locks.hold((turn.channel, sender)))
+                with conversation_context(turn.conversation_id):
+                    result = await self._resume(turn.message_id)
+        except Exception:
+            self.metrics.observe_turn(turn.channel, "error", time.perf_counter() - started)
+            raise
+        if result is not None:
+            self.metrics.observe_turn(
+                turn.channel, turn_outcome(result), time.perf_counter() - started
+            )
+        return result
+
+    async def _resume(self, message_id: int, hold_s: float = 0.0) -> TurnResult | None:
+        """Run an unfinished turn again, holding the customer's turn lock. The try is counted
+        first; past `max_turn_attempts` (or when the last allowed try raises) the conversation
+        goes to the human queue instead, so a message that breaks the bot is seen by a person
+        rather than tried forever."""
+        attempt = await self.unfinished.attempt(message_id)
+        if attempt is None:
+            return None
+        start, tries = attempt
+        if tries > self.max_turn_attempts:
+            return await self._give_up(start, tries, None)
+        try:
+            result = await self._turn(start, hold_s)
+        except TurnFinishedError:
+            return None
+        except Exception as exc:
+            if tries < self.max_turn_attempts:
+                raise
+            return await self._give_up(start, tries, exc)
+        log.info("finished the turn of message %d on try %d", message_id, tries)
+        return result
+
+    async def _give_up(self, start: TurnStart, tries: int, error: Exception | None) -> TurnResult:
+        """Close a turn that cannot be finished: keep why with the message, and hand the
+        conversation to a person (reason "bot_error"), unless one holds it already."""
+        inbound, conv = start.inbound, start.conversation
+        reason = repr(error)[:500] if error is not None else "the turn never finished"
+        log.error(
+            "turn of message %d failed %d times (%s); the conversation goes to an agent",
+            inbound.id,
+            tries,
+            reason,
+            exc_info=error,
+        )
+        parse = {"turn": {"failed": True, "error": reason, "attempts": tries}}
+        language = conv.language or self.default_language
+        neutral = Sentiment("neutral", 0.0, None)
+        if conv.status in ("queued", "assigned"):  # a person has it already; the bot is silent
+            await self.store.finish_turn(conv.id, inbound.id, parse, [], inbound_seq=inbound.seq)
+            return TurnResult(
+                conv.id,
+                start.customer.id,
+                (),
+                conv.status,
+                conv.failed_turns,
+                "",
+                neutral,
+                language,
+            )
+        handoff, replies = await self._escalate(
+            start.customer,
+            conv.id,
+            "bot_error",
+            "",
+            conv.state.get("last_category"),
+            0,
+            language,
+            inbound.text,
+        )
+        stored = await self.store.finish_turn(
+            conv.id,
+            inbound.id,
+            parse,
+            [{"text": r.text, "payload": r.to_dict()} for r in replies],
+            inbound_seq=inbound.seq,
+            language=language,
+        )
+        await self._queued(handoff)
+        return TurnResult(
+            conv.id,
+            start.customer.id,
+            tuple(replies),
+            "assigned" if handoff.assigned_to else "queued",
+            conv.failed_turns,
+            "",
+            neutral,
+            language,
+            handoff,
+            seqs=tuple(m.seq for m in stored),
+        )
+
     async def _turn(self, start: TurnStart, hold_s: float = 0.0) -> TurnResult:
         inbound, conv, customer_id = start.inbound, start.conversation, start.customer.id
         text = inbound.text
         if inbound.duplicate:
-            return TurnResult(
-                conv.id,
-                customer_id,
-                (),
-                conv.status,
-                conv.failed_turns,
-                (inbound.parse or {}).get("intent", {}).get("name", ""),
-                Sentiment("neutral", 0.0, None),
-                conv.language or "zh",
-                duplicate=True,
-            )
+            return _duplicate(start)
         # While the queue or an agent holds the conversation the bot stays silent, so there is
         # no answer to look up.
         listening = conv.status in ("queued", "assigned")
@@ -357,6 +465,7 @@ class DialogueEngine:
             language=language,
             state=state,
         )
+        await self._queued(handoff)
         return TurnResult(
             conv.id,
             customer_id,
@@ -379,8 +488,9 @@ class DialogueEngine:
         rating: tuple[int, str],
         external_id: str | None,
     ) -> TurnResult:
+        # The parse marks the message's turn finished: no recovery sweeper picks it up.
         inbound = await self.store.append_message(
-            conversation_id, "customer", text, external_id=external_id
+            conversation_id, "customer", text, external_id=external_id, parse={"rating": rating[0]}
         )
         conv = await self.store.conversation(conversation_id)
         language = conv.language or self.default_language
@@ -419,6 +529,11 @@ class DialogueEngine:
             msg.text, msg.buttons, image, video, step.article.get("more"), caption, {"kb": True}
         )
 
+    async def _queued(self, handoff: HandoffInfo | None) -> None:
+        """After the turn that queued a customer: those behind them who moved back hear it."""
+        if handoff is not None and handoff.assigned_to is None:
+            await self.announcer.announce(handoff.skill_group)
+
     async def _escalate(
         self,
         customer: CustomerRecord,
@@ -434,7 +549,7 @@ class DialogueEngine:
         if "high_value" in customer.tags:
             priority += 1
         handoff = await self.store.queue_handoff(
-            conversation_id, reason, group, priority=priority, language=language
+            conversation_id, reason, group, priority=priority, language=language, pending=True
         )
         self.metrics.handoff(reason, group)
         agents = [
@@ -479,9 +594,9 @@ class DialogueEngine:
                     return HandoffInfo(reason, group, 0, assigned_to=agent.username), [msg]
         # The customer's place among those waiting for the same skill group; the reply tells
         # it, and the others in the group hear of theirs if this arrival moved them back.
+        # Those behind it hear that they moved back once it joins the queue (`_queued`).
         place = await self.announcer.place(handoff)
         await self.store.tell_position(handoff.id, place.position)
-        await self.announcer.announce(group)
         position = place.position
         msg = self.responses.render(
             "utter_handoff_queued", language, position=position, wait_minutes=place.wait_minutes
@@ -532,6 +647,22 @@ def parse_rating(text: str) -> tuple[int, str] | None:
     """ "/rate 5", "5", "4星 很满意", "3 stars, slow but fine" -> (score, comment)."""
     m = _RATING.match(text)
     return (int(m.group(1)), m.group(2).strip()[:2000]) if m else None
+
+
+def _duplicate(start: TurnStart) -> TurnResult:
+    """A message seen before, already answered: nothing new to say."""
+    inbound, conv = start.inbound, start.conversation
+    return TurnResult(
+        conv.id,
+        start.customer.id,
+        (),
+        conv.status,
+        conv.failed_turns,
+        (inbound.parse or {}).get("intent", {}).get("name", ""),
+        Sentiment("neutral", 0.0, None),
+        conv.language or "zh",
+        duplicate=True,
+    )
 
 
 def _reply_language(detected: str, fallback: str) -> str:

@@ -211,6 +211,8 @@ class FallbackClassifier(BaseComponent):
         return None
 
     def process(self, message: Message) -> None:
+        if message.fallback is not None:
+            return  # decided upstream already (the Rasa server could not be asked)
         reason = self.decide(message.intent_ranking)
         if reason is None:
             return

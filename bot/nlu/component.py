@@ -26,6 +26,16 @@ class TrainContext:
 
 
 @runtime_checkable
+class RemoteService(Protocol):
+    """A step that asks a service outside the process; readiness checks ask it too."""
+
+    name: ClassVar[str]
+
+    def probe(self) -> str | None:
+        """None when the service answers; otherwise why not, fit for an operator to read."""
+
+
+@runtime_checkable
 class Component(Protocol):
     name: ClassVar[str]
 
@@ -50,6 +60,9 @@ class BaseComponent:
     """Defaults for components that need some but not all of the protocol."""
 
     name: ClassVar[str] = ""
+    # False for a step whose conclusions come from a service outside (RasaServerNLU): training
+    # neither calls it nor needs it running, and no later step trains on what it would say.
+    in_training: ClassVar[bool] = True
 
     def __init__(self, params: Any) -> None:
         self.params = params

@@ -6,9 +6,9 @@ Names and parameters follow Rasa's where a Rasa component does the same job.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 
 class _Params(BaseModel):
@@ -27,6 +27,9 @@ class SpacyTokenizerParams(_Params):
     zh_segmenter: Literal["jieba", "char"] = "jieba"
     # Extra words jieba must keep whole (product names, slang); also taken from lookup tables.
     user_words: list[str] = Field(default_factory=list)
+    # A folder of jieba user dictionaries ("word [freq] [tag]" per line), as Rasa's
+    # JiebaTokenizer takes them; read at training time, relative to the config file.
+    dictionary_path: str | None = None
 
 
 class SentenceEmbeddingParams(_Params):
@@ -100,6 +103,45 @@ class SentimentAnalyzerParams(_Params):
     negative_margin: float = Field(0.0, ge=0.0, le=1.0)
 
 
+class RasaServerNLUParams(_Params):
+    """Where the team's running Rasa server is (`rasa run --enable-api`), and how long to wait.
+
+    These say where to reach a service rather than what was learned, so a served model takes
+    them from the current config.yml (see `load_for_config`).
+    """
+
+    url: str  # e.g. http://rasa:5005; /model/parse is appended
+    # Rasa's --auth-token, sent as ?token=. Kept out of the model folder and of log lines: write
+    # ${RASA_TOKEN} and keep it in the environment.
+    token: SecretStr | None = Field(None, exclude=True)
+    # For each of connecting, sending and reading the answer. Rasa's DIET answers in tens of ms.
+    timeout_seconds: float = Field(2.0, gt=0.0, le=60.0)
+    # After a failure, messages are answered without asking Rasa for this long, so a hung
+    # server costs one timeout, not one per message; then the next message tries again.
+    retry_after_seconds: float = Field(5.0, ge=0.0, le=600.0)
+    # The intent of a message Rasa could not be asked about (the parse says
+    # fallback: rasa_unavailable). Rasa's name for "not understood"; the dialogue treats it
+    # like out_of_scope: a knowledge answer if one clears the threshold, else a failed turn.
+    unavailable_intent: str = "nlu_fallback"
+    # The team's names for what relaydesk's dialogue acts on, e.g. {human_handoff: request_human,
+    # faq_delivery: question_shipping}: request_human hands over, question_* are answered from
+    # the knowledge base, order_status reads order_id. Names not listed pass through as they are.
+    intent_map: dict[str, str] = Field(default_factory=dict)
+    entity_map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or len(value) < 8:
+            raise ValueError(f"got {value!r}; must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("token", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: Any) -> Any:
+        return None if value == "" else value  # ${RASA_TOKEN:-} with it unset
+
+
 PARAMS: dict[str, type[_Params]] = {
     "LanguageDetector": LanguageDetectorParams,
     "SpacyTokenizer": SpacyTokenizerParams,
@@ -110,13 +152,25 @@ PARAMS: dict[str, type[_Params]] = {
     "RegexEntityExtractor": RegexEntityExtractorParams,
     "EntitySynonymMapper": EntitySynonymMapperParams,
     "SentimentAnalyzer": SentimentAnalyzerParams,
+    "RasaServerNLU": RasaServerNLUParams,
 }
 
-# Rasa component names that mean the same step here, so a Rasa config.yml pipeline maps over.
-RASA_ALIASES: dict[str, str] = {
-    "WhitespaceTokenizer": "SpacyTokenizer",
-    "JiebaTokenizer": "SpacyTokenizer",
-    "LanguageModelFeaturizer": "SentenceEmbeddingFeaturizer",
-    "DIETClassifier": "LogisticRegressionClassifier",
-    "SklearnIntentClassifier": "LogisticRegressionClassifier",
-}
+# The pipeline of a config.yml that gives none (as Rasa picks one when `pipeline:` is empty):
+# the shipped config.yml's, which tests/bot/test_config.py keeps equal to this.
+DEFAULT_PIPELINE: tuple[dict[str, Any], ...] = (
+    {"name": "LanguageDetector"},
+    {"name": "SpacyTokenizer", "zh_segmenter": "jieba"},
+    {"name": "SentenceEmbeddingFeaturizer", "backend": "use"},
+    {"name": "CountVectorsFeaturizer", "analyzer": "word", "min_ngram": 1, "max_ngram": 2},
+    {"name": "CountVectorsFeaturizer", "analyzer": "char_wb", "min_ngram": 1, "max_ngram": 4},
+    {"name": "LogisticRegressionClassifier", "C": 10, "dense_weight": 1.5, "calibrate": True},
+    {
+        "name": "FallbackClassifier",
+        "threshold": 0.4,
+        "ambiguity_threshold": 0.15,
+        "fallback_intent": "out_of_scope",
+    },
+    {"name": "RegexEntityExtractor"},
+    {"name": "EntitySynonymMapper"},
+    {"name": "SentimentAnalyzer"},
+)

@@ -19,7 +19,7 @@ import numpy as np
 from bot.config import Config
 from bot.errors import InputError, InputTooLargeError, ModelFormatError, ModelNotFoundError
 from bot.nlu import model_store, rasa_format
-from bot.nlu.component import Component, TrainContext
+from bot.nlu.component import Component, RemoteService, TrainContext
 from bot.nlu.params import PARAMS
 from bot.nlu.types import Message, ParseResult, TrainingData
 
@@ -36,6 +36,7 @@ REGISTRY: dict[str, str] = {
     "RegexEntityExtractor": "bot.nlu.entities:RegexEntityExtractor",
     "EntitySynonymMapper": "bot.nlu.entities:EntitySynonymMapper",
     "SentimentAnalyzer": "bot.nlu.sentiment:SentimentAnalyzer",
+    "RasaServerNLU": "bot.nlu.rasa_server:RasaServerNLU",
 }
 assert set(REGISTRY) == set(PARAMS)
 
@@ -80,9 +81,13 @@ class NLUPipeline:
         self.metadata = metadata or {}
 
     # -- running ----------------------------------------------------------------------------
-    def _messages(self, texts: list[str], upto: int | None = None) -> list[Message]:
+    def _messages(
+        self, texts: list[str], upto: int | None = None, *, training: bool = False
+    ) -> list[Message]:
         messages = [Message(text=_CONTROL.sub(" ", t)) for t in texts]
         for comp in self.components[:upto]:
+            if training and not _in_training(comp):
+                continue
             comp.process_batch(messages)
         return messages
 
@@ -127,6 +132,21 @@ class NLUPipeline:
     def component(self, name: str) -> Any:
         return next((c for c in self.components if c.name == name), None)
 
+    @property
+    def services(self) -> list[RemoteService]:
+        """The steps that ask a service outside the process (a Rasa server)."""
+        return [c for c in self.components if isinstance(c, RemoteService)]
+
+    def probe_services(self) -> dict[str, str]:
+        """The services outside the process that do not answer, each with the reason (an empty
+        dict: all answer). Blocks: call it off the event loop."""
+        problems = {}
+        for service in self.services:
+            problem = service.probe()
+            if problem is not None:
+                problems[service.name] = problem
+        return problems
+
     # -- training ---------------------------------------------------------------------------
     @classmethod
     def build(cls, spec: list[dict[str, Any]]) -> NLUPipeline:
@@ -149,10 +169,11 @@ class NLUPipeline:
             started = time.perf_counter()
 
             def prepare(more: list[str], _upto: int = i) -> list[Message]:
-                return pipeline._messages(more, upto=_upto)
+                return pipeline._messages(more, upto=_upto, training=True)
 
             comp.train(TrainContext(data, messages, prepare, base_dir))
-            comp.process_batch(messages)
+            if _in_training(comp):
+                comp.process_batch(messages)
             timings[f"{i:02d}_{comp.name}"] = round(time.perf_counter() - started, 3)
         pipeline.metadata = {
             "intents": data.intents,
@@ -262,6 +283,23 @@ def load_for_config(config: Config, model: Path | None = None) -> NLUPipeline:
             )
     pipeline = NLUPipeline.load(info.path)
     pipeline.metadata["model_path"] = str(info.path)
+    _reconnect(pipeline, config)
     # The first parse pays for lazy imports and caches; pay it now, not on a customer's message.
     pipeline.parse("warm up 预热")
     return pipeline
+
+
+def _in_training(comp: Component) -> bool:
+    return bool(getattr(comp, "in_training", True))
+
+
+def _reconnect(pipeline: NLUPipeline, config: Config) -> None:
+    """Where to reach a service (RasaServerNLU's url, token, timeouts) comes from the config
+    being served, not from the model folder: the token is never written there, and the same
+    model may serve staging and production."""
+    from bot.nlu.rasa_server import RasaServerNLU
+
+    current = [c.params for c in config.pipeline if c.name == RasaServerNLU.name]
+    remote = [c for c in pipeline.components if isinstance(c, RasaServerNLU)]
+    for comp, params in zip(remote, current, strict=False):
+        comp.connect(params)

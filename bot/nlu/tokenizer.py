@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
+from bot.errors import DataProblem, TrainingDataError
 from bot.nlu.component import BaseComponent, TrainContext
 from bot.nlu.params import SpacyTokenizerParams
 from bot.nlu.types import Message
@@ -35,6 +36,22 @@ def import_spacy() -> Any:
     finally:
         del sys.modules["torch"]
     return spacy
+
+
+def read_user_dictionaries(path: Path) -> set[str]:
+    """The words of jieba user dictionaries: one file, or every file in a folder (as Rasa's
+    JiebaTokenizer reads its dictionary_path). Each line is "word [frequency] [tag]"."""
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    words: set[str] = set()
+    for f in files:
+        try:
+            lines = f.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TrainingDataError(
+                [DataProblem(str(f), None, f"cannot read the jieba dictionary: {exc}")]
+            ) from exc
+        words |= {line.split()[0] for line in lines if line.strip()}
+    return words
 
 
 class SpacyTokenizer(BaseComponent):
@@ -80,6 +97,9 @@ class SpacyTokenizer(BaseComponent):
     def train(self, ctx: TrainContext) -> None:
         words = {v for values in ctx.data.lookups.values() for v in values}
         words |= {e.value for ex in ctx.data.examples for e in ex.entities}
+        if self.params.dictionary_path:
+            path = Path(self.params.dictionary_path)
+            words |= read_user_dictionaries(path if path.is_absolute() else ctx.base_dir / path)
         self.user_words = sorted(set(self.user_words) | {w for w in words if len(w) <= 30})
         self._nlp.clear()
 

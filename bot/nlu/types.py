@@ -121,9 +121,8 @@ class ParseResult:
     intent_ranking: tuple[IntentScore, ...]
     entities: tuple[EntitySpan, ...]
     sentiment: Sentiment
-    fallback: str | None = (
-        None  # why the out-of-scope decision was taken: low_confidence | ambiguous
-    )
+    # Why the fallback intent was given: low_confidence | ambiguous | rasa_unavailable.
+    fallback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

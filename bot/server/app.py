@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from bot.config import Config
+from bot.logs import install_redaction, register_secrets
 from bot.nlu.pipeline import NLUPipeline
 from bot.server import nlu_routes, observability
 from bot.server.errors import error_middleware
@@ -18,6 +19,9 @@ from bot.server.runtime import RUNTIME, Runtime, runtime_context
 def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> web.Application:
     """The HTTP app. With `dialogue`, start-up also opens the store, the knowledge base and the
     dialogue engine, and the REST channel is served."""
+    # Before anything can log: no credential of this config reaches a log line.
+    install_redaction()
+    register_secrets(*config.secrets())
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
         # Outermost first: an unhandled error is logged with the route's conversation id.

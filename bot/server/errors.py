@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.errors import InputError, InputTooLargeError, RelaydeskError
+from bot.errors import InputError, InputTooLargeError, RelaydeskError, StoreUnavailableError
 from bot.server.keys import CONFIG
 from bot.server.runtime import RUNTIME
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+RETRY_AFTER_S = 1  # what a client is told to wait while the database is unreachable
 
 
 def error_response(status: int, reason: str, message: str) -> web.Response:
@@ -49,6 +50,13 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(413, "RequestEntityTooLarge", str(exc))
     except InputError as exc:
         return error_response(400, "BadRequest", str(exc))
+    except StoreUnavailableError as exc:
+        # Nothing of this request was committed past what a retry dedupes (a message_id), so
+        # the client can send it again.
+        log.warning("request refused: %s", exc)
+        response = error_response(503, "ServiceUnavailable", str(exc))
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     except RelaydeskError as exc:
         log.error("request failed: %s", exc)
         return error_response(500, "InternalError", str(exc))

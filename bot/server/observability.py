@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.logs import conversation_context
 from bot.server.errors import Handler
-from bot.server.keys import CONFIG
+from bot.server.keys import CONFIG, NLU
 from bot.server.runtime import RUNTIME
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,12 @@ async def metrics(request: web.Request) -> web.Response:
 @routes.get("/ready")
 async def ready(request: web.Request) -> web.Response:
     """200 once the store, the dialogue engine and the knowledge base are open and the database
-    answers; 503 with the reason otherwise (starting, shutting down, database away)."""
+    answers; 503 with the reason otherwise (starting, shutting down, database away).
+
+    A service the NLU asks (a Rasa server behind RasaServerNLU) that does not answer makes it
+    200 with status "degraded" and the reason, not 503: every instance shares that service, so
+    taking them all out of the load balancer would turn a degraded bot (knowledge answers,
+    handoff) into no bot at all."""
     runtime = request.app[RUNTIME]
     parts = (
         ("store", runtime.store),
@@ -61,6 +66,15 @@ async def ready(request: web.Request) -> web.Response:
     except Exception as exc:
         log.warning("readiness: the database query failed: %s", exc or type(exc).__name__)
         return _not_ready("the database query failed; the server log has details")
+    nlu = request.app[NLU]
+    if not nlu.services:
+        return web.json_response({"status": "ready"})
+    try:
+        degraded = await asyncio.wait_for(asyncio.to_thread(nlu.probe_services), READY_TIMEOUT_S)
+    except TimeoutError:
+        degraded = {"nlu": f"a service the NLU asks did not answer within {READY_TIMEOUT_S:g} s"}
+    if degraded:
+        return web.json_response({"status": "degraded", "degraded": degraded})
     return web.json_response({"status": "ready"})
 
 

@@ -16,6 +16,7 @@ from bot.config import Config
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.orders import SqliteOrderLookup
 from bot.dialogue.policy import PolicySettings
+from bot.dialogue.recovery import TurnRecovery
 from bot.dialogue.responses import Responses
 from bot.knowledge.base import KnowledgeBase
 from bot.metrics import Metrics
@@ -43,8 +44,7 @@ class Runtime:
     telegram: TelegramConnector | None = None
     wechat: WechatConnector | None = None
     metrics: Metrics = field(default_factory=Metrics)  # this app's Prometheus registry
-    # The Redis client instances coordinate through (server.redis_url); None: one instance.
-    redis: Any = None
+    recovery: TurnRecovery | None = None  # finishes turns whose process died mid-way
     redis: Any = None  # the Redis client instances coordinate through (server.redis_url)
 
 
@@ -65,7 +65,6 @@ async def open_runtime(
     minutes = config.dialogue.session_expiration_minutes
     store.session_expiry = timedelta(minutes=minutes) if minutes else None
     store.mask_transcripts = config.privacy.mask_transcripts
-    runtime.redis = bus.redis if bus is not None else None
     embed = nlu.component("SentenceEmbeddingFeaturizer")
     kb = KnowledgeBase(config, embedder=embed.embedder if embed else None)
     kb.open()
@@ -97,6 +96,7 @@ async def open_runtime(
         auto_assign=h.auto_assign,
         executor=executor,
         metrics=runtime.metrics,
+        max_turn_attempts=config.dialogue.recovery.max_attempts,
     )
     if bus is not None:  # one customer's turns in order across instances
         from bot.coordination import RedisTurnLocks
@@ -113,7 +113,13 @@ def runtime_context(config: Config, nlu: NLUPipeline, executor: Executor | None 
         from connectors.lifecycle import start_connectors, stop_connectors
 
         await start_connectors(config, runtime)
+        if config.dialogue.recovery.enabled and runtime.engine is not None:
+            runtime.recovery = TurnRecovery(runtime.engine, config.dialogue.recovery)
+            runtime.recovery.start()
         yield
+        if runtime.recovery is not None:
+            await runtime.recovery.stop()
+            runtime.recovery = None
         await stop_connectors(runtime)
         if runtime.store is not None:
             await runtime.store.close()

@@ -31,9 +31,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engin
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+from bot.errors import StoreUnavailableError
+
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 T = TypeVar("T")
+# Pauses between tries of a transaction while PostgreSQL is unreachable: a restart or a
+# fail-over of a second or two is ridden out; anything longer is StoreUnavailableError (503).
+RECONNECT_S = (0.0, 0.2, 0.5, 1.0)
+CONNECT_TIMEOUT_S = 5.0
+# SQLSTATE classes that mean "no usable connection": 08 connection exception, 57P operator
+# intervention (the server is shutting down or starting up).
+_CONNECTION_STATES = ("08", "57P")
 
 
 class Database(Protocol):
@@ -134,22 +143,34 @@ class PostgresDatabase:
         full = make_url(url).set(drivername="postgresql+asyncpg")
         # No pre-ping: it costs a round trip on every transaction. A connection the server
         # dropped (a restart, a failover) is noticed on first use instead, and `run` retries.
+        # A connect that hangs (a host gone from the network) gives up after a few seconds
+        # rather than asyncpg's default minute, so a request answers 503 instead of hanging.
         self.engine: AsyncEngine = create_async_engine(
-            full, pool_size=10, max_overflow=20, pool_recycle=1800
+            full,
+            pool_size=10,
+            max_overflow=20,
+            pool_recycle=1800,
+            connect_args={"timeout": CONNECT_TIMEOUT_S},
         )
 
     async def run(self, fn: Callable[[Session], T]) -> T:
-        for attempt in range(2):
+        for pause in RECONNECT_S:
+            if pause:
+                await asyncio.sleep(pause)
             try:
                 async with AsyncSession(self.engine, expire_on_commit=False) as s:
                     return await s.run_sync(fn)
-            except DBAPIError as exc:
-                # The pool has discarded the dead connection; a transaction cut off before its
-                # commit left nothing behind, so it is safe to run it again once.
-                if attempt or not exc.connection_invalidated:
+            except Exception as exc:
+                # The pool has discarded a dead connection; a transaction cut off before its
+                # commit left nothing behind, and a refused connect sent nothing, so it is
+                # safe to run it again.
+                if not _connection_lost(exc):
                     raise
-                log.warning("database connection lost (%s); retrying on a new one", exc.orig)
-        raise AssertionError("unreachable")
+                log.info("database unreachable (%s); trying again", _reason(exc))
+                last = exc
+        raise StoreUnavailableError(
+            f"the database is unreachable ({_reason(last)}); try again shortly"
+        ) from last
 
     async def migrate(self) -> None:
         async with self.engine.begin() as conn:
@@ -157,3 +178,22 @@ class PostgresDatabase:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` says the database could not be reached (as opposed to a statement that
+    failed): refused or timed-out connects, connections the server closed, and asyncpg's own
+    connection errors, raised while connecting before SQLAlchemy can wrap them."""
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(state, str) and state.startswith(_CONNECTION_STATES)
+
+
+def _reason(exc: BaseException) -> str:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    return f"{type(orig).__name__}: {orig}"

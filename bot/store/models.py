@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -84,6 +85,9 @@ class Conversation(Base):
     closed_at: Mapped[datetime | None] = mapped_column()
 
 
+_UNFINISHED = "sender = 'customer' AND parse IS NULL"
+
+
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
@@ -92,6 +96,14 @@ class Message(Base):
         UniqueConstraint("conversation_id", "external_id", name="uq_message_external"),
         CheckConstraint(
             "sender IN ('customer', 'bot', 'agent', 'system')", name="ck_message_sender"
+        ),
+        # Customer messages whose turn never finished (the process died between storing the
+        # message and storing its outcome): few at any time, found by the recovery sweeper.
+        Index(
+            "ix_messages_unfinished",
+            "created_at",
+            postgresql_where=text(_UNFINISHED),
+            sqlite_where=text(_UNFINISHED),
         ),
     )
 
@@ -102,11 +114,16 @@ class Message(Base):
     sender_id: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rich content: buttons, media
-    parse: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # NLU result of customer text
+    # The NLU result of customer text, set when the turn ends; SQL NULL (not JSON null) until
+    # then, so an unfinished turn can be found by the partial index above.
+    parse: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     kb_article_id: Mapped[str | None] = mapped_column(String(200))
     kb_article_version: Mapped[int | None] = mapped_column()
     external_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=now)
+    # How often recovery has started this customer message's turn again (bot/dialogue/
+    # recovery.py); counted before each try, so a message that kills its process ends too.
+    turn_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Ticket(Base):

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, and_, func, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.errors import InputError, RelaydeskError
 from bot.events import LocalMessageBus, MessageBus, MessageEvent
+from bot.privacy import mask_parse, mask_text
 from bot.store import models as m
 from bot.store.engine import Database, open_database
 from bot.store.models import new_id
@@ -53,6 +54,11 @@ PUSHED_CHANNELS = frozenset({"telegram", "wechat"})
 
 class NotFoundError(RelaydeskError):
     """The conversation, ticket, handoff or agent asked for does not exist."""
+
+
+class TurnFinishedError(RelaydeskError):
+    """The turn was finished meanwhile by another runner (a recovery, on this instance or
+    another); its outcome is stored once, and this runner's is dropped."""
 
 
 def _only(kind: str, fields: dict[str, Any], allowed: set[str]) -> None:
@@ -165,6 +171,9 @@ class SqlStore:
         # After this long without a message, a conversation the bot holds is over; the next
         # message opens a new one. None: conversations never expire.
         self.session_expiry: timedelta | None = None
+        # Store customers' words with e-mail addresses and phone numbers masked
+        # (privacy.mask_transcripts): messages, their parses, ticket subjects, rating comments.
+        self.mask_transcripts = False
 
     @classmethod
     async def open(
@@ -202,8 +211,12 @@ class SqlStore:
         """Store a customer's message before anything else happens, in one transaction: find
         (or create) the customer known as `sender` on `channel` and their open conversation,
         and number and store the message. A message whose `external_id` was stored before
-        comes back with `duplicate=True` and is not stored again."""
+        comes back with `duplicate=True` and is not stored again.
+
+        With `mask_transcripts` the database gets the text masked, but the record returned
+        keeps what the customer wrote: this turn's understanding needs it, nothing keeps it."""
         _check_text(text)
+        stored_text = mask_text(text) if self.mask_transcripts else text
 
         expiry = self.session_expiry
 
@@ -236,9 +249,9 @@ class SqlStore:
                     row = s.execute(select(CONV).where(CONV.c.id == conv_id)).one()
                     s.commit()
                     return TurnStart(customer, _conversation(row), _message(found, True))
-            conv, message = _number_and_insert(s, conv_id, "customer", text, {}, external_id)
+            conv, message = _number_and_insert(s, conv_id, "customer", stored_text, {}, external_id)
             s.commit()
-            return TurnStart(customer, conv, message)
+            return TurnStart(customer, conv, replace(message, text=text))
 
         # Published by finish_turn, with its parse: a listener reads it complete.
         return await self._retrying(work)
@@ -257,17 +270,36 @@ class SqlStore:
         """End a bot turn in one transaction: the inbound message's parse, the bot's replies
         (numbered after everything already stored) and the conversation's new state. Then the
         inbound message (`inbound_seq`) and the replies are published. `hold_s` keeps the
-        replies' deliveries back that long (a channel that may answer in the webhook itself)."""
+        replies' deliveries back that long (a channel that may answer in the webhook itself).
+
+        Raises TurnFinishedError, storing nothing, when the message has its parse already: two
+        runners of one turn (a lock that expired under a stalled turn) answer it once."""
         _only(
             "conversation",
             conversation,
             {"failed_turns", "negative_streak", "language", "state", "status"},
         )
+        if self.mask_transcripts:  # the parse repeats the text and its entities
+            parse = mask_parse(parse)
 
         def work(s: Session) -> list[MessageRecord]:
-            s.execute(update(MSG).where(MSG.c.id == inbound_id).values(parse=parse))
+            done = s.execute(
+                update(MSG).where(MSG.c.id == inbound_id, MSG.c.parse.is_(None)).values(parse=parse)
+            )
+            if not done.rowcount:  # type: ignore[attr-defined]
+                s.rollback()
+                raise TurnFinishedError(f"message {inbound_id} was answered meanwhile")
+            fields = dict(conversation)
+            # A handoff this turn queued joins the queue with the reply that tells the customer.
+            joined = s.execute(
+                update(m.Handoff)
+                .where(m.Handoff.conversation_id == conversation_id, m.Handoff.status == "pending")
+                .values(status="queued")
+            )
+            if joined.rowcount:  # type: ignore[attr-defined]
+                fields["status"] = "queued"
             stored: list[MessageRecord] = []
-            if replies or conversation:
+            if replies or fields:
                 # Reserve the reply numbers and set the new state with one statement.
                 row = s.execute(
                     update(CONV)
@@ -275,7 +307,7 @@ class SqlStore:
                     .values(
                         last_seq=CONV.c.last_seq + len(replies),
                         updated_at=clock.now(),
-                        **conversation,
+                        **fields,
                     )
                     .returning(CONV.c.last_seq, CONV.c.channel)
                 ).first()
@@ -514,6 +546,9 @@ class SqlStore:
         if sender not in SENDERS:
             raise InputError(f"sender {sender!r}; allowed: {', '.join(SENDERS)}")
         _check_text(text)
+        if sender == "customer" and self.mask_transcripts:
+            text = mask_text(text)
+            parse = mask_parse(parse) if parse is not None else None
 
         def work(s: Session) -> MessageRecord:
             if external_id is not None:
@@ -574,6 +609,9 @@ class SqlStore:
         due_at: datetime | None = None,
         actor: str = "bot",
     ) -> TicketRecord:
+        if self.mask_transcripts:  # the bot's subject is the customer's message
+            subject = mask_text(subject)
+
         def work(s: Session) -> TicketRecord:
             row = m.Ticket(
                 customer_id=customer_id,
@@ -695,21 +733,36 @@ class SqlStore:
         *,
         priority: int = 0,
         language: str | None = None,
+        pending: bool = False,
     ) -> HandoffRecord:
+        """Put the conversation in the queue. A `pending` handoff is one the bot's turn is still
+        answering: nobody sees or claims it until `finish_turn` stores the reply that tells the
+        customer, in the same transaction, so no agent's "joined" or queue update can be
+        numbered before that reply. Only an agent assigned automatically may take it earlier."""
+
         def work(s: Session) -> HandoffRecord:
+            if pending:  # one left by a turn that died before finishing: it was never seen
+                s.execute(
+                    delete(m.Handoff).where(
+                        m.Handoff.conversation_id == conversation_id,
+                        m.Handoff.status == "pending",
+                    )
+                )
             row = m.Handoff(
                 conversation_id=conversation_id,
                 reason=reason,
                 skill_group=skill_group,
                 priority=priority,
                 language=language,
+                status="pending" if pending else "queued",
             )
             s.add(row)
-            s.execute(
-                update(CONV)
-                .where(CONV.c.id == conversation_id)
-                .values(status="queued", updated_at=clock.now())
-            )
+            if not pending:
+                s.execute(
+                    update(CONV)
+                    .where(CONV.c.id == conversation_id)
+                    .values(status="queued", updated_at=clock.now())
+                )
             s.commit()
             return _handoff(row)
 
@@ -735,7 +788,7 @@ class SqlStore:
                 .where(
                     and_(
                         m.Handoff.id == handoff_id,
-                        m.Handoff.status == "queued",
+                        m.Handoff.status.in_(("queued", "pending")),
                         load < agent.max_concurrent,
                     )
                 )
@@ -812,7 +865,7 @@ class SqlStore:
                 update(m.Handoff)
                 .where(
                     m.Handoff.id == handoff_id,
-                    m.Handoff.status == "queued",
+                    m.Handoff.status.in_(("queued", "pending")),
                     or_(m.Handoff.position_told.is_(None), m.Handoff.position_told != position),
                 )
                 .values(position_told=position)
@@ -975,6 +1028,8 @@ class SqlStore:
     async def rate(self, conversation_id: str, score: int, comment: str = "") -> RatingRecord:
         if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
             raise InputError(f"rating {score!r}: a whole number from 1 to 5")
+        if self.mask_transcripts:
+            comment = mask_text(comment)
 
         def work(s: Session) -> RatingRecord:
             row = m.Rating(conversation_id=conversation_id, score=score, comment=comment[:2000])

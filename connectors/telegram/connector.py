@@ -4,6 +4,12 @@ dialogue engine, and pushes everything said back to the customer through the out
 Start-up never blocks the server: the bot is set up (getMe, setWebhook or deleteWebhook) in the
 background and retried until Telegram answers, so the widget and the console work while
 Telegram is unreachable.
+
+Several instances (server.redis_url) may each run this connector. In webhook mode they need no
+leader: any instance takes any update, and the update id and the per-customer turn lock make a
+redelivery harmless. Long polling is another matter, as Telegram serves one getUpdates at a
+time per bot and answers the other 409 Conflict; so only the holder of a Redis lease polls, and
+another instance takes over when it stops or dies.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.config import TelegramSection
+from bot.coordination import RedisLease
 from bot.server.runtime import Runtime
 from bot.store.link_codes import LinkCodes
 from connectors.outbox import Outbox
@@ -30,6 +37,7 @@ from connectors.telegram.updates import CHANNEL, Inbound, inbound_of
 log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 SETUP_RETRY_S = (1, 2, 5, 10, 30, 60)
+STOP_GRACE_S = 10.0  # at shutdown, how long the updates in hand may take to finish
 
 
 class TelegramConnector:
@@ -62,6 +70,16 @@ class TelegramConnector:
         )
         self.username: str | None = None
         self.ready = asyncio.Event()
+        self.lease: RedisLease | None = None
+        if runtime.redis is not None and settings.mode == "polling":
+            bot_id = settings.token.split(":", 1)[0]  # one poller per bot, whatever else shares
+            self.lease = RedisLease(
+                runtime.redis,
+                f"relaydesk:telegram:poller:{bot_id}",
+                ttl_s=settings.polling_lease_seconds,
+            )
+        self.polling = False  # this instance is the one calling getUpdates
+        self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -70,11 +88,16 @@ class TelegramConnector:
         self._tasks.append(asyncio.create_task(self._run(), name="telegram"))
 
     async def stop(self) -> None:
+        self._stopping.set()
+        if self.polling and self._tasks:  # the batch in hand is finished: no turn cut in half
+            await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
         for task in [*self._tasks, *self._background]:
             task.cancel()
         for task in [*self._tasks, *self._background]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.lease is not None:  # the next instance need not wait for it to expire
+            await self.lease.release()
         await self.outbox.stop()
         if self.ready.is_set():
             with contextlib.suppress(Exception):
@@ -84,8 +107,20 @@ class TelegramConnector:
         await self._set_up()
         self.outbox.start()
         self.ready.set()
-        if self.settings.mode == "polling":
-            await self._poll()
+        if self.settings.mode != "polling":
+            return
+        if self.lease is None:
+            await self._poll(self._stopping)
+            return
+        while not self._stopping.is_set():
+            await self.lease.acquire()
+            log.info("telegram: this instance polls (lease %s)", self.lease.name)
+            try:
+                await self._poll(self._stopping, self.lease.lost)
+            finally:
+                await self.lease.release()
+            if not self._stopping.is_set():
+                log.warning("telegram: polling lease lost; another instance polls now")
 
     async def _set_up(self) -> None:
         for attempt in range(10**9):
@@ -108,33 +143,58 @@ class TelegramConnector:
                 log.log(level, "telegram: set-up failed (%s); again in %d s", exc, pause)
                 await asyncio.sleep(pause)
 
-    async def _poll(self) -> None:
-        """getUpdates in a loop. The offset moves past an update only after it was stored, so
-        a crash means a redelivery, which the update id makes harmless."""
+    async def _poll(self, *halt: asyncio.Event) -> None:
+        """getUpdates in a loop until one of `halt` is set (stopping, or the lease gone
+        elsewhere); a batch in hand is finished first. The offset moves past an update only
+        after it was stored, so a crash or a change of poller means a redelivery, which the
+        update id makes harmless."""
         offset: int | None = None
         failures = 0
-        while True:
-            try:
-                updates = await self.bot.get_updates(
-                    offset=offset,
-                    timeout=self.settings.polling_timeout_seconds,
-                    allowed_updates=ALLOWED_UPDATES,
-                )
+        self.polling = True
+        try:
+            while not any(event.is_set() for event in halt):
+                updates = await self._get_updates(offset, halt)
+                if updates is None:
+                    failures += 1
+                    pause = SETUP_RETRY_S[min(failures - 1, len(SETUP_RETRY_S) - 1)]
+                    await _sleep_unless(pause, halt)
+                    continue
                 failures = 0
-            except Conflict as exc:  # a webhook is set, or another poller runs
-                log.error("telegram: polling refused: %s", exc.message)
-                await asyncio.sleep(10)
-                continue
-            except (TelegramError, OSError) as exc:
-                failures += 1
-                pause = SETUP_RETRY_S[min(failures - 1, len(SETUP_RETRY_S) - 1)]
-                log.warning("telegram: getUpdates failed (%s); again in %d s", exc, pause)
-                await asyncio.sleep(pause)
-                continue
-            if not updates:
-                continue
-            await self.process_batch(updates)
-            offset = updates[-1].update_id + 1
+                if updates:
+                    await self.process_batch(updates)
+                    offset = updates[-1].update_id + 1
+        finally:
+            self.polling = False
+
+    async def _get_updates(
+        self, offset: int | None, halt: tuple[asyncio.Event, ...]
+    ) -> Sequence[Update] | None:
+        """One long poll: its updates ([] when it timed out or a `halt` event came first), or
+        None after a failure worth a pause."""
+        call = asyncio.ensure_future(
+            self.bot.get_updates(
+                offset=offset,
+                timeout=self.settings.polling_timeout_seconds,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        )
+        watches = [asyncio.ensure_future(event.wait()) for event in halt]
+        try:
+            await asyncio.wait({call, *watches}, return_when=asyncio.FIRST_COMPLETED)
+            if not call.done():  # stopping, or the lease's new holder polls from now on
+                return []
+            return await call
+        except Conflict as exc:  # a webhook is set, or another poller runs
+            log.error("telegram: polling refused: %s", exc.message)
+            await _sleep_unless(10, halt)
+            return []
+        except (TelegramError, OSError) as exc:
+            log.warning("telegram: getUpdates failed (%s)", exc)
+            return None
+        finally:
+            for pending in (call, *watches):
+                if not pending.done():
+                    pending.cancel()
 
     # -- one update ----------------------------------------------------------------------------
     async def process_batch(self, updates: Sequence[Update]) -> None:
@@ -193,3 +253,13 @@ class TelegramConnector:
             customer_id, minutes=self.settings.link_code_minutes
         )
         return f"https://t.me/{self.username}?start={code}", code, expires
+
+
+async def _sleep_unless(seconds: float, halt: tuple[asyncio.Event, ...]) -> None:
+    """A pause that ends early when one of `halt` is set."""
+    watches = [asyncio.ensure_future(event.wait()) for event in halt]
+    try:
+        await asyncio.wait(watches, timeout=seconds)
+    finally:
+        for watch in watches:
+            watch.cancel()

@@ -17,7 +17,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from bot.errors import InputError
+from bot import clock
+from bot.errors import InputError, StoreUnavailableError
 from bot.server.keys import CONFIG
 from bot.server.rate_limit import LIMITS, Limits
 from bot.server.runtime import RUNTIME, Runtime
@@ -26,6 +27,7 @@ from connectors.web.identity import (
     CHANNEL,
     USER_CHANNEL,
     IdentityError,
+    IdentityPolicy,
     new_token,
     sender_for,
     valid_token,
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 routes = web.RouteTableDef()
 HELLO_TIMEOUT_S = 15
+RETRY_AFTER_S = 1.0  # while the database is unreachable: when to send a message again
 MAX_FRAME_BYTES = 64 * 1024
 MAX_CLIENT_ID = 64
 _MEDIA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.(svg|png|jpe?g|gif|webp|mp4|webm)$")
@@ -89,7 +92,11 @@ async def widget_socket(request: web.Request) -> web.WebSocketResponse:
         await WidgetConnection(
             ws,
             runtime,
-            web_cfg.identity_secret,
+            IdentityPolicy(
+                web_cfg.identity_secret,
+                web_cfg.identity_max_age_seconds,
+                web_cfg.legacy_identity_hash,
+            ),
             web_cfg.max_text_chars,
             request.app[LIMITS],
         ).run()
@@ -103,7 +110,7 @@ class WidgetConnection:
         self,
         ws: web.WebSocketResponse,
         runtime: Runtime,
-        secret: str | None,
+        identity: IdentityPolicy,
         max_text_chars: int,
         limits: Limits,
     ) -> None:
@@ -113,7 +120,7 @@ class WidgetConnection:
         self.limits = limits
         self.engine = runtime.engine
         self.store = runtime.store
-        self.secret = secret
+        self.identity = identity
         self.max_text = max_text_chars
         self.sender = ""
         self.customer: CustomerRecord | None = None
@@ -168,7 +175,13 @@ class WidgetConnection:
         self.sender = sender_for(token)
         if frame.get("user_id") is not None or frame.get("user_hash") is not None:
             try:
-                user_id = verify_user(self.secret, frame.get("user_id"), frame.get("user_hash"))
+                user_id = verify_user(
+                    self.identity,
+                    frame.get("user_id"),
+                    frame.get("user_hash"),
+                    frame.get("user_ts"),
+                    clock.now().timestamp(),
+                )
             except IdentityError as exc:
                 await self.error(str(exc), code="identity")
                 await self.ws.close(code=4401, message=b"identity refused")
@@ -280,6 +293,20 @@ class WidgetConnection:
         except InputError as exc:  # refused before anything was stored
             await self.error(str(exc))
             return
+        except StoreUnavailableError as exc:
+            # Stored or not, sending it again is safe: a client_id already stored is answered
+            # (its turn finished) rather than stored twice.
+            log.warning("widget turn refused: %s", exc)
+            await self.send(
+                {
+                    "type": "error",
+                    "code": "retry",
+                    "message": "the service is busy for a moment; sending again",
+                    "retry_after": RETRY_AFTER_S,
+                    "client_id": client_id,
+                }
+            )
+            return
         except Exception:
             log.exception("widget turn failed")
             await self.error("something went wrong on our side; your message is saved", "server")
@@ -313,6 +340,10 @@ class WidgetConnection:
                     await self._state()
             except ConnectionResetError:
                 return
+            except StoreUnavailableError as exc:  # look again shortly; the cursor kept its place
+                log.info("widget delivery postponed: %s", exc)
+                await asyncio.sleep(RETRY_AFTER_S)
+                self.wake.set()
 
     async def _deliver(self) -> int:
         if self.customer is None:

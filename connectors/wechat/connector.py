@@ -21,6 +21,7 @@ from bot.store.deliveries import Deliveries
 from connectors.outbox import Outbox
 from connectors.wechat.api import WechatApi
 from connectors.wechat.protocol import CHANNEL, Inbound, as_text, passive_text
+from connectors.wechat.replay import ReplayGuard
 from connectors.wechat.sender import WechatSender
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class WechatConnector:
         )
         sender = WechatSender(self.api, self.deliveries, settings)
         self.outbox = Outbox(self.store, sender, settings.delivery, runtime.metrics)
+        # Shared through Redis when instances share one: a replay to another instance is caught.
+        self.replay = ReplayGuard(settings.timestamp_window_seconds, runtime.redis)
         self._background: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:

@@ -1,18 +1,27 @@
 """WeChat's webhook, `/webhooks/wechat`: GET is the server-address handshake (echo `echostr`),
 POST a customer's message. Both carry WeChat's signature in the query string and are refused
-with 403 without a valid one."""
+with 403 without a valid one, when the signed timestamp is outside the window, or when the
+signature was already used for another request (connectors/wechat/replay.py)."""
 
 from __future__ import annotations
 
+import hashlib
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
+from bot import clock
 from bot.server.runtime import RUNTIME
 from connectors.wechat.protocol import MAX_XML_BYTES, parse, verify
+from connectors.wechat.replay import ReplayRefused, request_identity
+
+if TYPE_CHECKING:
+    from connectors.wechat.connector import WechatConnector
 
 routes = web.RouteTableDef()
 
 
-def _connector(request: web.Request):  # type: ignore[no-untyped-def]
+def _connector(request: web.Request) -> WechatConnector:
     connector = request.app[RUNTIME].wechat
     if connector is None:
         raise web.HTTPNotFound(text="the WeChat webhook is not enabled")
@@ -22,10 +31,19 @@ def _connector(request: web.Request):  # type: ignore[no-untyped-def]
     return connector
 
 
+async def _first_use(request: web.Request, connector: WechatConnector, identity: str) -> None:
+    try:
+        await connector.replay.check(dict(request.query), identity, clock.now().timestamp())
+    except ReplayRefused as exc:
+        raise web.HTTPForbidden(text=f"WeChat signature refused: {exc}") from None
+
+
 @routes.get("/webhooks/wechat")
 async def handshake(request: web.Request) -> web.Response:
-    _connector(request)
-    return web.Response(text=request.query.get("echostr", ""))
+    connector = _connector(request)
+    echostr = request.query.get("echostr", "")
+    await _first_use(request, connector, request_identity("handshake", echostr))
+    return web.Response(text=echostr)
 
 
 @routes.post("/webhooks/wechat")
@@ -33,9 +51,17 @@ async def message(request: web.Request) -> web.Response:
     connector = _connector(request)
     if request.content_length is not None and request.content_length > MAX_XML_BYTES:
         raise web.HTTPRequestEntityTooLarge(MAX_XML_BYTES, request.content_length)
-    inbound = parse(await request.read())
+    body = await request.read()
+    inbound = parse(body)
+    if inbound is None:  # nothing to answer; still, a signature is good for one request
+        identity = request_identity("ignored", hashlib.sha256(body).hexdigest())
+    else:  # whatever decides who said what: a retry of the message has the same
+        identity = request_identity(
+            inbound.openid, inbound.account, inbound.external_id, inbound.text
+        )
+    await _first_use(request, connector, identity)
     if inbound is None:
         return web.Response(text="success")
-    body = await connector.answer(inbound)
-    content_type = "text/plain" if body == "success" else "application/xml"
-    return web.Response(text=body, content_type=content_type, charset="utf-8")
+    body_text = await connector.answer(inbound)
+    content_type = "text/plain" if body_text == "success" else "application/xml"
+    return web.Response(text=body_text, content_type=content_type, charset="utf-8")

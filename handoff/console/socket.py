@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from bot.errors import StoreUnavailableError
 from bot.events import MessageEvent
 from bot.server.keys import CONFIG
 from bot.server.runtime import RUNTIME
@@ -35,6 +36,7 @@ from handoff.console.auth import current_agent
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 QUEUE_REFRESH_S = 0.25
+STORE_RETRY_S = 1.0  # while the database is away
 MAX_WATCHED = 20
 
 
@@ -148,38 +150,53 @@ class ConsoleFeed:
             self.wake.clear()
             while self.pending:
                 cid = self.pending.pop()
-                conv = await self.store.conversation(cid)
-                if cid not in self.sent_seq:
-                    # A chat the agent just took: the page loads the transcript itself.
-                    self.sent_seq[cid] = conv.last_seq
-                    continue
-                upto = self.published.get(cid, 0)
-                new = [
-                    m for m in await self.store.messages(cid, self.sent_seq[cid]) if m.seq <= upto
-                ]
-                names = (
-                    await agent_names(self.store) if any(m.sender == "agent" for m in new) else {}
-                )
-                for m in new:
-                    await self.send(
-                        {
-                            "type": "message",
-                            "conversation_id": cid,
-                            "message": message_json(m, conv.channel, names),
-                        }
-                    )
-                    self.sent_seq[cid] = m.seq
+                try:
+                    await self._send_new(cid)
+                except StoreUnavailableError as exc:
+                    # The database is away (restarting, failing over): keep the chat pending and
+                    # try again, instead of leaving this console silent until a reload.
+                    log.warning("console %s waits for the database: %s", self.agent.username, exc)
+                    self.pending.add(cid)
+                    await asyncio.sleep(STORE_RETRY_S)
+
+    async def _send_new(self, cid: str) -> None:
+        conv = await self.store.conversation(cid)
+        if cid not in self.sent_seq:
+            # A chat the agent just took: the page loads the transcript itself.
+            self.sent_seq[cid] = conv.last_seq
+            return
+        upto = self.published.get(cid, 0)
+        new = [m for m in await self.store.messages(cid, self.sent_seq[cid]) if m.seq <= upto]
+        names = await agent_names(self.store) if any(m.sender == "agent" for m in new) else {}
+        for m in new:
+            await self.send(
+                {
+                    "type": "message",
+                    "conversation_id": cid,
+                    "message": message_json(m, conv.channel, names),
+                }
+            )
+            self.sent_seq[cid] = m.seq
 
     async def _lists(self) -> None:
         while not self.ws.closed:
             if self.lists_dirty:
                 self.lists_dirty = False
-                await self._send_lists()
+                try:
+                    await self._send_lists()
+                except StoreUnavailableError as exc:  # refreshed again once the database is back
+                    log.warning("console %s waits for the database: %s", self.agent.username, exc)
+                    self.lists_dirty = True
             await asyncio.sleep(QUEUE_REFRESH_S)
 
     async def _send_lists(self) -> None:
         recent, self.since_refresh = self.since_refresh, {}
-        held = await mine(self.store, self.agent)
+        try:
+            held = await mine(self.store, self.agent)
+        except StoreUnavailableError:  # what came since the last refresh waits for the next
+            for cid, seq in recent.items():
+                self.since_refresh[cid] = min(seq, self.since_refresh.get(cid, seq))
+            raise
         for cid in {i["conversation_id"] for i in held} - self.held:
             if cid in recent:  # messages came since the last refresh: send them
                 self.sent_seq[cid] = min(self.sent_seq.get(cid, recent[cid]), recent[cid] - 1)

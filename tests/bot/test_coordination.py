@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis import asyncio as aioredis
 
-from bot.coordination import RedisMessageBus, RedisTurnLocks
+from bot.coordination import RedisLease, RedisMessageBus, RedisTurnLocks
 from bot.events import MessageEvent
 
 REDIS = os.environ.get("RELAYDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -93,4 +93,76 @@ async def test_one_customers_turns_run_one_at_a_time_across_instances() -> None:
         async with first.hold(key), other.hold(("web", "someone-else")):
             pass
     finally:
+        await redis.aclose()
+
+
+async def test_a_turn_longer_than_the_lock_ttl_keeps_its_lock_and_a_dead_holders_lapses() -> None:
+    redis = aioredis.from_url(REDIS)
+    first, second = RedisTurnLocks(redis, lock_ttl_s=1), RedisTurnLocks(redis, lock_ttl_s=1)
+    key = ("rest", f"customer-{uuid.uuid4().hex}")
+    order: list[str] = []
+
+    async def turn(locks: RedisTurnLocks, name: str, pause: float) -> None:
+        async with locks.hold(key):
+            order.append(f"{name} in")
+            await asyncio.sleep(pause)
+            order.append(f"{name} out")
+
+    try:
+        # A's turn runs three times the time-to-live: renewed, it is never run beside B's.
+        slow = asyncio.create_task(turn(first, "A", 3.0))
+        await asyncio.sleep(0.1)
+        await asyncio.gather(slow, turn(second, "B", 0.0))
+        assert order == ["A in", "A out", "B in", "B out"]
+        # A holder that died (its lock left in Redis, never renewed) holds nobody up for
+        # longer than the time-to-live.
+        dead = redis.lock("relaydesk:turn:" + ":".join(key), timeout=1)
+        assert await dead.acquire(blocking=False)
+        started = asyncio.get_running_loop().time()
+        await turn(second, "C", 0.0)
+        assert asyncio.get_running_loop().time() - started < 3
+    finally:
+        await redis.aclose()
+
+
+async def test_a_lease_has_one_holder_renewed_past_its_ttl_and_handed_on_at_release() -> None:
+    redis = aioredis.from_url(REDIS)
+    name = f"relaydesk:test:lease:{uuid.uuid4().hex}"
+    a = RedisLease(redis, name, ttl_s=1, retry_s=0.1)
+    b = RedisLease(redis, name, ttl_s=1, retry_s=0.1)
+    try:
+        await a.acquire()
+        waiting = asyncio.create_task(b.acquire())
+        await asyncio.sleep(2.5)  # more than twice the time-to-live: renewed, still A's
+        assert not waiting.done() and a.held and not a.lost.is_set()
+        released = asyncio.get_running_loop().time()
+        await a.release()
+        assert a.lost.is_set() and not a.held
+        await asyncio.wait_for(waiting, 2)
+        assert asyncio.get_running_loop().time() - released < 0.5  # at B's next try
+        assert b.held and await redis.get(name) == b.token.encode()
+    finally:
+        await b.release()
+        await redis.aclose()
+
+
+async def test_a_dead_holders_lease_lapses_and_a_holder_that_lost_it_is_told() -> None:
+    redis = aioredis.from_url(REDIS)
+    name = f"relaydesk:test:lease:{uuid.uuid4().hex}"
+    try:
+        # A holder that died: its key left in Redis, never renewed.
+        await redis.set(name, "dead-instance", px=1000)
+        b = RedisLease(redis, name, ttl_s=1, retry_s=0.1)
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(b.acquire(), 3)
+        assert 0.5 < asyncio.get_running_loop().time() - started < 1.5
+
+        # B's key changes hands behind its back (it stalled past the time-to-live, say): its
+        # next renewal notices, and releasing then leaves the new holder's key alone.
+        await redis.set(name, "new-holder", px=5000)
+        await asyncio.wait_for(b.lost.wait(), 2)
+        await b.release()
+        assert await redis.get(name) == b"new-holder"
+    finally:
+        await redis.delete(name)
         await redis.aclose()

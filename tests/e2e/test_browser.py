@@ -3,18 +3,22 @@ the real server, store, models and knowledge base on a real port."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from bot.config import Config
+from bot.config import Config, config_from_dict
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.app import create_app
 from bot.server.runtime import RUNTIME
@@ -298,3 +302,61 @@ async def test_console_shows_failed_telegram_deliveries_and_the_closed_wechat_wi
     assert await box.is_disabled() and await send.is_disabled()
     assert "Replies are off" in await page.get_by_test_id("reply-note").inner_text()
     await page.screenshot(path=str(artifacts / "console-wechat-window.png"))
+
+
+async def test_a_host_page_signs_its_visitor_and_a_stale_signature_is_refused(
+    aiohttp_server: ServerFactory,
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+    browser: Any,
+) -> None:
+    """widget.js passes data-user-id, data-user-ts and data-user-hash on to the server."""
+    secret = "browser-identity-secret-0123"
+    base = _config(repo_config, tmp_path, kb_dir)
+    raw = base.model_dump(exclude={"base_dir"})
+    raw["pipeline"] = base.pipeline_spec()
+    raw["connectors"]["web"]["identity_secret"] = secret
+    config = config_from_dict(raw, base_dir=base.base_dir)
+    server = await aiohttp_server(create_app(config, trained, dialogue=True))
+    site = str(server.make_url("")).rstrip("/")
+    store = server.app[RUNTIME].store
+    assert store is not None
+
+    def host_page(user_id: str, ts: int) -> str:
+        signed = hmac.new(secret.encode(), f"{user_id}:{ts}".encode(), hashlib.sha256)
+        return (
+            '<!doctype html><html lang="en"><body><h1>Kite shop</h1>'
+            f'<script src="{site}/widget.js" data-user-id="{user_id}" data-user-ts="{ts}"'
+            f' data-user-hash="{signed.hexdigest()}"></script></body></html>'
+        )
+
+    # The host site: a shop of its own, on another origin, rendering the signed tag.
+    pages: dict[str, str] = {}
+
+    async def shop_page(request: web.Request) -> web.Response:
+        return web.Response(text=pages[request.match_info["name"]], content_type="text/html")
+
+    shop_app = web.Application()
+    shop_app.router.add_get("/{name}", shop_page)
+    shop = await aiohttp_server(shop_app)
+
+    async def visit(name: str, html: str) -> Any:
+        pages[name] = html
+        page = await browser.new_page(locale="en-US")
+        await page.goto(str(shop.make_url(f"/{name}")))
+        await page.get_by_test_id("rd-launcher").click()
+        return page
+
+    now = int(time.time())
+    page = await visit("account", host_page("u-3001", now))
+    await _say(page, "hello")
+    await page.locator('[data-testid="rd-msg"][data-sender="bot"]').first.wait_for()
+    known = await store.find_customer("web_user", "u-3001")
+    assert known is not None
+    assert next(m.text for m in await store.customer_messages(known.id)) == "hello"
+
+    stale = await visit("cached", host_page("u-3002", now - 2 * 86_400))
+    await stale.get_by_test_id("rd-conn").filter(has_text="could not verify").wait_for()
+    assert await store.find_customer("web_user", "u-3002") is None

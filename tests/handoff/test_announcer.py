@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from bot.dialogue.responses import Responses
 from bot.store.sql_store import SqlStore
 from handoff.announcer import QueueAnnouncer
-from handoff.service import HandoffService
+from handoff.service import HandoffError, HandoffService
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -80,3 +82,47 @@ async def test_a_transfer_tells_the_customer_their_place_in_the_new_group(
     msgs = await store.messages(conv)
     assert msgs[-1].payload["event"] == "queue_position"
     assert msgs[-1].payload["skill_group"] == "billing" and msgs[-1].payload["position"] == 1
+
+
+async def test_a_handoff_joins_the_queue_only_with_the_reply_that_tells_the_customer(
+    store: SqlStore,
+) -> None:
+    """While the bot's turn is still answering, no agent may claim the chat and no queue update
+    may reach it: otherwise "Amy joined" is numbered before "You are number 1 in the queue"."""
+    responses = Responses.load(REPO / "responses.yml", seed=0)
+    service = HandoffService(store, responses, handle_minutes=4)
+    await store.add_agent("amy", "Amy", skills=["after_sales"], languages=["zh"], status="online")
+    ahead = await _waiting(store, service.announcer, "c0")
+    start = await store.begin_turn("web", "c1", "转人工")
+    cid = start.conversation.id
+    h = await store.queue_handoff(cid, "explicit_request", "after_sales", pending=True)
+    place = await service.announcer.place(h)
+    assert place.position == 2  # the place it will take: behind the one already waiting
+    assert await store.tell_position(h.id, place.position)
+
+    assert [q.conversation_id for q in await store.queued_handoffs()] == [ahead]
+    assert [v["conversation_id"] for v in await store.handoff_views()] == [ahead]
+    with pytest.raises(HandoffError):
+        await service.claim(cid, "amy")  # not in the queue yet
+    assert (await store.conversation(cid)).status == "bot"
+
+    [reply] = await store.finish_turn(
+        cid, start.inbound.id, {}, [{"text": "您前面还有 1 位"}], inbound_seq=start.inbound.seq
+    )
+    assert (await store.conversation(cid)).status == "queued"
+    assert [q.conversation_id for q in await store.queued_handoffs()] == [ahead, cid]
+    await service.claim(ahead, "amy")  # the queue moves: c1 is told it is next, after the reply
+    updates = [m for m in await store.messages(cid) if m.payload.get("event") == "queue_position"]
+    assert [u.payload["position"] for u in updates] == [1] and updates[0].seq > reply.seq
+
+
+async def test_a_pending_handoff_left_by_a_dead_turn_is_replaced_not_doubled(
+    store: SqlStore,
+) -> None:
+    start = await store.begin_turn("web", "c1", "转人工")
+    cid = start.conversation.id
+    await store.queue_handoff(cid, "explicit_request", "after_sales", pending=True)
+    # The process died here; the turn runs again and queues once more.
+    await store.queue_handoff(cid, "explicit_request", "after_sales", pending=True)
+    await store.finish_turn(cid, start.inbound.id, {}, [{"text": "排队中"}])
+    assert len(await store.queued_handoffs()) == 1

@@ -486,7 +486,7 @@ class TelegramStandIn:
         self._files: dict[str, _StoredFile] = {}
         self._file_paths: dict[str, _StoredFile] = {}
         self._faults: dict[str, deque[_Fault]] = {}
-        self._delays: dict[str, deque[float]] = {}
+        self._delays: dict[str, deque[tuple[float, bool]]] = {}
         self._blocked: set[int | str] = set()
         self._poll: _Poll | None = None
 
@@ -650,14 +650,18 @@ class TelegramStandIn:
             _Fault(status, retry_after, description, times)
         )
 
-    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+    def delay_next(
+        self, method: str, seconds: float, times: int = 1, *, takes_effect: bool = True
+    ) -> None:
         """Sleep ``seconds`` before answering the next ``times`` calls of ``method``.
 
-        The call still takes effect when the client gave up waiting (like on the real service,
-        where a timed-out sendMessage is often delivered anyway).
+        By default the call still takes effect when the client gave up waiting (like on the real
+        service, where a timed-out sendMessage is often delivered anyway). With
+        ``takes_effect=False`` it never does: the request was lost on the way, and after the
+        delay it is answered 504 Gateway Timeout (the client has usually stopped listening).
         """
         key = self._method_name(method)
-        self._delays.setdefault(key, deque()).extend([seconds] * times)
+        self._delays.setdefault(key, deque()).extend([(seconds, takes_effect)] * times)
 
     def _method_name(self, method: str) -> str:
         try:
@@ -824,7 +828,11 @@ class TelegramStandIn:
     async def _execute(self, call: Call) -> web.StreamResponse:
         delays = self._delays.get(call.method)
         if delays:
-            await self._sleep(delays.popleft())
+            seconds, takes_effect = delays.popleft()
+            await self._sleep(seconds)
+            if not takes_effect:
+                call.injected = True
+                return self._error_response(call, _ApiError(504, "Gateway Timeout"))
         fault = self._take_fault(call.method)
         if fault is not None:
             call.injected = True

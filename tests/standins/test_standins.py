@@ -189,6 +189,18 @@ async def test_delayed_answer_times_out_but_the_message_is_still_sent(
     await tg.wait_for_sent(1)  # like Telegram: a timed-out request may still have taken effect
 
 
+async def test_a_request_lost_on_the_way_times_out_and_is_never_sent(
+    tg: TelegramStandIn, bot: Bot
+) -> None:
+    tg.delay_next("sendMessage", 0.3, takes_effect=False)
+    with pytest.raises(TimedOut):
+        await bot.send_message(42, "lost", read_timeout=0.05)
+    [call] = await tg.wait_for_calls("sendMessage")
+    assert call.status == 504 and call.injected and tg.sent(42) == []
+    await bot.send_message(42, "next")  # only the call it was set for is lost
+    assert tg.sent_texts(42) == ["next"]
+
+
 async def test_media_uploads_are_recorded_with_filename(tg: TelegramStandIn, bot: Bot) -> None:
     png = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
     photo_message = await bot.send_photo(42, InputFile(png, filename="chart.png"), caption="报表")

@@ -1,7 +1,7 @@
 /* relaydesk customer chat widget. Wire protocol: docs/web-protocol.md, section "Widget".
  * Vanilla ES2020, no dependencies, no build step. Embed with one tag:
  *   <script src="https://support.example.com/widget.js" defer data-server=… data-language=auto
- *           data-color="#0b7a75" data-title="…" data-user-id=… data-user-hash=…></script>
+ *           data-color="#0b7a75" data-title="…" data-user-id=… data-user-ts=… data-user-hash=…></script>
  * Security rule: text from the server or the customer only ever goes through textContent /
  * text nodes, and media URLs must be http(s) or a same-origin path.
  * Serve this file as "text/javascript; charset=utf-8": without the charset, a host page in
@@ -619,9 +619,10 @@ button { cursor: pointer; }
   function onError(f) {
     if (f.code === 'identity') { stopped = true; showConn(T.identity); return; }
     if (f.code === 'unavailable') { telegramUnavailable(); return; }
-    if (f.code === 'rate_limited' && typeof f.client_id === 'string') {
-      // Not stored by the server: the message is still in the outbox; send it again after
-      // the wait the server asked for (it stays shown as pending meanwhile).
+    if ((f.code === 'rate_limited' || f.code === 'retry') && typeof f.client_id === 'string') {
+      // Not stored (rate_limited), or not answered (retry: the server's database was away): the
+      // message is still in the outbox; send it again after the wait the server asked for (it
+      // stays shown as pending meanwhile; the server stores each client_id once).
       const item = readOutbox().find((o) => o.client_id === f.client_id);
       const wait = Math.min(60, Math.max(1, Number(f.retry_after) || 1)) * 1000;
       if (item) setTimeout(() => sendFrame({ type: 'message', text: item.text, client_id: item.client_id }), wait);
@@ -651,7 +652,11 @@ button { cursor: pointer; }
       // First connect of a page load: after = 0, so the server replays the history we need to
       // draw; later reconnects ask only for what this page has not shown yet.
       const hello = { type: 'hello', token: store.get(KEY.token) || null, after: lastId, language: lang };
-      if (ds.userId) { hello.user_id = ds.userId; hello.user_hash = ds.userHash || ''; }
+      if (ds.userId) {
+        hello.user_id = ds.userId;
+        hello.user_hash = ds.userHash || '';
+        if (ds.userTs) hello.user_ts = ds.userTs; // when the host signed it; the server checks its age
+      }
       sock.send(JSON.stringify(hello));
     };
     sock.onmessage = (ev) => { if (sock === ws) onFrame(ev.data); };

@@ -186,6 +186,17 @@ async def test_the_webhook_needs_the_secret_and_takes_a_redelivered_update_once(
     await asyncio.sleep(0.3)
     assert len(tg.sent(CHAT)) == 1  # the reply went out once
 
+    # A replay racing the original (two deliveries at once, to one instance or two).
+    again = {**update, "update_id": 910002, "message": {**update["message"], "text": "在吗"}}
+    racing = await asyncio.gather(
+        *(client.post("/webhooks/telegram", json=again, headers=good) for _ in range(3))
+    )
+    assert [r.status for r in racing] == [200, 200, 200]
+    assert await customer_texts(store) == ["退款多久到账", "在吗"]
+    await tg.wait_for_sent(2, chat_id=CHAT)
+    await asyncio.sleep(0.3)
+    assert len(tg.sent(CHAT)) == 2
+
     bad = await client.post("/webhooks/telegram", data=b"{not json", headers=good)
     assert bad.status == 400
     no_id = await client.post("/webhooks/telegram", json={"message": {}}, headers=good)

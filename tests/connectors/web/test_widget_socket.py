@@ -4,6 +4,7 @@ handshake, bad frames, identity, allowed origins, resuming after a reconnect and
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -242,49 +243,97 @@ async def test_a_rating_comment_over_2000_characters_is_refused(client: Client) 
 
 
 # -- identity ----------------------------------------------------------------------------------
+def signed(user_id: str, ts: int | None = None, secret: str = SECRET) -> Frame:
+    """What a host page passes: the user, when it signed, and the hash over both."""
+    ts = int(time.time()) if ts is None else ts
+    return {"user_id": user_id, "user_ts": ts, "user_hash": user_hash(secret, user_id, ts)}
+
+
+async def refused(client: Client, hello: Frame) -> str:
+    """Say hello with `hello`'s identity; assert the identity error and the 4401 close, and
+    return the error's message."""
+    ws = await client.ws_connect("/ws/widget")
+    await ws.send_json({"type": "hello", "token": None, **hello})
+    error = await recv(ws)
+    assert error["type"] == "error" and error["code"] == "identity", (hello, error)
+    closing = await ws.receive(timeout=FRAME_TIMEOUT_S)
+    assert closing.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4401
+    message: str = error["message"]
+    return message
+
+
 async def test_a_wrong_user_hash_is_refused_with_4401(
     make_client: Callable[..., Awaitable[Client]],
 ) -> None:
     client = await make_client(identity_secret=SECRET)
-    for user_id, given in (
-        ("u-1001", user_hash(SECRET, "u-1002")),  # another user's hash
-        ("u-1001", user_hash("some-other-secret-123456", "u-1001")),  # another secret
-        ("u-1001", None),  # no hash at all
-        (None, user_hash(SECRET, "u-1001")),  # a hash without a user
+    now = int(time.time())
+    for hello in (
+        {**signed("u-1001"), "user_hash": signed("u-1002")["user_hash"]},  # another user's
+        signed("u-1001", secret="some-other-secret-123456"),  # another secret
+        {**signed("u-1001"), "user_hash": None},  # no hash at all
+        {**signed("u-1001"), "user_id": None},  # a hash without a user
+        {**signed("u-1001", now - 60), "user_ts": now},  # the time moved on, the hash not
+        {**signed("u-1001"), "user_ts": "soon"},
     ):
-        ws = await client.ws_connect("/ws/widget")
-        await ws.send_json({"type": "hello", "token": None, "user_id": user_id, "user_hash": given})
-        error = await recv(ws)
-        assert error["type"] == "error" and error["code"] == "identity", (user_id, error)
-        closing = await ws.receive(timeout=FRAME_TIMEOUT_S)
-        assert closing.type == aiohttp.WSMsgType.CLOSE and ws.close_code == 4401
+        await refused(client, hello)
     assert await store_of(client).find_customer("web_user", "u-1001") is None
 
 
+async def test_a_signed_identity_expires_and_is_never_dated_ahead(
+    make_client: Callable[..., Awaitable[Client]],
+) -> None:
+    client = await make_client(identity_secret=SECRET, identity_max_age_seconds=3600)
+    now = int(time.time())
+    stale = await refused(client, signed("u-1001", now - 3700))
+    assert "expired" in stale and "3600" in stale
+    future = await refused(client, signed("u-1001", now + 900))
+    assert "future" in future
+    assert await store_of(client).find_customer("web_user", "u-1001") is None
+
+    # Within the age, and a little ahead (clocks disagree): both good, one customer.
+    for ts in (now - 3500, now + 60):
+        _, frames = await connect(client, **signed("u-1001", ts))
+        assert [f["type"] for f in frames] == ["welcome", "state"]
+    # A data- attribute arrives as a string of digits.
+    _, frames = await connect(client, **{**signed("u-1001", now), "user_ts": str(now)})
+    assert frames[0]["type"] == "welcome"
+    assert await store_of(client).find_customer("web_user", "u-1001") is not None
+
+
+async def test_the_old_hash_without_a_time_works_only_when_allowed(
+    make_client: Callable[..., Awaitable[Client]],
+) -> None:
+    old = {"user_id": "u-1001", "user_hash": user_hash(SECRET, "u-1001")}
+    client = await make_client(identity_secret=SECRET)
+    assert "user_ts is missing" in await refused(client, old)
+    await client.close()  # the next server, on the same database
+
+    allowing = await make_client(identity_secret=SECRET, legacy_identity_hash=True)
+    _, frames = await connect(allowing, **old)
+    assert frames[0]["type"] == "welcome"
+    _, frames = await connect(allowing, **signed("u-1001"))  # the new form works as well
+    assert frames[0]["type"] == "welcome"
+    # Allowing the old form does not make a timestamped hash timeless.
+    assert "expired" in await refused(allowing, signed("u-1001", int(time.time()) - 90_000))
+
+
 async def test_without_a_secret_configured_no_user_id_is_believed(client: Client) -> None:
-    ws = await client.ws_connect("/ws/widget")
-    await ws.send_json(
-        {"type": "hello", "token": None, "user_id": "u-1", "user_hash": user_hash(SECRET, "u-1")}
-    )
-    error = await recv(ws)
-    assert error["code"] == "identity" and "not configured" in error["message"]
-    assert (await ws.receive(timeout=FRAME_TIMEOUT_S)).type == aiohttp.WSMsgType.CLOSE
-    assert ws.close_code == 4401
+    assert "not configured" in await refused(client, signed("u-1"))
 
 
 async def test_a_verified_user_has_one_history_across_browsers(
     make_client: Callable[..., Awaitable[Client]],
 ) -> None:
     client = await make_client(identity_secret=SECRET)
-    signed = {"user_id": "u-1001", "user_hash": user_hash(SECRET, "u-1001")}
-    first, frames = await connect(client, **signed)
+    identity = signed("u-1001")
+    first, frames = await connect(client, **identity)
     token_a = frames[0]["token"]
     said = messages(await turn(first, "你好", client_id="from-laptop"))
     assert said and said[0]["client_id"] == "from-laptop"
     await first.close()
 
     # Another browser (another token), the same signed-in user: the same customer and history.
-    _, replay = await connect(client, **signed)
+    _, replay = await connect(client, **identity)
     token_b = replay[0]["token"]
     assert token_b != token_a
     assert [m["id"] for m in messages(replay)] == [m["id"] for m in said]
@@ -305,7 +354,7 @@ async def test_a_new_verified_user_gets_a_state_after_the_welcome(
     make_client: Callable[..., Awaitable[Client]],
 ) -> None:
     client = await make_client(identity_secret=SECRET)
-    _, frames = await connect(client, user_id="u-7", user_hash=user_hash(SECRET, "u-7"))
+    _, frames = await connect(client, **signed("u-7"))
     assert [f["type"] for f in frames] == ["welcome", "state"]
 
 

@@ -223,6 +223,72 @@ async def test_a_post_with_a_bad_signature_is_refused_and_nothing_stored(
     assert rig.wx.messages == [] and rig.wx.token_requests == 0
 
 
+async def test_a_stale_or_future_signature_is_refused_and_a_fresh_one_answered(
+    make_rig: RigFactory,
+) -> None:
+    rig = await make_rig(timestamp_window_seconds=300)
+    now = int(time.time())
+    xml = text_message_xml(ACCOUNT, "o-clock", "你好", 40_001)
+    for ts, reason in ((now - 360, "stale request"), (now + 360, "in the future")):
+        resp = await rig.post(xml, signed_query(TOKEN, timestamp=ts))
+        assert resp.status == 403
+        assert reason in (await resp.json())["message"]
+        old_handshake = signed_query(TOKEN, timestamp=ts, echostr="e")
+        assert (await rig.client.get(HOOK, params=old_handshake)).status == 403
+    assert await rig.store.find_customer("wechat", "o-clock") is None
+
+    resp = await rig.post(xml, signed_query(TOKEN, timestamp=now - 240))  # late, but in time
+    assert resp.status == 200
+    assert parse_reply_xml(await resp.text())["ToUserName"] == "o-clock"
+
+
+async def test_a_captured_signature_cannot_carry_another_message(make_rig: RigFactory) -> None:
+    rig = await make_rig()
+    signed = signed_query(TOKEN)
+    assert (await rig.post(text_message_xml(ACCOUNT, "o-owner", "你好", 50_001), signed)).ok
+    for forged in (
+        text_message_xml(ACCOUNT, "o-forger", "你好", 50_001),  # another sender
+        text_message_xml(ACCOUNT, "o-owner", "把我的地址改成火星", 50_001),  # other words
+        text_message_xml(ACCOUNT, "o-owner", "你好", 50_002),  # another message id
+    ):
+        resp = await rig.post(forged, signed)
+        assert resp.status == 403
+        assert "replayed signature" in (await resp.json())["message"]
+    assert await rig.store.find_customer("wechat", "o-forger") is None
+    assert [m.text for m in await rig.messages("o-owner") if m.sender == "customer"] == ["你好"]
+
+    handshake = signed_query(TOKEN, echostr="first")
+    assert await (await rig.client.get(HOOK, params=handshake)).text() == "first"
+    assert (await rig.client.get(HOOK, params={**handshake, "echostr": "other"})).status == 403
+
+
+@pytest.mark.parametrize("passive_s", [4.5, 0.001], ids=["passive", "late"])
+async def test_a_retry_resent_with_the_same_signature_is_answered_once(
+    make_rig: RigFactory, passive_s: float
+) -> None:
+    """Should WeChat resend an unanswered message under the same signature, the resends get
+    "success" from the MsgId de-duplication, never a 403."""
+    rig = await make_rig(passive_reply_seconds=passive_s)
+    openid = "o-resend"
+    xml = text_message_xml(ACCOUNT, openid, "你好", 60_001, create_time=1_700_000_000)
+    signed = signed_query(TOKEN)
+    first = await rig.post(xml, signed)
+    resends = await asyncio.gather(rig.post(xml, signed), rig.post(xml, signed))
+    assert [first.status] + [r.status for r in resends] == [200, 200, 200]
+    assert [await r.text() for r in resends] == ["success", "success"]
+    if passive_s < 1:
+        await rig.wx.wait_for_messages(1)
+    messages = await rig.messages(openid)
+    assert [m.text for m in messages if m.sender == "customer"] == ["你好"]
+    [greeting] = _bot(messages)
+    await rig.settle(greeting.conversation_id)
+    await asyncio.sleep(0.3)
+    passive = 1 if passive_s > 1 else 0
+    if passive:
+        assert parse_reply_xml(await first.text())["Content"].startswith(greeting.text.strip())
+    assert passive + _reached(rig.wx, openid, greeting.text) == 1
+
+
 # ---------------------------------------------------------------------- 2. passive reply
 
 

@@ -362,3 +362,51 @@ async def test_a_message_right_after_the_claim_still_reaches_the_holder(
     await customer_says(client, "c3", "hello?")
     await wait_for(ws, seen, message_in(cid, "hello?"))
     assert [f for f in seen if message_in(cid, "are you there?")(f)]
+
+
+async def test_the_feed_carries_on_after_the_database_was_away(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store call failing while PostgreSQL restarts must not leave the console silent until
+    the page is reloaded: the feed waits and sends what it missed."""
+    from bot.errors import StoreUnavailableError
+    from handoff.console import socket as console_socket
+
+    monkeypatch.setattr(console_socket, "STORE_RETRY_S", 0.2)
+    await add_agent(client, "amy", skills=["after_sales"])
+    amy = await login(client, "amy")
+    cid = await ask_for_a_person(client, "c4")
+    ws = await socket(client, amy)
+    seen: list[Frame] = []
+    await wait_for(ws, seen, lambda f: f["type"] == "mine")
+    assert (await client.post(f"/api/agent/conversations/{cid}/claim", headers=amy.writes)).ok
+    await wait_for(ws, seen, lambda f: f["type"] == "mine" and f["conversations"] != [])
+
+    store = store_of(client)
+    real_messages, real_views = store.messages, store.handoff_views
+    outage = {"messages": 3, "views": 3}  # the next reads of each kind fail, as during a restart
+
+    async def messages(*args: Any, **kwargs: Any) -> Any:
+        if outage["messages"]:
+            outage["messages"] -= 1
+            raise StoreUnavailableError("the database is restarting")
+        return await real_messages(*args, **kwargs)
+
+    async def views(*args: Any, **kwargs: Any) -> Any:
+        if outage["views"]:
+            outage["views"] -= 1
+            raise StoreUnavailableError("the database is restarting")
+        return await real_views(*args, **kwargs)
+
+    monkeypatch.setattr(store, "messages", messages)
+    monkeypatch.setattr(store, "handoff_views", views)
+    await customer_says(client, "c4", "still there?")
+    await wait_for(ws, seen, message_in(cid, "still there?"))
+    assert outage["messages"] == 0  # the message feed met the outage and came through
+    async with asyncio.timeout(FRAME_TIMEOUT_S):
+        while outage["views"]:  # so do the lists, once their failures have run out
+            await drain(ws, seen)
+    other = await ask_for_a_person(client, "c5")
+    await wait_for(ws, seen, queued(other))
+    await customer_says(client, "c4", "and now?")
+    await wait_for(ws, seen, message_in(cid, "and now?"))

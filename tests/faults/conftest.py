@@ -1,0 +1,67 @@
+"""Fixtures of the fault tests: the session's trained model and one knowledge index for every
+server they start, and private PostgreSQL and Redis servers that are always stopped again."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, config_from_dict
+from bot.knowledge.base import KnowledgeBase
+from bot.nlu.pipeline import NLUPipeline, train_model
+from tests.bot.store.conftest import PG_ADMIN, _pg_admin
+from tests.faults.cluster import PrivatePostgres, PrivateRedis
+
+
+@pytest.fixture(scope="session")
+def model_dir(repo_config: Config, trained: NLUPipeline) -> Path:
+    """The folder of the session's model (trained once; this finds it by its fingerprint)."""
+    info, _ = train_model(repo_config)
+    return info.path
+
+
+@pytest.fixture(scope="session")
+def fault_kb(
+    tmp_path_factory: pytest.TempPathFactory, repo_config: Config, trained: NLUPipeline
+) -> Path:
+    """The knowledge index, built here once, so servers started side by side only read it."""
+    folder = tmp_path_factory.mktemp("fault-kb")
+    raw = repo_config.model_dump(exclude={"base_dir"})
+    raw["pipeline"] = repo_config.pipeline_spec()
+    raw["knowledge"].update(index_path=str(folder / "kb-index"), history_db=str(folder / "kb.db"))
+    embed = trained.component("SentenceEmbeddingFeaturizer")
+    config = config_from_dict(raw, base_dir=repo_config.base_dir)
+    KnowledgeBase(config, embedder=embed.embedder if embed else None).reindex()
+    return folder
+
+
+@pytest.fixture
+async def shared_database() -> AsyncIterator[str]:
+    """A fresh database on the machine's PostgreSQL (which these tests never stop)."""
+    name = f"relaydesk_test_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def private_pg() -> AsyncIterator[PrivatePostgres]:
+    pg = PrivatePostgres()
+    try:
+        await pg.start()
+        yield pg
+    finally:
+        await pg.close()
+
+
+@pytest.fixture
+async def private_redis() -> AsyncIterator[PrivateRedis]:
+    redis = PrivateRedis()
+    try:
+        await redis.start()
+        yield redis
+    finally:
+        await redis.close()
