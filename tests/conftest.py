@@ -9,6 +9,9 @@ import pytest
 
 from bot.config import Config, config_from_dict, load_config
 from bot.nlu.pipeline import NLUPipeline, train_model
+from tests.bot.store.conftest import database
+
+__all__ = ["database"]  # a fresh PostgreSQL database, for tests that run several instances
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"

@@ -5,8 +5,7 @@ once are all stored, each once, in one order."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,10 @@ from bot.config import Config, config_from_dict
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.app import create_app
 from bot.server.runtime import RUNTIME
-from tests.bot.store.conftest import PG_ADMIN, _pg_admin
 from tests.bot.test_coordination import REDIS
 from tests.conftest import server_config
 
 ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    name = f"relaydesk_test_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def instance_config(repo_config: Config, tmp: Path, kb: Path, database: str) -> Config:

@@ -3,7 +3,6 @@ server they start, and private PostgreSQL and Redis servers that are always stop
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 from bot.config import Config, config_from_dict
 from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline, train_model
-from tests.bot.store.conftest import PG_ADMIN, _pg_admin
 from tests.faults.cluster import PrivatePostgres, PrivateRedis
 
 
@@ -36,15 +34,6 @@ def fault_kb(
     config = config_from_dict(raw, base_dir=repo_config.base_dir)
     KnowledgeBase(config, embedder=embed.embedder if embed else None).reindex()
     return folder
-
-
-@pytest.fixture
-async def shared_database() -> AsyncIterator[str]:
-    """A fresh database on the machine's PostgreSQL (which these tests never stop)."""
-    name = f"relaydesk_test_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -38,14 +38,14 @@ async def unfinished(url: str) -> set[int]:
 
 
 async def test_an_instance_killed_mid_turn_loses_nothing_and_its_customers_go_on(
-    shared_database: str,
+    database: str,
     private_redis: PrivateRedis,
     repo_config: Config,
     model_dir: Path,
     fault_kb: Path,
     tmp_path: Path,
 ) -> None:
-    store = await SqlStore.open(shared_database)  # the schema, and the agents on duty
+    store = await SqlStore.open(database)  # the schema, and the agents on duty
     try:
         groups = list(repo_config.handoff.skill_groups)
         for name in AGENTS:
@@ -61,7 +61,7 @@ async def test_an_instance_killed_mid_turn_loses_nothing_and_its_customers_go_on
             write_config(
                 repo_config,
                 tmp_path / name,
-                storage_url=shared_database,
+                storage_url=database,
                 redis_url=private_redis.url,
                 kb_dir=fault_kb,
             ),
@@ -125,9 +125,9 @@ async def test_an_instance_killed_mid_turn_loses_nothing_and_its_customers_go_on
                     await asyncio.sleep(rng.uniform(0.02, 0.1))
                     a.pause()
                     await asyncio.sleep(1.0)
-                    stuck = await unfinished(shared_database)
+                    stuck = await unfinished(database)
                     await asyncio.sleep(1.0)
-                    stuck &= await unfinished(shared_database)
+                    stuck &= await unfinished(database)
                     if stuck:
                         break
                     a.resume()
@@ -139,14 +139,14 @@ async def test_an_instance_killed_mid_turn_loses_nothing_and_its_customers_go_on
                 await until(at_least(accepted, after + 20), 90, "traffic on the survivor")
                 # The survivor finishes what A left: resumed when a client sent it again,
                 # swept (after 3 s) when nobody did.
-                await until(lambda: _none_of(stuck, shared_database), 60, "A's turns finished by B")
+                await until(lambda: _none_of(stuck, database), 60, "A's turns finished by B")
                 stop.set()
                 await asyncio.gather(*tasks)
                 # Conversations go on: each chatting customer's next message is answered.
                 for customer in chatty + leavers:
                     replies = await customer.say("满多少包邮", first=1)
                     assert replies, f"{customer.name} got no answer after the kill"
-            summary = await check(shared_database, ledger)
+            summary = await check(database, ledger)
             assert summary.recovered >= 1  # A's half-done turns, finished by B
             assert summary.handed_over >= len(seekers)
             assert summary.assigned == len(AGENTS)  # every agent full, none beyond

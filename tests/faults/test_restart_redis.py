@@ -26,14 +26,14 @@ OUTAGE_S = 3.0
 
 
 async def test_a_redis_restart_keeps_events_flowing_between_instances_and_turns_in_order(
-    shared_database: str,
+    database: str,
     private_redis: PrivateRedis,
     repo_config: Config,
     model_dir: Path,
     fault_kb: Path,
     tmp_path: Path,
 ) -> None:
-    store = await SqlStore.open(shared_database)
+    store = await SqlStore.open(database)
     try:
         groups = list(repo_config.handoff.skill_groups)
         await store.add_agent("amy", "Amy", skills=groups, status="online")
@@ -45,7 +45,7 @@ async def test_a_redis_restart_keeps_events_flowing_between_instances_and_turns_
             write_config(
                 repo_config,
                 tmp_path / name,
-                storage_url=shared_database,
+                storage_url=database,
                 redis_url=private_redis.url,
                 kb_dir=fault_kb,
             ),
@@ -131,11 +131,11 @@ async def test_a_redis_restart_keeps_events_flowing_between_instances_and_turns_
                     assert await customer.say("满多少包邮"), f"{customer.name} got no answer"
                 await widget.close()
 
-            summary = await check(shared_database, ledger)
+            summary = await check(database, ledger)
             assert summary.customer_messages >= 40
             # Turns stayed in order: each REST customer's message is followed by its replies
             # before the next one (they send one at a time).
-            store = await SqlStore.open(shared_database)
+            store = await SqlStore.open(database)
             try:
                 for customer in rest:
                     record = await store.customer_for("rest", customer.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,24 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
+@asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
+    """A new database on the machine's PostgreSQL, dropped afterwards even if connections stay."""
+    name = f"relaydesk_test_{uuid.uuid4().hex[:12]}"
+    await _pg_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    """The URL of a fresh PostgreSQL database: several app instances share it."""
+    async with fresh_pg_database() as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
     if request.param == "sqlite":
@@ -31,12 +50,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield s
         await s.close()
         return
-    name = f"relaydesk_test_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    s = await SqlStore.open(url)
-    try:
-        yield s
-    finally:
-        await s.close()
-        await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with fresh_pg_database() as url:
+        s = await SqlStore.open(url)
+        try:
+            yield s
+        finally:
+            await s.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from bot.server.app import create_app
 from bot.server.runtime import RUNTIME
 from bot.store.sql_store import SqlStore
 from connectors.telegram.connector import TelegramConnector
-from tests.bot.store.conftest import PG_ADMIN, _pg_admin
 from tests.bot.test_coordination import REDIS
 from tests.conftest import server_config
 from tests.standins.telegram_api import TelegramStandIn
@@ -37,14 +35,6 @@ TOKEN = f"{random.randint(10**8, 10**9 - 1)}:relaydesk-lease-test-token"
 async def tg() -> AsyncIterator[TelegramStandIn]:
     async with TelegramStandIn(token=TOKEN) as standin:
         yield standin
-
-
-@pytest.fixture
-async def database() -> AsyncIterator[str]:
-    name = f"relaydesk_test_{uuid.uuid4().hex[:12]}"
-    await _pg_admin(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _instance(
