@@ -317,3 +317,20 @@ class Instance:
         except OSError:
             return "(no log)"
         return f"--- {self.name} log ---\n" + "\n".join(text.splitlines()[-lines:])
+
+
+def instance_pair(
+    repo_config: Config, tmp: Path, model: Path, *, storage_url: str, redis_url: str, kb_dir: Path
+) -> tuple[Instance, Instance]:
+    """Two instances, "a" and "b", sharing one database and one Redis, each with its own folder."""
+    a, b = (
+        Instance(
+            name,
+            write_config(
+                repo_config, tmp / name, storage_url=storage_url, redis_url=redis_url, kb_dir=kb_dir
+            ),
+            model,
+        )
+        for name in ("a", "b")
+    )
+    return a, b

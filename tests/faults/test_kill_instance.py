@@ -17,7 +17,7 @@ import pytest
 from bot.config import Config
 from bot.store.sql_store import SqlStore
 from tests.faults.clients import RestCustomer
-from tests.faults.cluster import Instance, PrivateRedis, at_least, until, write_config
+from tests.faults.cluster import PrivateRedis, at_least, instance_pair, until
 from tests.faults.invariants import Ledger, check
 
 pytestmark = pytest.mark.slow
@@ -55,19 +55,13 @@ async def test_an_instance_killed_mid_turn_loses_nothing_and_its_customers_go_on
             )
     finally:
         await store.close()
-    a, b = (
-        Instance(
-            name,
-            write_config(
-                repo_config,
-                tmp_path / name,
-                storage_url=database,
-                redis_url=private_redis.url,
-                kb_dir=fault_kb,
-            ),
-            model_dir,
-        )
-        for name in ("a", "b")
+    a, b = instance_pair(
+        repo_config,
+        tmp_path,
+        model_dir,
+        storage_url=database,
+        redis_url=private_redis.url,
+        kb_dir=fault_kb,
     )
     ledger = Ledger()
     rng = random.Random(8)
