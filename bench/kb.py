@@ -34,7 +34,7 @@ from bot.knowledge.article import Article
 from bot.knowledge.base import KnowledgeBase
 from bot.knowledge.chunks import Chunk
 from bot.knowledge.evaluate import EvalQuestion, evaluate, load_questions
-from bot.knowledge.index import IndexSettings, KnowledgeIndex
+from bot.knowledge.index import MAIN, IndexSettings, KnowledgeIndex, make_view
 from bot.knowledge.retriever import RetrievalSettings, Retriever
 
 QUESTIONS = REPO / "bench/data/kb_questions.yml"
@@ -157,9 +157,13 @@ def synthetic_index(
         )
         for i in range(n_articles)
     }
-    chunks = [Chunk(f"service/synthetic/a{i % n_articles}", "body", f"c{i}") for i in range(n)]
+    # Five chunks an article, each article's chunks together (as indexing lays them out).
+    chunks = [
+        Chunk(f"service/synthetic/a{i // 5 % n_articles}", "question", f"c{i}") for i in range(n)
+    ]
     settings = IndexSettings()
-    index = KnowledgeIndex(articles, chunks, vectors, "use", settings, terms)
+    view = make_view(MAIN, "use", np.arange(n, dtype=np.int64), vectors, settings)
+    index = KnowledgeIndex(articles, chunks, {MAIN: view}, settings, terms)
     queries = vectors[rng.integers(0, n, 300)] + 0.3 * rng.standard_normal((300, dim)).astype(
         np.float32
     )
@@ -195,15 +199,18 @@ def latency(sizes: list[int], figures: dict[str, Any], nprobes: list[int]) -> No
         def next_terms(_q: str, it: Any = terms_iter) -> list[str]:
             return list(next(it))
 
-        retriever = Retriever(index, embedder, next_terms, lambda _q: "en", RetrievalSettings())
+        retriever = Retriever(
+            index, {MAIN: embedder}, next_terms, lambda _q: "en", RetrievalSettings()
+        )
+        dense = index.main.dense
         label = f"{n // 1000}k" if n < 1_000_000 else f"{n // 1_000_000}M"
         truth = []
-        if index.dense.kind != "flat":
-            exact = queries[:100] @ index.vectors.T
+        if dense.kind != "flat":
+            exact = queries[:100] @ index.main.vectors.T
             truth = [set(np.argsort(-row)[:10].tolist()) for row in exact]
-        for extra in nprobes if index.dense.kind == "ivf" else []:
+        for extra in nprobes if dense.kind == "ivf" else []:
             # Other nprobe settings: the speed/recall trade-off, measured the same way.
-            index.dense._index.nprobe = extra
+            dense._index.nprobe = extra
             ms, recall = measure(retriever, queries, index, truth)
             figures[f"search_p99_ms_{label}_nprobe{extra}"] = round(percentile(ms, 99), 3)
             figures[f"ann_recall_at_10_{label}_nprobe{extra}"] = round(recall or 0.0, 4)
@@ -211,8 +218,8 @@ def latency(sizes: list[int], figures: dict[str, Any], nprobes: list[int]) -> No
                 f"{label:>5} chunks, nprobe {extra}: search p50 {percentile(ms, 50):.2f} ms, "
                 f"p99 {percentile(ms, 99):.2f} ms; ANN recall@10 vs exact {recall:.3f}"
             )
-        if index.dense.kind == "ivf":
-            index.dense._index.nprobe = index.dense.nprobe
+        if dense.kind == "ivf":
+            dense._index.nprobe = dense.nprobe
         search_ms, recall = measure(retriever, queries, index, truth)
         p50, p99 = percentile(search_ms, 50), percentile(search_ms, 99)
         incl = [s + e for s, e in zip(search_ms, embed_ms, strict=False)]
@@ -221,14 +228,14 @@ def latency(sizes: list[int], figures: dict[str, Any], nprobes: list[int]) -> No
         figures[f"search_incl_embed_p50_ms_{label}"] = round(percentile(incl, 50), 3)
         figures[f"search_incl_embed_p99_ms_{label}"] = round(percentile(incl, 99), 3)
         figures[f"index_build_s_{label}"] = round(build_s, 2)
-        figures[f"vectors_mb_{label}"] = round(index.vectors.nbytes / 2**20, 1)
+        figures[f"vectors_mb_{label}"] = round(index.main.vectors.nbytes / 2**20, 1)
         figures[f"peak_rss_mb_after_{label}"] = round(peak_rss_mb(), 1)
         if recall is not None:
             figures[f"ann_recall_at_10_{label}"] = round(recall, 4)
         print(
-            f"{label:>5} chunks ({index.dense.kind}): search p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+            f"{label:>5} chunks ({dense.kind}): search p50 {p50:.2f} ms, p99 {p99:.2f} ms "
             f"(embedding excluded); with embedding p99 {percentile(incl, 99):.2f} ms; build "
-            f"{build_s:.1f} s; vectors {index.vectors.nbytes / 2**20:.0f} MB; peak RSS "
+            f"{build_s:.1f} s; vectors {index.main.vectors.nbytes / 2**20:.0f} MB; peak RSS "
             f"{peak_rss_mb():.0f} MB (was {rss_before:.0f})"
             + (f"; ANN recall@10 vs exact {recall:.3f}" if recall is not None else "")
         )
@@ -249,7 +256,7 @@ def measure(
     if not truth:
         return ms, None
     hits = sum(
-        len(t & set(index.dense.search(q, 10)[0].tolist()))
+        len(t & set(index.main.dense.search(q, 10)[0].tolist()))
         for q, t in zip(queries[:100], truth, strict=True)
     )
     return ms, hits / 1000

@@ -213,8 +213,20 @@ def cmd_kb_index(args: argparse.Namespace) -> int:
         f"({report.dense_kind}); embedded {len(s.embedded_articles)}, reused "
         f"{s.reused_articles}, removed {len(s.removed_articles)} in {s.seconds:.2f} s"
     )
-    if report.calibration:
-        print(f"answer score calibrated on {report.calibration.get('examples')} questions")
+    t = report.tuning or {}
+    if t:
+        fitted = "fitted" if t.get("weights_fitted") else "defaults (too few phrasings to fit)"
+        print(
+            f"fusion weights {fitted}: {t.get('weights')}; recall@1 on the base's own "
+            f"phrasings {t.get('loo_recall_at_1')}"
+        )
+        rule = {
+            "fitted": "fitted on {searches} searches of the base's own phrasings",
+            "negatives": "fallback rule: too few right and wrong answers to fit; the top score "
+            "must beat that share of unanswerable searches ({searches} searches)",
+            "rule": "fallback rule: nothing to fit; a fixed curve of the top score",
+        }[str(t.get("decision"))].format(searches=t.get("searches"))
+        print(f"answer decision: {rule}; threshold {t.get('answer_threshold')}")
     return 1 if report.problems and not report.articles else 0
 
 
@@ -230,6 +242,8 @@ def cmd_kb_search(args: argparse.Namespace) -> int:
     verdict = (
         f"answer: {result.answer.article.id} v{result.answer.article.version}"
         if result.answer
+        else "close call, offers: " + ", ".join(h.article.id for h in result.choices)
+        if result.choices
         else "no answer above the threshold"
     )
     print(f"{verdict} (confidence {result.confidence:.2f})")
@@ -243,6 +257,16 @@ def cmd_kb_search(args: argparse.Namespace) -> int:
         print()
         print(result.answer.article.body)
     return 0
+
+
+def _precision(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 1 (exclusive)")
+    return value
 
 
 def cmd_kb_eval(args: argparse.Namespace) -> int:
@@ -270,10 +294,34 @@ def cmd_kb_eval(args: argparse.Namespace) -> int:
                 f"MRR {r['mrr']} (n={r['n']})"
             )
     a = report["answering"]
+    d = report["decision"]
     print(
-        f"answered {a['answered_rate']} of answerable (precision {a['answered_precision']}); "
-        f"declined {a['declined_rate']} of {a['unanswerable']} unanswerable"
+        f"answer decision ({d['method']}, target precision {d['answer_precision_target']}, "
+        f"threshold {d['threshold']:.4f}): answered {a['answered_rate']} of answerable, "
+        f"precision when answering {a['answered_precision']}; offered choices to "
+        f"{a['clarified_rate']} (a right one among them {a['clarified_right']}); declined "
+        f"{a['declined_rate']} of {a['unanswerable']} unanswerable"
     )
+    print("precision/coverage (answer at or above the confidence):")
+    for point in report["curve"]:
+        print(
+            f"  confidence >= {point['confidence']:.4f}: answered {point['answered_rate']:.3f}"
+            f", precision {point['precision']:.3f}"
+        )
+    if args.suggest is not None:
+        from bot.knowledge.evaluate import suggest
+
+        target = args.suggest or kb.config.knowledge.answer_precision
+        point = suggest(report, target)
+        if point is None:
+            print(f"suggest: no confidence reaches precision {target} on these questions")
+        else:
+            print(
+                f"suggest: for precision {target}, answer at confidence >= "
+                f"{point['confidence']:.4f} (answers {point['answered_rate']:.3f} of these "
+                f"questions at precision {point['precision']:.3f}); set knowledge.answer_"
+                f"threshold: {point['confidence']:.4f} to pin it, or keep the fitted one"
+            )
     print(f"report: {path}")
     return 0
 
@@ -586,6 +634,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_kb_search)
     p = with_config(kb_sub.add_parser("eval", help="recall@1/5 and MRR on labelled questions"))
     p.add_argument("--questions", required=True, help="YAML or CSV of question, article")
+    p.add_argument(
+        "--suggest",
+        nargs="?",
+        type=_precision,
+        const=0.0,
+        default=None,
+        metavar="PRECISION",
+        help="print the operating point for a precision (default: knowledge.answer_precision)",
+    )
     p.add_argument("--out", required=True, help="folder for kb_report.json")
     p.add_argument("--kb", help="another knowledge folder")
     p.add_argument(

@@ -18,21 +18,25 @@ if TYPE_CHECKING:
 # A turn takes from a few milliseconds (a duplicate, a silent turn) to a few seconds (a slow
 # database or a busy parse thread): buckets from 5 ms to 5 s.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0)
-OUTCOMES = ("answered", "fallback", "handoff", "silent", "duplicate", "error")
+OUTCOMES = ("answered", "clarify", "fallback", "handoff", "silent", "duplicate", "error")
 SOCKET_KINDS = ("widget", "console")
 
 
 def turn_outcome(result: TurnResult) -> str:
-    """answered | fallback | handoff | silent | duplicate (an error never returns a result).
+    """answered | clarify | fallback | handoff | silent | duplicate (an error never returns a
+    result).
 
     A failed turn (out of scope, not confident, no knowledge answer) is the only kind that
-    leaves `failed_turns` above zero: a successful one resets it."""
+    leaves `failed_turns` above zero: a successful one resets it. A clarify (close articles
+    offered as a question) keeps the count as it was, so it is told apart first."""
     if result.duplicate:
         return "duplicate"
     if result.handoff is not None:
         return "handoff"
     if not result.replies:  # queued or with an agent: the bot listens and says nothing
         return "silent"
+    if result.extra.get("kb_choices"):
+        return "clarify"
     if result.failed_turns > 0:
         return "fallback"
     return "answered"

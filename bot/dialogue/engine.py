@@ -2,7 +2,8 @@
 
 The inbound message is committed before anything else happens, so a crash after the customer's
 message is accepted never loses it. While an agent holds the conversation the bot stays silent
-but still parses, for the agent's view.
+but still parses, for the agent's view. A reply to a "Did you mean" offer (bot/dialogue/choices.py)
+is read as the button it stands for before anything is parsed.
 """
 
 from __future__ import annotations
@@ -14,15 +15,24 @@ import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import Executor
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from bot.clock import now as clock_now
+from bot.dialogue.choices import article_fields, payload_article_id, pick_parse, read_pick
 from bot.dialogue.orders import OrderLookup
-from bot.dialogue.policy import QUESTION_INTENTS, UNKNOWN_INTENTS, PolicySettings, Turn, decide
+from bot.dialogue.policy import (
+    QUESTION_INTENTS,
+    UNKNOWN_INTENTS,
+    Decision,
+    PolicySettings,
+    Turn,
+    decide,
+)
 from bot.dialogue.responses import OutboundMessage, Responses
 from bot.events import MessageEvent
+from bot.knowledge.article import Article
 from bot.knowledge.base import KnowledgeBase
 from bot.logs import conversation_context
 from bot.metrics import Metrics, turn_outcome
@@ -145,44 +155,52 @@ class DialogueEngine:
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    def _understand(
-        self, text: str, fallback_language: str, search: bool
-    ) -> tuple[ParseResult, dict[str, Any] | None, list[dict[str, Any]]]:
+    def _understand(self, text: str, fallback_language: str, search: bool) -> Understood:
         """Parse, then search the knowledge base when the bot will answer and the intent calls
         for it, reusing the parse's sentence embedding: one trip to the worker thread, one
-        embedding."""
-        parse, vector = self._parse(text)
+        embedding. Close articles come back as choices only when none is a sure answer."""
+        parse, vector = self._parse(text, fallback_language)
         language = _reply_language(parse.language, fallback_language)
         intent = parse.intent.name
         wanted = intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS
         if not search or self.kb is None or not wanted:
-            return parse, None, []
+            return Understood(parse)
         same_model = self.kb.embedder is self._nlu_embedder
         result = self.kb.search(
             text, language=language, intent=intent, vector=vector if same_model else None
         )
-        answer = None
-        if result.answer is not None:
-            a = result.answer.article
-            answer = {
-                "id": a.id,
-                "version": a.version,
-                "body": a.body,
-                "category": a.category,
-                "media": [m.to_dict() for m in a.media],
-                "more": a.more,
-            }
-        return parse, answer, [h.to_dict() for h in result.hits]
+        answer = article_fields(result.answer.article) if result.answer is not None else None
+        choices = [] if answer else [article_fields(h.article) for h in result.choices]
+        return Understood(parse, answer, choices, [h.to_dict() for h in result.hits])
 
-    def _parse(self, text: str) -> tuple[ParseResult, Any]:
+    def _parse(self, text: str, fallback_language: str) -> tuple[ParseResult, Any]:
         m = _PAYLOAD.match(text.strip())
         if m and m.group(1) in self.nlu.intents:  # a button's payload: "/request_human"
             intent = IntentScore(m.group(1), 1.0)
+            # A payload has no language of its own: the conversation's is kept.
             parse = ParseResult(
-                text, self.default_language, intent, (intent,), (), Sentiment("neutral", 0.0, None)
+                text, fallback_language, intent, (intent,), (), Sentiment("neutral", 0.0, None)
             )
             return parse, None
         return self.nlu.parse_with_vector(text)
+
+    def _as_button(self, text: str, state: dict[str, Any]) -> str:
+        """While an offer of articles awaits a pick, a number or a title typed back becomes the
+        payload of the button it names; any other text is returned as it is."""
+        offered = state.get("kb_choices") if state.get("awaiting") == "kb_choice" else None
+        if not offered or self.kb is None:
+            return text
+        articles = self.kb.index.articles
+        titles = [(i, articles[i].title if i in articles else "") for i in offered]
+        return read_pick(text, titles) or text
+
+    def _picked(self, text: str) -> Article | None:
+        """The article a `/kb_article{...}` payload names, offered now or by a stale button;
+        None when the text is no such payload or the id is not (or no longer) in the base."""
+        article_id = payload_article_id(text)
+        if article_id is None or self.kb is None:
+            return None
+        return self.kb.index.articles.get(article_id)
 
     async def handle(
         self,
@@ -355,9 +373,18 @@ class DialogueEngine:
         # While the queue or an agent holds the conversation the bot stays silent, so there is
         # no answer to look up.
         listening = conv.status in ("queued", "assigned")
-        parse, kb_answer, suggestions = await self._run(
-            self._understand, text, conv.language or self.default_language, not listening
-        )
+        state = dict(conv.state)
+        said = text if listening else self._as_button(text, state)
+        picked = None if listening else self._picked(said)
+        if picked is not None:  # a pick from an offer: answered as the knowledge answer
+            understood = Understood(
+                pick_parse(text, picked), article_fields(picked), [], state.get("suggestions", [])
+            )
+        else:
+            understood = await self._run(
+                self._understand, said, conv.language or self.default_language, not listening
+            )
+        parse, kb_answer, suggestions = understood.parse, understood.answer, understood.suggestions
         language = _reply_language(parse.language, conv.language or self.default_language)
         if listening:  # the bot keeps the parse for the agent's view, and says nothing
             await self.store.finish_turn(
@@ -375,7 +402,6 @@ class DialogueEngine:
             )
 
         entities = {e.entity: e.value for e in parse.entities}
-        state = dict(conv.state)
         intent = parse.intent.name
         order = None
         if "order_id" in entities and (
@@ -418,6 +444,7 @@ class DialogueEngine:
                 answered_before=bool(state.get("last_article")),
                 awaiting=state.get("awaiting"),
                 kb_answer=kb_answer,
+                kb_choices=tuple(understood.choices),
                 order=order,
                 ticket=ticket,
             ),
@@ -445,11 +472,15 @@ class DialogueEngine:
             last_category=kb_answer["category"] if kb_answer else state.get("last_category"),
             suggestions=suggestions,
         )
+        # The offered ids, for reading a number or a title typed back next turn.
+        if decision.kb_choices:
+            state["kb_choices"] = list(decision.kb_choices)
+        else:
+            state.pop("kb_choices", None)
         stored = await self.store.finish_turn(
             conv.id,
             inbound.id,
-            # Kept with the message: whether the bot managed (the analytics read gaps from it).
-            {**parse.to_dict(), "turn": {"failed": decision.failed}},
+            {**parse.to_dict(), "turn": _turn_record(decision)},
             inbound_seq=inbound.seq,
             hold_s=hold_s,
             replies=[
@@ -477,6 +508,7 @@ class DialogueEngine:
             language,
             handoff,
             decision.kb_article,
+            extra={"kb_choices": list(decision.kb_choices)} if decision.kb_choices else {},
             seqs=tuple(m.seq for m in stored),
         )
 
@@ -519,6 +551,8 @@ class DialogueEngine:
 
     def _render(self, step: Any, language: str) -> OutboundMessage:
         msg = self.responses.render(step.response, language, **step.values)
+        if step.buttons:  # the step's own (one per offered article) before the template's
+            msg = replace(msg, buttons=step.buttons + msg.buttons)
         if step.article is None:
             return msg
         media = step.article.get("media") or []
@@ -604,6 +638,17 @@ class DialogueEngine:
         return HandoffInfo(reason, group, position), [msg]
 
 
+@dataclass(frozen=True)
+class Understood:
+    """What the bot made of a message: the parse, and from the knowledge base a sure answer,
+    or close choices when none is sure, and the top hits (an agent's suggestions)."""
+
+    parse: ParseResult
+    answer: dict[str, Any] | None = None
+    choices: list[dict[str, Any]] = field(default_factory=list)
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
+
+
 class TurnLocks(Protocol):
     def hold(self, key: Hashable) -> AbstractAsyncContextManager[None]: ...
 
@@ -647,6 +692,15 @@ def parse_rating(text: str) -> tuple[int, str] | None:
     """ "/rate 5", "5", "4星 很满意", "3 stars, slow but fine" -> (score, comment)."""
     m = _RATING.match(text)
     return (int(m.group(1)), m.group(2).strip()[:2000]) if m else None
+
+
+def _turn_record(decision: Decision) -> dict[str, Any]:
+    """Kept with the customer's message: whether the bot managed (the analytics read gaps from
+    it), and which articles it offered when it asked back."""
+    record: dict[str, Any] = {"failed": decision.failed}
+    if decision.kb_choices:
+        record["kb_choices"] = list(decision.kb_choices)
+    return record
 
 
 def _duplicate(start: TurnStart) -> TurnResult:

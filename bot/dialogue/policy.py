@@ -6,6 +6,11 @@ knowledge answer above threshold, or feedback_negative. A successful turn resets
 `max_failed_turns` the bot escalates. request_human escalates at once; complaint after an
 empathetic reply. Negative sentiment or an emotion flag opens the reply with an empathy line and
 raises the priority; a streak of strongly negative turns escalates too.
+
+When no article is sure but two or three are close, the bot asks which one was meant (a button
+each, and a person last): a question back is neither a failure nor a success, so the count stays
+as it was; picking one is a knowledge answer like any other, and a success. A message the NLU
+not understood as a question is never asked back: it fails as before.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.dialogue.choices import KB_PICK, choice_buttons
+from bot.dialogue.responses import Button
 from bot.nlu.types import Sentiment
 
 QUESTION_INTENTS = frozenset(
@@ -60,6 +67,8 @@ class Turn:
     answered_before: bool = False  # the bot's previous turn was a knowledge answer
     awaiting: str | None = None  # the slot the bot asked for last turn
     kb_answer: dict[str, Any] | None = None  # the knowledge answer above threshold, if any
+    # Close articles to offer when there is no sure answer: id, title, version, ...
+    kb_choices: tuple[dict[str, Any], ...] = ()
     order: dict[str, Any] | None = None  # the looked-up order (when an order id was given)
     ticket: dict[str, Any] | None = None  # the looked-up ticket (when a ticket id was given)
 
@@ -71,6 +80,7 @@ class Step:
     response: str
     values: dict[str, Any] = field(default_factory=dict)
     article: dict[str, Any] | None = None
+    buttons: tuple[Button, ...] = ()  # shown before the template's own buttons
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class Decision:
     awaiting: str | None
     kb_article: dict[str, Any] | None  # {id, version} of the answer given, if any
     empathetic: bool
+    kb_choices: tuple[str, ...] = ()  # the ids of the articles offered, in button order
 
 
 def decide(turn: Turn, settings: PolicySettings) -> Decision:
@@ -104,6 +115,11 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
     escalate: str | None = None
     awaiting: str | None = None
     article: dict[str, Any] | None = None
+    offered: tuple[str, ...] = ()
+    asks_kb = intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS or turn.fallback
+    # Close articles are offered only for what the NLU takes for a question: "what's the
+    # weather" or "tell me a joke" is close to nothing, whatever the search finds near it.
+    may_ask = intent in QUESTION_INTENTS
 
     if intent == "request_human":
         escalate, priority = "explicit_request", priority + 2
@@ -129,19 +145,22 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
         failed = True
     elif intent in SMALL_TALK and not turn.fallback:
         steps.append(Step(SMALL_TALK[intent]))
-    elif turn.kb_answer is not None and (
-        intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS or turn.fallback
-    ):
+    elif turn.kb_answer is not None and (asks_kb or intent == KB_PICK):
         steps.append(
             Step("utter_kb_answer", {"answer": turn.kb_answer["body"]}, article=turn.kb_answer)
         )
         article = {"id": turn.kb_answer["id"], "version": turn.kb_answer["version"]}
+    elif turn.kb_choices and may_ask:
+        steps.append(Step("utter_kb_choices", buttons=choice_buttons(turn.kb_choices)))
+        offered = tuple(str(c["id"]) for c in turn.kb_choices)
+        awaiting = "kb_choice"
     else:
         # Out of scope, not understood, or a question the knowledge base cannot answer.
         steps.append(Step("utter_default"))
         failed = True
 
-    failed_turns = turn.failed_turns + 1 if failed else 0
+    # A failure grows the count, a question back (articles offered) leaves it, a success resets it.
+    failed_turns = turn.failed_turns + 1 if failed else turn.failed_turns if offered else 0
     if escalate is None and failed_turns >= settings.max_failed_turns:
         escalate = "failed_turns"
     if escalate is None and negative_streak >= settings.negative_streak_to_escalate:
@@ -156,4 +175,5 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
         awaiting=awaiting,
         kb_article=article,
         empathetic=negative,
+        kb_choices=offered,
     )

@@ -22,12 +22,13 @@ from bot.config import Config
 from bot.errors import DataProblem, RelaydeskError
 from bot.knowledge.article import Article
 from bot.knowledge.history import History, VersionConflict, VersionRecord
-from bot.knowledge.index import BuildStats, IndexSettings, KnowledgeIndex
+from bot.knowledge.index import MAIN, BuildStats, IndexSettings, KnowledgeIndex
 from bot.knowledge.lexical import lexical_terms, stop_words
 from bot.knowledge.loader import LoadResult, load_base
 from bot.knowledge.retriever import RetrievalSettings, Retriever, SearchResult
+from bot.knowledge.tuning import tune
 from bot.knowledge.writer import render, write
-from bot.nlu.embedders import Embedder, create_embedder
+from bot.nlu.embedders import Embedder, create_embedder, shared_embedder
 from bot.nlu.language import detect
 from bot.nlu.params import LanguageDetectorParams, SpacyTokenizerParams
 from bot.nlu.tokenizer import SpacyTokenizer
@@ -46,7 +47,7 @@ class IndexReport:
     stats: BuildStats
     problems: list[DataProblem] = field(default_factory=list)
     warnings: list[DataProblem] = field(default_factory=list)
-    calibration: dict[str, Any] | None = None
+    tuning: dict[str, Any] | None = None
     dense_kind: str = ""
 
 
@@ -57,6 +58,7 @@ class KnowledgeBase:
         embedder: Embedder | None = None,
         tokenizer: SpacyTokenizer | None = None,
         root: Path | None = None,
+        language_embedders: dict[str, Embedder] | None = None,
     ) -> None:
         k = config.knowledge
         self.config = config
@@ -69,6 +71,11 @@ class KnowledgeBase:
             history_db = root / ".relaydesk-history.db"
         self.history = History(history_db)
         self.embedder = embedder or create_embedder(k.embedder)
+        if language_embedders is None:
+            language_embedders = {
+                lang: shared_embedder(params) for lang, params in k.language_embedders.items()
+            }
+        self.embedders: dict[str, Embedder] = {MAIN: self.embedder, **language_embedders}
         self.tokenizer = tokenizer or SpacyTokenizer(SpacyTokenizerParams())
         self._stop = stop_words()
         self._lang_params = LanguageDetectorParams()
@@ -82,15 +89,16 @@ class KnowledgeBase:
         self.retrieval_settings = RetrievalSettings(
             dense_candidates=k.dense_candidates,
             lexical_candidates=k.lexical_candidates,
-            rrf_k=k.rrf_k,
-            lexical_weight=k.lexical_weight,
             category_boost=k.category_boost,
+            answer_precision=k.answer_precision,
+            clarify_precision=k.clarify_precision,
             answer_threshold=k.answer_threshold,
+            max_choices=k.max_choices,
             top_k=k.top_k,
             intent_categories={i: tuple(c) for i, c in k.intent_categories.items()},
         )
         self._retriever: Retriever | None = None
-        self._negatives: list[tuple[str, np.ndarray]] | None = None
+        self._negatives: list[tuple[str, str, dict[str, np.ndarray]]] | None = None
         self._lock = threading.Lock()  # one writer at a time: index rebuilds, publishing
 
     # -- helpers --------------------------------------------------------------------------
@@ -127,7 +135,8 @@ class KnowledgeBase:
         }
         if (
             saved is not None
-            and saved.embedder_name == self.embedder.name
+            and saved.embedder_names == {n: e.name for n, e in self.embedders.items()}
+            and saved.tuning is not None
             and {a.id: (a.version, a.content_hash) for a in saved.articles.values()} == published
         ):
             self._retriever = self._make_retriever(saved)
@@ -157,13 +166,13 @@ class KnowledgeBase:
                 previous = KnowledgeIndex.load(self.index_dir, self.index_settings)
             index, stats = KnowledgeIndex.build(
                 articles,
-                self.embedder,
+                self.embedders,
                 self.terms_of,
                 self.index_settings,
                 previous=None if full else previous,
             )
             retriever = self._make_retriever(index)
-            calibration = self._calibrate(retriever)
+            tuning = self._tune(retriever)
             index.save(self.index_dir)
             self._retriever = retriever
             log.info(
@@ -180,13 +189,13 @@ class KnowledgeBase:
                 stats,
                 problems,
                 loaded.warnings,
-                calibration,
-                index.dense.kind,
+                tuning,
+                index.main.dense.kind,
             )
 
     def _make_retriever(self, index: KnowledgeIndex) -> Retriever:
         return Retriever(
-            index, self.embedder, self.terms_of, self.language_of, self.retrieval_settings
+            index, self.embedders, self.terms_of, self.language_of, self.retrieval_settings
         )
 
     def _negative_texts(self) -> list[str]:
@@ -207,18 +216,27 @@ class KnowledgeBase:
         wanted = set(k.negative_intents)
         return [e.text for e in data.examples if e.intent in wanted]
 
-    def _calibrate(self, retriever: Retriever) -> dict[str, Any]:
-        index = retriever.index
-        positives = [
-            (c.text, index.vectors[i], c.article_id)
-            for i, c in enumerate(index.chunks)
-            if c.kind == "question"
-        ]
+    def _tune(self, retriever: Retriever) -> dict[str, Any]:
         if self._negatives is None:  # embedded once per process, not on every publish
             texts = self._negative_texts()
-            vectors = list(self.embedder.embed(texts)) if texts else []
-            self._negatives = list(zip(texts, vectors, strict=True))
-        return retriever.calibrate(positives, self._negatives)
+            languages = ["zh" if (g := self.language_of(t)) == "mixed" else g for t in texts]
+            per_view: dict[str, dict[int, np.ndarray]] = {}
+            for name, embedder in self.embedders.items():
+                rows = [i for i, g in enumerate(languages) if name in (MAIN, g)]
+                vectors = embedder.embed([texts[i] for i in rows])
+                per_view[name] = dict(zip(rows, vectors, strict=True))
+            self._negatives = [
+                (text, languages[i], {n: v[i] for n, v in per_view.items() if i in v})
+                for i, text in enumerate(texts)
+            ]
+        k = self.config.knowledge
+        return tune(
+            retriever,
+            self._negatives,
+            answer_precision=k.answer_precision,
+            clarify_precision=k.clarify_precision,
+            max_searches=k.tuning_searches,
+        )
 
     # -- search ---------------------------------------------------------------------------
     def search(

@@ -99,6 +99,7 @@ def evaluate(
                 "rank": rank,
                 "answered": result.answer is not None,
                 "answer": result.answer.article.id if result.answer else None,
+                "choices": [h.article.id for h in result.choices],
                 "confidence": round(result.confidence, 4),
                 "top": ranked,
             }
@@ -115,19 +116,61 @@ def evaluate(
     unknown = [r["expected"] for r in answerable if r["expected"] not in kb.index.articles]
     report["unknown_expected_articles"] = sorted(set(unknown))
     unanswerable = [r for r in rows if not r["expected"]]
-    report["threshold"] = kb.retrieval_settings.answer_threshold
+    decision = kb.retriever.decision
+    threshold = kb.retrieval_settings.answer_threshold
+    report["decision"] = {
+        "method": decision.method,
+        "answer_precision_target": decision.answer_precision,
+        "threshold": decision.answer_threshold if threshold is None else threshold,
+    }
+    clarified = [r for r in answerable if not r["answered"] and r["choices"]]
     report["answering"] = {
         # Of the answerable, how many got an answer, and how many of those were right.
         "answered_rate": _share(answerable, lambda r: r["answered"]),
         "answered_precision": _share(
             [r for r in answerable if r["answered"]], lambda r: r["answer"] in r["acceptable"]
         ),
+        "clarified_rate": _share(answerable, lambda r: not r["answered"] and r["choices"]),
+        "clarified_right": _share(
+            clarified, lambda r: bool(set(r["choices"]) & set(r["acceptable"]))
+        ),
         "unanswerable": len(unanswerable),
         "declined_rate": _share(unanswerable, lambda r: not r["answered"]),
     }
+    report["curve"] = precision_curve(answerable)
     report["misses"] = [r for r in answerable if r["rank"] != 1]
     report["wrongly_answered_unanswerable"] = [r for r in unanswerable if r["answered"]]
     return report
+
+
+def precision_curve(rows: list[dict[str, Any]], points: int = 20) -> list[dict[str, float]]:
+    """Answered rate and precision when answering, were the bot to answer at or above each
+    confidence: every `len/points`-th question in order of confidence, and the last."""
+    ordered = sorted(rows, key=lambda r: -r["confidence"])
+    out: list[dict[str, float]] = []
+    right = 0
+    step = max(1, len(ordered) // points)
+    for n, r in enumerate(ordered, start=1):
+        right += r["top"][:1] != [] and r["top"][0] in r["acceptable"]
+        if n % step == 0 or n == len(ordered):
+            out.append(
+                {
+                    "confidence": r["confidence"],
+                    "answered_rate": round(n / len(ordered), 4),
+                    "precision": round(right / n, 4),
+                }
+            )
+    return out
+
+
+def suggest(report: dict[str, Any], precision: float) -> dict[str, float] | None:
+    """The operating point on these questions: the lowest confidence whose answers at or above
+    it are right at least `precision` of the time, and what it answers."""
+    best = None
+    for point in report["curve"]:
+        if point["precision"] >= precision:
+            best = point
+    return best
 
 
 def _share(rows: list[dict[str, Any]], pred: Any) -> float | None:

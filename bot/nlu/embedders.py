@@ -171,3 +171,17 @@ class SentenceEmbeddingFeaturizer(BaseComponent):
     @classmethod
     def load(cls, params: Any, directory: Path) -> SentenceEmbeddingFeaturizer:
         return cls(params)
+
+
+_SHARED: dict[str, Embedder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_embedder(params: SentenceEmbeddingParams) -> Embedder:
+    """One embedder per distinct configuration in a process: a model is loaded once, however
+    many knowledge bases use it."""
+    key = params.model_dump_json()
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = create_embedder(params)
+        return _SHARED[key]

@@ -108,11 +108,26 @@ def test_below_the_threshold_there_is_no_answer(
     assert strict.search("满多少包邮").hits  # still suggestions for an agent
 
 
-def test_answer_score_is_calibrated_on_the_bases_own_questions(kb: KnowledgeBase) -> None:
+def test_answer_decision_is_fitted_on_the_bases_own_phrasings(kb: KnowledgeBase) -> None:
     report = kb.reindex()
-    assert report.calibration is not None and report.calibration["calibrated"]
-    assert kb.index.calibration is not None
-    assert len(kb.index.calibration["weights"]) == 6
+    assert report.tuning is not None and report.tuning["decision"] == "fitted"
+    assert report.tuning["weights_fitted"]  # the sample articles have several phrasings each
+    decision = kb.retriever.decision
+    assert decision.method == "fitted" and decision.answer_model is not None
+    # The threshold is the one that holds the target precision on those searches.
+    assert report.tuning["answered_precision"] >= kb.config.knowledge.answer_precision
+    assert 0.0 < decision.answer_threshold < 1.0
+
+
+def test_a_stricter_target_precision_answers_less(
+    tmp_path: Path, kb_root: Path, use: UseEmbedder
+) -> None:
+    loose = KnowledgeBase(kb_config(tmp_path / "a", kb_root, answer_precision=0.8), embedder=use)
+    strict = KnowledgeBase(kb_config(tmp_path / "b", kb_root, answer_precision=0.99), embedder=use)
+    a, b = loose.reindex().tuning, strict.reindex().tuning
+    assert a is not None and b is not None
+    assert b["answer_threshold"] > a["answer_threshold"]
+    assert b["answered_share"] < a["answered_share"]
 
 
 def test_draft_review_publish_bumps_version_and_indexes_only_that_article(

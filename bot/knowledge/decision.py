@@ -1,0 +1,210 @@
+"""When the bot answers, offers a choice, or declines: fitted per knowledge base.
+
+At indexing, every phrasing in the base is searched with itself hidden (leave-one-out), some with
+their whole article hidden (what a question the base cannot answer looks like), and the shipped
+negatives (small talk, out of scope) are searched too. A logistic model of "the top article is
+right" is fitted on those searches' features, and the answer threshold is the lowest confidence at
+which the searches above it were right at least `answer_precision` of the time. A second model,
+"a right article is among the top three", sets when to offer choices.
+
+A base too small or too uniform for that (fewer than 10 right and 5 wrong top answers) uses the
+documented fallback: with at least 20 unanswerable searches, the confidence is the share of them
+whose top score is lower than this question's; with fewer, a fixed curve of the top score.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+FEATURES = ("top", "margin_2", "margin_3", "lexical_top")
+MIN_RIGHT, MIN_WRONG, MIN_NEGATIVES = 10, 5, 20
+MIN_ANSWERED = 10  # a threshold is read off at least this many answered searches
+RULE_CENTRE, RULE_SLOPE = 0.5, 12.0  # the fixed curve: sigmoid(12 * (top - 0.5))
+
+
+@dataclass(frozen=True)
+class Example:
+    features: tuple[float, ...]
+    top1_right: bool
+    in_top3: bool
+    answerable: bool
+
+
+def features(scores: list[float], lexical_top: float) -> tuple[float, ...]:
+    """From the family scores in rank order (at least one) and the top hit's BM25 share."""
+    s = [*scores, scores[-1] - 1.0, scores[-1] - 1.0][:3] if scores else [0.0, -1.0, -1.0]
+    return (s[0], s[0] - s[1], s[0] - s[2], lexical_top)
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+@dataclass(frozen=True)
+class Logistic:
+    weights: tuple[float, ...]
+    bias: float
+
+    def __call__(self, x: tuple[float, ...]) -> float:
+        return _sigmoid(self.bias + sum(w * v for w, v in zip(self.weights, x, strict=True)))
+
+    @classmethod
+    def fit(cls, xs: list[tuple[float, ...]], ys: list[bool]) -> Logistic:
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(C=1.0, max_iter=2000)
+        model.fit(np.array(xs), np.array(ys, dtype=int))
+        return cls(tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0]))
+
+
+def threshold_for(confidences: list[float], right: list[bool], precision: float) -> float:
+    """The lowest confidence at which everything at or above it is right at least `precision`
+    of the time, over at least MIN_ANSWERED searches; above 1 when none is."""
+    order = sorted(range(len(confidences)), key=lambda i: -confidences[i])
+    best = 1.01
+    hits = 0
+    for n, i in enumerate(order, start=1):
+        hits += right[i]
+        if n >= MIN_ANSWERED and hits / n >= precision:
+            best = confidences[i]
+    return best
+
+
+@dataclass(frozen=True)
+class AnswerDecision:
+    method: str  # fitted | negatives | rule
+    answer_precision: float
+    clarify_precision: float
+    answer_threshold: float
+    clarify_threshold: float
+    answer_model: Logistic | None = None
+    clarify_model: Logistic | None = None
+    negative_tops: tuple[float, ...] = ()  # sorted top scores of unanswerable searches
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def confidence(self, x: tuple[float, ...]) -> float:
+        """Probability-like score that the top article is right."""
+        if self.answer_model is not None:
+            return self.answer_model(x)
+        if self.negative_tops:
+            below = int(np.searchsorted(np.array(self.negative_tops), x[0], side="left"))
+            return below / len(self.negative_tops)
+        return _sigmoid(RULE_SLOPE * (x[0] - RULE_CENTRE))
+
+    def clarify_confidence(self, x: tuple[float, ...]) -> float:
+        if self.clarify_model is not None:
+            return self.clarify_model(x)
+        return self.confidence(x)
+
+    def to_dict(self) -> dict[str, Any]:
+        def model(m: Logistic | None) -> dict[str, Any] | None:
+            return {"weights": list(m.weights), "bias": m.bias} if m else None
+
+        return {
+            "method": self.method,
+            "features": list(FEATURES),
+            "answer_precision": self.answer_precision,
+            "clarify_precision": self.clarify_precision,
+            "answer_threshold": self.answer_threshold,
+            "clarify_threshold": self.clarify_threshold,
+            "answer_model": model(self.answer_model),
+            "clarify_model": model(self.clarify_model),
+            "negative_tops": list(self.negative_tops),
+            "summary": self.summary,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AnswerDecision:
+        def model(m: dict[str, Any] | None) -> Logistic | None:
+            return Logistic(tuple(m["weights"]), float(m["bias"])) if m else None
+
+        return cls(
+            method=str(d["method"]),
+            answer_precision=float(d["answer_precision"]),
+            clarify_precision=float(d["clarify_precision"]),
+            answer_threshold=float(d["answer_threshold"]),
+            clarify_threshold=float(d["clarify_threshold"]),
+            answer_model=model(d.get("answer_model")),
+            clarify_model=model(d.get("clarify_model")),
+            negative_tops=tuple(float(x) for x in d.get("negative_tops") or ()),
+            summary=dict(d.get("summary") or {}),
+        )
+
+
+def rule_decision(answer_precision: float, clarify_precision: float) -> AnswerDecision:
+    """The fixed curve of the top score, for a base nothing could be fitted on."""
+    return AnswerDecision(
+        "rule", answer_precision, clarify_precision, answer_precision, clarify_precision
+    )
+
+
+def fit_decision(
+    examples: list[Example], answer_precision: float, clarify_precision: float
+) -> AnswerDecision:
+    right = sum(e.top1_right for e in examples)
+    wrong = len(examples) - right
+    summary: dict[str, Any] = {"searches": len(examples), "top1_right": right}
+    if right >= MIN_RIGHT and wrong >= MIN_WRONG:
+        xs = [e.features for e in examples]
+        answer = Logistic.fit(xs, [e.top1_right for e in examples])
+        in3 = [e.in_top3 for e in examples]
+        clarify = Logistic.fit(xs, in3) if 0 < sum(in3) < len(in3) else None
+        # The thresholds are read off the answerable searches: precision when answering is
+        # what the customer who asks about something the base covers gets. The unanswerable
+        # ones still teach both models what a wrong top article looks like.
+        answerable = [e for e in examples if e.answerable]
+        conf = [answer(e.features) for e in answerable]
+        a_threshold = threshold_for(conf, [e.top1_right for e in answerable], answer_precision)
+        c_threshold = (
+            threshold_for(
+                [clarify(e.features) for e in answerable],
+                [e.in_top3 for e in answerable],
+                clarify_precision,
+            )
+            if clarify
+            else 1.01
+        )
+        answered = [c >= a_threshold for c in conf]
+        summary |= {
+            "answered_share": round(sum(answered) / max(1, len(answerable)), 4),
+            "answered_precision": round(
+                sum(a and e.top1_right for a, e in zip(answered, answerable, strict=True))
+                / max(1, sum(answered)),
+                4,
+            ),
+        }
+        return AnswerDecision(
+            "fitted",
+            answer_precision,
+            clarify_precision,
+            a_threshold,
+            c_threshold,
+            answer,
+            clarify,
+            summary=summary,
+        )
+    negatives = sorted(e.features[0] for e in examples if not e.answerable)
+    if len(negatives) >= MIN_NEGATIVES:
+        return AnswerDecision(
+            "negatives",
+            answer_precision,
+            clarify_precision,
+            answer_precision,
+            clarify_precision,
+            negative_tops=tuple(negatives),
+            summary=summary,
+        )
+    return AnswerDecision(
+        "rule",
+        answer_precision,
+        clarify_precision,
+        answer_precision,
+        clarify_precision,
+        summary=summary,
+    )
