@@ -7,24 +7,16 @@ REST channel and the widget answer or decline on them without an error."""
 from __future__ import annotations
 
 import csv
-import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from bot.config import Config, config_from_dict
 from bot.knowledge.base import IndexReport, KnowledgeBase
 from bot.knowledge.faq_import import import_csv
 from bot.knowledge.retriever import SearchResult
 from bot.nlu.embedders import UseEmbedder
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
 from tests.bot.knowledge.conftest import kb_config
-from tests.conftest import server_config
 
 Row = tuple[str, str, str, str]  # question, answer, category, language
 HEADER = ("question", "answer", "category", "language")
@@ -75,12 +67,20 @@ EN_FAQ: list[tuple[str, str, list[str]]] = [
     (
         "service/payment",
         "Request an electronic invoice under Orders > Invoice within 30 days of delivery.",
-        ["How do I get an invoice?", "I need a receipt for my purchase", "Can you issue a VAT invoice?"],
+        [
+            "How do I get an invoice?",
+            "I need a receipt for my purchase",
+            "Can you issue a VAT invoice?",
+        ],
     ),
     (
         "product/phone/warranty",
         "Phones carry a one-year warranty covering manufacturing faults; keep your order number.",
-        ["How long is the warranty?", "Is my phone still under guarantee?", "What does the warranty cover?"],
+        [
+            "How long is the warranty?",
+            "Is my phone still under guarantee?",
+            "What does the warranty cover?",
+        ],
     ),
     (
         "product/phone/settings",
@@ -94,17 +94,29 @@ EN_FAQ: list[tuple[str, str, list[str]]] = [
     (
         "product/phone/battery",
         "Use the supplied 33 W charger; a full charge takes about an hour.",
-        ["How long does the battery take to charge?", "Phone charges slowly", "Which charger should I use?"],
+        [
+            "How long does the battery take to charge?",
+            "Phone charges slowly",
+            "Which charger should I use?",
+        ],
     ),
     (
         "after-sales/repair",
         "Cracked screens are replaced at any service centre; book a slot in the app under Repairs.",
-        ["My screen is cracked", "Where can I get the display repaired?", "Broken screen replacement"],
+        [
+            "My screen is cracked",
+            "Where can I get the display repaired?",
+            "Broken screen replacement",
+        ],
     ),
     (
         "service/membership",
         "Every yuan spent earns one point; 100 points take 1 yuan off your next order.",
-        ["How do membership points work?", "How do I use my points?", "What are reward points worth?"],
+        [
+            "How do membership points work?",
+            "How do I use my points?",
+            "What are reward points worth?",
+        ],
     ),
     (
         "service/coupons",
@@ -124,22 +136,86 @@ EN_FAQ: list[tuple[str, str, list[str]]] = [
 ]
 
 ZH_FAQ: list[tuple[str, str, list[str]]] = [
-    ("service/account", "打开 我的 > 设置 > 账号 > 重置密码，输入短信验证码即可。", ["怎么重置密码", "密码忘了怎么办", "登录不上，密码丢了"]),
-    ("service/shipping", "订单满 99 元包邮，不满 99 元收取 8 元运费。", ["包邮吗", "运费多少钱", "邮费怎么算"]),
-    ("after-sales/returns", "签收后 7 天内未使用的商品可以退货，在订单里点“申请退货”。", ["可以退货吗", "退货政策是什么", "东西不想要了怎么退"]),
-    ("after-sales/refunds", "我们收到退货后 3-5 个工作日内原路退款。", ["退款多久到账", "什么时候能收到退款", "退款还没到"]),
-    ("service/orders", "订单发货前可以在 订单 > 修改地址 中更改收货地址。", ["怎么修改收货地址", "地址填错了", "能改一下寄送地址吗"]),
-    ("service/orders", "未发货的订单可以在 订单 > 取消订单 中取消。", ["怎么取消订单", "我不想要这个订单了", "订单能取消吗"]),
-    ("service/payment", "支持支付宝、微信支付、银联卡、Visa 和万事达卡。", ["支持哪些付款方式", "可以用信用卡付款吗", "能用微信支付吗"]),
-    ("service/payment", "签收后 30 天内可以在 订单 > 发票 中申请电子发票。", ["怎么开发票", "我需要发票", "能开增值税发票吗"]),
-    ("product/phone/warranty", "手机保修一年，覆盖非人为的质量问题，请保留订单号。", ["保修多久", "手机还在保修期吗", "保修包括哪些问题"]),
-    ("product/phone/settings", "在 设置 > 蓝牙 中打开蓝牙，长按耳机按键后点击耳机名称配对。", ["蓝牙耳机怎么配对", "耳机连不上手机", "蓝牙配对失败"]),
-    ("product/phone/battery", "请使用原装 33W 充电器，充满约需一小时。", ["充电要多久", "手机充电很慢", "用什么充电器"]),
-    ("after-sales/repair", "屏幕碎了可以到任意服务中心更换，在 App 的 维修 中预约。", ["手机屏幕摔碎了", "哪里可以修屏幕", "换屏多少钱"]),
-    ("service/membership", "每消费 1 元得 1 积分，100 积分可抵 1 元。", ["会员积分怎么用", "积分有什么用", "积分怎么抵扣"]),
-    ("service/coupons", "结算时选择优惠券；每单限用一张，且需在有效期内。", ["优惠券怎么用", "优惠码用不了", "两张优惠券能一起用吗"]),
-    ("service/shipping", "我们配送到港澳台和新加坡，海外配送需 7-15 天。", ["能寄到国外吗", "海外可以下单吗", "国际运费多少"]),
-    ("service/account", "在 我的 > 设置 > 隐私 > 注销账号 中注销，注销后无法恢复。", ["怎么注销账号", "永久删除我的账户", "删除我的所有数据"]),
+    (
+        "service/account",
+        "打开 我的 > 设置 > 账号 > 重置密码，输入短信验证码即可。",
+        ["怎么重置密码", "密码忘了怎么办", "登录不上，密码丢了"],
+    ),
+    (
+        "service/shipping",
+        "订单满 99 元包邮，不满 99 元收取 8 元运费。",
+        ["包邮吗", "运费多少钱", "邮费怎么算"],
+    ),
+    (
+        "after-sales/returns",
+        "签收后 7 天内未使用的商品可以退货，在订单里点“申请退货”。",
+        ["可以退货吗", "退货政策是什么", "东西不想要了怎么退"],
+    ),
+    (
+        "after-sales/refunds",
+        "我们收到退货后 3-5 个工作日内原路退款。",
+        ["退款多久到账", "什么时候能收到退款", "退款还没到"],
+    ),
+    (
+        "service/orders",
+        "订单发货前可以在 订单 > 修改地址 中更改收货地址。",
+        ["怎么修改收货地址", "地址填错了", "能改一下寄送地址吗"],
+    ),
+    (
+        "service/orders",
+        "未发货的订单可以在 订单 > 取消订单 中取消。",
+        ["怎么取消订单", "我不想要这个订单了", "订单能取消吗"],
+    ),
+    (
+        "service/payment",
+        "支持支付宝、微信支付、银联卡、Visa 和万事达卡。",
+        ["支持哪些付款方式", "可以用信用卡付款吗", "能用微信支付吗"],
+    ),
+    (
+        "service/payment",
+        "签收后 30 天内可以在 订单 > 发票 中申请电子发票。",
+        ["怎么开发票", "我需要发票", "能开增值税发票吗"],
+    ),
+    (
+        "product/phone/warranty",
+        "手机保修一年，覆盖非人为的质量问题，请保留订单号。",
+        ["保修多久", "手机还在保修期吗", "保修包括哪些问题"],
+    ),
+    (
+        "product/phone/settings",
+        "在 设置 > 蓝牙 中打开蓝牙，长按耳机按键后点击耳机名称配对。",
+        ["蓝牙耳机怎么配对", "耳机连不上手机", "蓝牙配对失败"],
+    ),
+    (
+        "product/phone/battery",
+        "请使用原装 33W 充电器，充满约需一小时。",
+        ["充电要多久", "手机充电很慢", "用什么充电器"],
+    ),
+    (
+        "after-sales/repair",
+        "屏幕碎了可以到任意服务中心更换，在 App 的 维修 中预约。",
+        ["手机屏幕摔碎了", "哪里可以修屏幕", "换屏多少钱"],
+    ),
+    (
+        "service/membership",
+        "每消费 1 元得 1 积分，100 积分可抵 1 元。",
+        ["会员积分怎么用", "积分有什么用", "积分怎么抵扣"],
+    ),
+    (
+        "service/coupons",
+        "结算时选择优惠券；每单限用一张，且需在有效期内。",
+        ["优惠券怎么用", "优惠码用不了", "两张优惠券能一起用吗"],
+    ),
+    (
+        "service/shipping",
+        "我们配送到港澳台和新加坡，海外配送需 7-15 天。",
+        ["能寄到国外吗", "海外可以下单吗", "国际运费多少"],
+    ),
+    (
+        "service/account",
+        "在 我的 > 设置 > 隐私 > 注销账号 中注销，注销后无法恢复。",
+        ["怎么注销账号", "永久删除我的账户", "删除我的所有数据"],
+    ),
 ]
 
 
@@ -204,9 +280,7 @@ SHAPES = {
         "When will I get my refund?",
         "en",
     ),
-    "chinese-only": Shape(
-        faq_rows(ZH_FAQ, "zh"), "我的钱什么时候退回来", "退款多久到账", "zh"
-    ),
+    "chinese-only": Shape(faq_rows(ZH_FAQ, "zh"), "我的钱什么时候退回来", "退款多久到账", "zh"),
 }
 
 
