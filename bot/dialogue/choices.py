@@ -18,6 +18,7 @@ from bot.dialogue.responses import Button
 from bot.knowledge.article import Article
 from bot.nlu.types import IntentScore, ParseResult, Sentiment
 
+CALLBACK_LIMIT = 64  # bytes of Telegram callback data
 KB_PICK = "kb_article"  # the intent of a picked article, and its payload's name
 HUMAN_PAYLOAD = "/request_human"  # the offer's last button
 _ARTICLE_PAYLOAD = re.compile(r"^/kb_article\s*(\{.*\})$", re.S)
@@ -76,7 +77,13 @@ def read_pick(text: str, offered: Sequence[tuple[str, str]]) -> str | None:
         return HUMAN_PAYLOAD if n == len(offered) + 1 else None
     folded = " ".join(said.split()).casefold()
     for article_id, title in offered:
-        if title and folded == " ".join(title.split()).casefold():
+        whole = " ".join(title.split()).casefold()
+        if title and folded == whole:
+            return article_payload(article_id)
+        # Telegram carries at most 64 bytes of callback data: a payload over that comes back
+        # as the button's title, cut to 64 bytes.
+        cut = len(said.encode()) >= CALLBACK_LIMIT - 4 and len(title.encode()) > CALLBACK_LIMIT
+        if cut and whole.startswith(folded):
             return article_payload(article_id)
     return None
 

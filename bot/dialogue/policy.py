@@ -9,8 +9,8 @@ raises the priority; a streak of strongly negative turns escalates too.
 
 When no article is sure but two or three are close, the bot asks which one was meant (a button
 each, and a person last): a question back is neither a failure nor a success, so the count stays
-as it was; picking one is a knowledge answer like any other, and a success. A message the NLU
-not understood as a question is never asked back: it fails as before.
+as it was; picking one is a knowledge answer like any other, and a success. Only a message the
+NLU takes for a question is asked back; anything else fails as before.
 """
 
 from __future__ import annotations

@@ -39,7 +39,12 @@ def split_body(body: str, limit: int = MAX_CHUNK_CHARS) -> list[str]:
 
 
 def article_chunks(article: Article) -> list[Chunk]:
+    """Each distinct phrasing once: an imported FAQ's title is its first question too."""
     chunks = [Chunk(article.id, "title", article.title)]
-    chunks += [Chunk(article.id, "question", q) for q in article.questions]
+    seen = {article.title.strip()}
+    for q in article.questions:
+        if q.strip() not in seen:
+            seen.add(q.strip())
+            chunks.append(Chunk(article.id, "question", q))
     chunks += [Chunk(article.id, "body", b) for b in split_body(article.body)]
     return chunks

@@ -7,9 +7,10 @@ right" is fitted on those searches' features, and the answer threshold is the lo
 which the searches above it were right at least `answer_precision` of the time. A second model,
 "a right article is among the top three", sets when to offer choices.
 
-A base too small or too uniform for that (fewer than 10 right and 5 wrong top answers) uses the
-documented fallback: with at least 20 unanswerable searches, the confidence is the share of them
-whose top score is lower than this question's; with fewer, a fixed curve of the top score.
+A base too small or too uniform for that (fewer than 10 right and 5 wrong top answers), or whose
+own searches never reach the precision, uses the documented fallback: with at least 20
+unanswerable searches, the confidence is the share of them whose top score is lower than this
+question's; with fewer, a fixed curve of the top score.
 """
 
 from __future__ import annotations
@@ -63,15 +64,26 @@ class Logistic:
         return cls(tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0]))
 
 
+def wilson_lower(right: int, n: int, z: float = 1.645) -> float:
+    """The lower end of the one-sided 95% Wilson interval of a share right of n."""
+    if n == 0:
+        return 0.0
+    p = right / n
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (centre - spread) / (1 + z * z / n)
+
+
 def threshold_for(confidences: list[float], right: list[bool], precision: float) -> float:
-    """The lowest confidence at which everything at or above it is right at least `precision`
-    of the time, over at least MIN_ANSWERED searches; above 1 when none is."""
+    """The lowest confidence at which the searches at or above it are right at least
+    `precision` of the time, with 95% confidence (the Wilson lower bound, so a base with few
+    searches is held to a safer threshold than one with many); above 1 when none is."""
     order = sorted(range(len(confidences)), key=lambda i: -confidences[i])
     best = 1.01
     hits = 0
     for n, i in enumerate(order, start=1):
         hits += right[i]
-        if n >= MIN_ANSWERED and hits / n >= precision:
+        if n >= MIN_ANSWERED and wilson_lower(hits, n) >= precision:
             best = confidences[i]
     return best
 
@@ -150,26 +162,28 @@ def fit_decision(
     right = sum(e.top1_right for e in examples)
     wrong = len(examples) - right
     summary: dict[str, Any] = {"searches": len(examples), "top1_right": right}
+    negatives = sorted(e.features[0] for e in examples if not e.answerable)
     if right >= MIN_RIGHT and wrong >= MIN_WRONG:
         xs = [e.features for e in examples]
         answer = Logistic.fit(xs, [e.top1_right for e in examples])
         in3 = [e.in_top3 for e in examples]
         clarify = Logistic.fit(xs, in3) if 0 < sum(in3) < len(in3) else None
-        # The thresholds are read off the answerable searches: precision when answering is
-        # what the customer who asks about something the base covers gets. The unanswerable
-        # ones still teach both models what a wrong top article looks like.
+        # The answer threshold is read off the answerable searches: precision when answering
+        # is what the customer who asks about something the base covers gets. The
+        # unanswerable ones still teach both models what a wrong top article looks like.
         answerable = [e for e in examples if e.answerable]
         conf = [answer(e.features) for e in answerable]
         a_threshold = threshold_for(conf, [e.top1_right for e in answerable], answer_precision)
+        # Choices offered to a question no article answers are wrong offers too, so their
+        # threshold is read off every search.
         c_threshold = (
-            threshold_for(
-                [clarify(e.features) for e in answerable],
-                [e.in_top3 for e in answerable],
-                clarify_precision,
-            )
-            if clarify
-            else 1.01
+            threshold_for([clarify(x) for x in xs], in3, clarify_precision) if clarify else 1.01
         )
+        if a_threshold > 1.0 and len(negatives) >= MIN_NEGATIVES:
+            # The base's own searches never reach the precision (their articles had nothing
+            # left but uninformative bodies, say): they say little about real questions.
+            summary["fitted_threshold_unreachable"] = True
+            return _negatives(negatives, answer_precision, clarify_precision, summary)
         answered = [c >= a_threshold for c in conf]
         summary |= {
             "answered_share": round(sum(answered) / max(1, len(answerable)), 4),
@@ -189,22 +203,27 @@ def fit_decision(
             clarify,
             summary=summary,
         )
-    negatives = sorted(e.features[0] for e in examples if not e.answerable)
     if len(negatives) >= MIN_NEGATIVES:
-        return AnswerDecision(
-            "negatives",
-            answer_precision,
-            clarify_precision,
-            answer_precision,
-            clarify_precision,
-            negative_tops=tuple(negatives),
-            summary=summary,
-        )
+        return _negatives(negatives, answer_precision, clarify_precision, summary)
     return AnswerDecision(
         "rule",
         answer_precision,
         clarify_precision,
         answer_precision,
         clarify_precision,
+        summary=summary,
+    )
+
+
+def _negatives(
+    tops: list[float], answer_precision: float, clarify_precision: float, summary: dict[str, Any]
+) -> AnswerDecision:
+    return AnswerDecision(
+        "negatives",
+        answer_precision,
+        clarify_precision,
+        answer_precision,
+        clarify_precision,
+        negative_tops=tuple(tops),
         summary=summary,
     )

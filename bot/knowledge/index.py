@@ -18,6 +18,7 @@ import numpy as np
 
 from bot.knowledge.article import Article, Media
 from bot.knowledge.chunks import Chunk, article_chunks
+from bot.knowledge.classifier import PhrasingClassifier
 from bot.knowledge.dense import DenseIndex
 from bot.knowledge.lexical import BM25Index
 from bot.knowledge.views import View
@@ -77,6 +78,7 @@ class KnowledgeIndex:
         self.lexical = BM25Index()
         self.lexical.build(terms)
         self.tuning: dict[str, Any] | None = None
+        self.classifiers: dict[str, PhrasingClassifier] = {}  # per view, fitted by tuning
         self.rows_of: dict[str, np.ndarray] = {}
         by_article: dict[str, list[int]] = {}
         for i, c in enumerate(chunks):
@@ -188,6 +190,8 @@ class KnowledgeIndex:
             np.save(tmp / f"vectors-{name}.npy", view.vectors)
             np.save(tmp / f"rows-{name}.npy", view.rows)
             view.dense.save(tmp / f"dense-{name}.faiss")
+        for name, classifier in self.classifiers.items():
+            classifier.save(tmp / f"classifier-{name}.npz")
         (tmp / "chunks.json").write_text(
             json.dumps(
                 [
@@ -263,6 +267,10 @@ class KnowledgeIndex:
             views[name] = View(name, meta["embedder"], rows, vectors, dense)
         index = cls(articles, chunks, views, settings, terms)
         index.tuning = manifest.get("tuning")
+        for name in views:
+            path = directory / f"classifier-{name}.npz"
+            if path.is_file():
+                index.classifiers[name] = PhrasingClassifier.load(path)
         return index
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from bot.knowledge.article import Article
+from bot.knowledge.classifier import PhrasingClassifier
 from bot.knowledge.decision import AnswerDecision, features, rule_decision
 from bot.knowledge.index import MAIN, KnowledgeIndex
 from bot.knowledge.scoring import Components, FusionWeights, components, fuse
@@ -164,7 +165,10 @@ class Retriever:
         terms: list[str],
         language: str,
         excluded: set[int],
+        classifiers: dict[str, PhrasingClassifier] | None = None,
     ) -> dict[str, Components]:
+        """Candidates and their score parts; `classifiers` replaces the index's own (tuning
+        passes ones that never saw the phrasing searched)."""
         idx, s = self.index, self.settings
         parts: QueryParts = {n: idx.views[n].query_parts(v) for n, v in vectors.items()}
         candidates: set[str] = set()
@@ -184,7 +188,14 @@ class Retriever:
                 if n < s.lexical_candidates:
                     candidates.add(art_id)
         return components(
-            idx, candidates, parts, lexical, language, excluded, self.cross_lingual_offset
+            idx,
+            candidates,
+            parts,
+            lexical,
+            language,
+            excluded,
+            self.cross_lingual_offset,
+            idx.classifiers if classifiers is None else classifiers,
         )
 
     def rank(

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.knowledge.classifier import PhrasingClassifier
 from bot.knowledge.index import MAIN, KnowledgeIndex
 
 
@@ -25,6 +26,7 @@ class FusionWeights:
     body: float = 0.1  # weight of the best body chunk
     lexical: float = 0.05  # weight of BM25, normalised by the question's best article
     own_language: float = 1.0  # the language's own model against the multilingual one
+    classifier: float = 0.05  # weight of the phrasing classifier's log-probability
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -47,6 +49,7 @@ class Components:
     offset: float  # cross-lingual gap added to the main view's score
     chunk: str
     dense: float  # best centred cosine in any view, for display
+    cls: dict[str, float]  # view -> the phrasing classifier's log-probability of the family
 
 
 TAUS = (0.02, 0.05, 0.1)
@@ -60,6 +63,7 @@ def components(
     language: str,
     excluded_rows: set[int],
     cross_lingual_offset: float,
+    classifiers: dict[str, PhrasingClassifier] | None = None,
     taus: tuple[float, ...] = TAUS,
 ) -> dict[str, Components]:
     """The unweighted parts of each article's score, all candidates at once. `queries` holds
@@ -112,13 +116,25 @@ def components(
         better = cos[first] > best_cos[sg[first]]
         best_cos[sg[first][better]] = cos[first][better]
         best_row[sg[first][better]] = r[first][better]
+    log_proba: dict[str, tuple[PhrasingClassifier, np.ndarray]] = {}
+    for name, clf in (classifiers or {}).items():
+        if name in queries:
+            q, q_mean, q_norm = queries[name]
+            centred = (q - index.views[name].mean) / q_norm
+            log_proba[name] = (clf, clf.log_proba(centred))
     best_lex = max(lexical.values(), default=0.0)
     out: dict[str, Components] = {}
     for i, art_id in enumerate(ids):
         views = [name for name in match if covered[name][i]]
         if not views or best_row[i] < 0:
             continue
-        members = index.members[index.family[art_id]]
+        family = index.family[art_id]
+        members = index.members[family]
+        cls = {
+            name: float(lp[clf.index[family]]) if family in clf.index else float(lp.min())
+            for name, (clf, lp) in log_proba.items()
+            if name in views
+        }
         out[art_id] = Components(
             {name: {t: float(match[name][t][i]) for t in taus} for name in views},
             {name: float(body_best[name][i]) for name in views},
@@ -126,6 +142,7 @@ def components(
             cross_lingual_offset if language not in members else 0.0,
             index.chunks[int(best_row[i])].text,
             float(best_cos[i]),
+            cls,
         )
     return out
 
@@ -133,7 +150,10 @@ def components(
 def fuse(c: Components, w: FusionWeights) -> float:
     """One article's score under the weights `w`."""
     tau = min(TAUS, key=lambda t: abs(t - w.tau))
-    parts = {name: c.match[name][tau] + w.body * c.body[name] for name in c.match}
+    parts = {
+        name: c.match[name][tau] + w.body * c.body[name] + w.classifier * c.cls.get(name, 0.0)
+        for name in c.match
+    }
     main = parts.get(MAIN)
     own = [v for name, v in parts.items() if name != MAIN]
     if own and main is not None:

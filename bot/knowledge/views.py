@@ -64,6 +64,11 @@ class View:
         out: np.ndarray = num / (self._row_norm[positions] * q_norm)
         return out
 
+    def centred(self) -> np.ndarray:
+        """Every row with the mean removed, of unit length (what the classifier learns on)."""
+        out: np.ndarray = (self.vectors - self.mean) / self._row_norm[:, None]
+        return out
+
     def nearest(self, q: np.ndarray, k: int) -> np.ndarray:
         """Positions (into this view) of the `k` nearest raw vectors: the candidates."""
         ids, _ = self.dense.search(q, k)

@@ -114,6 +114,15 @@ def test_a_number_or_a_title_typed_back_is_read_as_its_button(
     assert read_pick(text, OFFERED) == payload
 
 
+def test_a_long_title_telegram_sent_back_cut_to_64_bytes_still_picks_its_article() -> None:
+    title = "How do I move my order history and saved addresses to a new account after a merge?"
+    offered = [("service/account/a-very-long-article-id-for-merging-accounts", title)]
+    assert len(article_payload(offered[0][0]).encode()) > 64  # so Telegram sends the title
+    cut = title.encode()[:64].decode(errors="ignore")
+    assert read_pick(cut, offered) == article_payload(offered[0][0])
+    assert read_pick("How do I move my order", offered) is None  # a short prefix is not a pick
+
+
 def test_the_article_payload_carries_any_id_and_malformed_ones_are_not_read() -> None:
     assert article_payload("a/one") == '/kb_article{"id": "a/one"}'
     assert payload_article_id(article_payload('we"ird/编号')) == 'we"ird/编号'

@@ -7,16 +7,25 @@ REST channel and the widget answer or decline on them without an error."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
+from bot.config import Config, config_from_dict
 from bot.knowledge.base import IndexReport, KnowledgeBase
 from bot.knowledge.faq_import import import_csv
 from bot.knowledge.retriever import SearchResult
 from bot.nlu.embedders import UseEmbedder
+from bot.nlu.pipeline import NLUPipeline
+from bot.server.app import create_app
+from bot.server.runtime import RUNTIME
 from tests.bot.knowledge.conftest import kb_config
+from tests.conftest import server_config
+from tests.connectors.web.test_widget_socket import connect, messages, turn
 
 Row = tuple[str, str, str, str]  # question, answer, category, language
 HEADER = ("question", "answer", "category", "language")
@@ -224,16 +233,15 @@ def faq_rows(faq: list[tuple[str, str, list[str]]], language: str, phrasings: in
 
 
 def widget_rows(n: int) -> list[Row]:
-    """n distinct synthetic articles, one phrasing each."""
+    """n distinct synthetic articles, one phrasing each, for models 10000 and up."""
     return [
         (
-            f"How do I configure widget model {i}?",
-            f"Widget model {i} is configured from its panel: hold the dial for {i % 7 + 2} "
-            f"seconds, then enter setup code {i:05d}.",
-            f"product/widget/series-{i % 20}",
+            f"How do I configure widget model {m}?",
+            f"Widget model {m}: hold the dial for {m % 7 + 2} seconds, then enter code {m}.",
+            f"product/widget/series-{m % 20}",
             "en",
         )
-        for i in range(n)
+        for m in range(10_000, 10_000 + n)
     ]
 
 
@@ -284,9 +292,11 @@ SHAPES = {
 }
 
 
-def build(tmp_path: Path, rows: list[Row], use: UseEmbedder) -> tuple[KnowledgeBase, IndexReport]:
+def build(
+    tmp_path: Path, rows: list[Row], use: UseEmbedder, **knowledge: object
+) -> tuple[KnowledgeBase, IndexReport]:
     root = import_faq(tmp_path, rows)
-    kb = KnowledgeBase(kb_config(tmp_path, root), embedder=use)
+    kb = KnowledgeBase(kb_config(tmp_path, root, **knowledge), embedder=use)
     report = kb.reindex(full=True)
     assert report.problems == []
     assert report.tuning is not None and report.tuning["decision"] in METHODS
@@ -363,9 +373,120 @@ def test_a_saved_index_reloads_with_the_same_decision(
 
     again = KnowledgeBase(kb_config(tmp_path, tmp_path / "knowledge"), embedder=use)
     assert again.open() is None  # the saved index matched the files: nothing rebuilt
-    tuning = again.index.tuning
-    assert tuning is not None and tuning["decision"]["method"] == report.tuning["decision"]
+    saved, fitted = again.index.tuning, report.tuning
+    assert saved is not None and fitted is not None
+    assert saved["decision"]["method"] == fitted["decision"]
     after = again.search(shape.paraphrase)
     assert after.decision == before.decision
     assert after.confidence == pytest.approx(before.confidence, abs=1e-6)
     assert [h.article.id for h in after.hits] == [h.article.id for h in before.hits]
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory: pytest.TempPathFactory, use: UseEmbedder) -> KnowledgeBase:
+    """10,000 articles, imported and indexed once for this module. The multilingual view only:
+    what is tested is the size, and English's own model would add minutes of embedding."""
+    kb, report = build(
+        tmp_path_factory.mktemp("big"),
+        widget_rows(10_000),
+        use,
+        language_embedders={},
+        exact_max_chunks=5_000,
+    )
+    assert report.articles == 10_000
+    assert report.dense_kind == "ivf"  # 20,000 chunks: above exact_max_chunks, approximate
+    return kb
+
+
+@pytest.mark.slow
+def test_ten_thousand_articles_answer_an_exact_title_with_its_article(
+    big: KnowledgeBase,
+) -> None:
+    exact = big.search("How do I configure widget model 14821?")
+    assert_sane(exact)
+    assert exact.answer is not None, exact.to_dict()
+    assert exact.answer.article.title == "How do I configure widget model 14821?"
+    assert "14821" in exact.answer.article.body
+
+    paraphrase = big.search("how to set up widget model 10777")
+    assert_sane(paraphrase)
+    assert paraphrase.hits[0].article.title == "How do I configure widget model 10777?"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", [UNRELATED["en"], "How do I reset my password?"])
+def test_ten_thousand_articles_do_not_answer_an_unrelated_question(
+    big: KnowledgeBase, question: str
+) -> None:
+    result = big.search(question)
+    assert_sane(result)
+    assert result.answer is None, result.to_dict()
+
+
+# -- the REST channel and the widget on the real app -----------------------------------------
+Client = TestClient[Any, Any]
+ClientFactory = Callable[..., Awaitable[Client]]
+ON_THE_APP = ["one-phrasing-per-article", "chinese-only"]
+
+
+def app_config(repo_config: Config, tmp: Path, root: Path) -> Config:
+    """server_config with the knowledge base at `root` and its index under `tmp`."""
+    base = server_config(repo_config, tmp, tmp)
+    raw = base.model_dump(exclude={"base_dir"})
+    raw["pipeline"] = base.pipeline_spec()
+    raw["knowledge"]["path"] = str(root)
+    return config_from_dict(raw, base_dir=base.base_dir)
+
+
+@pytest.fixture
+def app_for(
+    aiohttp_client: ClientFactory, repo_config: Config, trained: NLUPipeline, tmp_path: Path
+) -> Callable[[str], Awaitable[Client]]:
+    async def make(name: str) -> Client:
+        root = import_faq(tmp_path, SHAPES[name].rows)
+        config = app_config(repo_config, tmp_path, root)
+        return await aiohttp_client(create_app(config, trained, dialogue=True))
+
+    return make
+
+
+def expected_id(client: Client, name: str) -> str:
+    kb: KnowledgeBase | None = client.app[RUNTIME].kb
+    assert kb is not None and kb.root.name == "knowledge"
+    (article,) = [a for a in kb.index.articles.values() if a.title == SHAPES[name].expected]
+    return article.id
+
+
+@pytest.mark.parametrize("name", ON_THE_APP)
+async def test_the_rest_channel_answers_or_declines_on_the_base(
+    app_for: Callable[[str], Awaitable[Client]], name: str
+) -> None:
+    client = await app_for(name)
+    shape = SHAPES[name]
+    for n, question in enumerate([shape.paraphrase, UNRELATED[shape.language]]):
+        resp = await client.post(
+            "/webhooks/rest/webhook", json={"sender": f"shape-{n}", "message": question}
+        )
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        assert body and all(m["text"] for m in body), body
+        cited = [m["custom"]["kb_article"] for m in body if m["custom"].get("kb_article")]
+        if question == shape.paraphrase:
+            assert all(c["id"] == expected_id(client, name) for c in cited), body
+        else:
+            assert cited == [], body
+
+
+@pytest.mark.parametrize("name", ON_THE_APP)
+async def test_the_widget_answers_or_declines_on_the_base(
+    app_for: Callable[[str], Awaitable[Client]], name: str
+) -> None:
+    client = await app_for(name)
+    shape = SHAPES[name]
+    ws, _ = await connect(client, language=shape.language)
+    for question in (shape.paraphrase, UNRELATED[shape.language]):
+        frames = await turn(ws, question)
+        assert not [f for f in frames if f["type"] == "error"], frames
+        replies = [m for m in messages(frames) if m["sender"] == "bot"]
+        assert replies and all(m["text"] for m in replies), frames
+    await ws.close()

@@ -1,0 +1,74 @@
+"""The answer decision: thresholds read off a base's own searches for a target precision, and
+the documented fallbacks when nothing can be fitted."""
+
+from __future__ import annotations
+
+import random
+
+from bot.knowledge.decision import (
+    AnswerDecision,
+    Example,
+    features,
+    fit_decision,
+    threshold_for,
+    wilson_lower,
+)
+
+
+def test_the_threshold_is_the_lowest_confidence_that_keeps_the_precision() -> None:
+    # 100 searches: the top 60 by confidence all right, the rest alternate.
+    confidences = [1 - i / 100 for i in range(100)]
+    right = [True] * 60 + [i % 2 == 0 for i in range(40)]
+    t = threshold_for(confidences, right, 0.9)
+    answered = [r for c, r in zip(confidences, right, strict=True) if c >= t]
+    assert sum(answered) / len(answered) >= 0.9
+    assert wilson_lower(sum(answered), len(answered)) >= 0.9
+    # One more search below it would break the bound.
+    n = len(answered) + 1
+    assert wilson_lower(sum(right[:n]), n) < 0.9
+    assert threshold_for(confidences, [False] * 100, 0.9) > 1.0  # never reached
+
+
+def test_the_bound_holds_a_small_base_to_a_safer_threshold() -> None:
+    assert wilson_lower(19, 20) < wilson_lower(950, 1000) < 0.95
+    assert wilson_lower(0, 0) == 0.0
+
+
+def _examples(n_right: int, n_wrong: int, n_unanswerable: int) -> list[Example]:
+    rng = random.Random(0)
+    out: list[Example] = []
+    for _ in range(n_right):
+        out.append(Example(features([0.6 + rng.random() * 0.4, 0.2], 0.6), True, True, True))
+    for _ in range(n_wrong):
+        out.append(Example(features([0.3 + rng.random() * 0.4, 0.25], 0.3), False, True, True))
+    for _ in range(n_unanswerable):
+        out.append(Example(features([rng.random() * 0.5, 0.2], 0.1), False, False, False))
+    return out
+
+
+def test_a_base_with_right_and_wrong_answers_gets_a_fitted_decision() -> None:
+    decision = fit_decision(_examples(200, 60, 80), 0.95, 0.9)
+    assert decision.method == "fitted" and decision.answer_model is not None
+    assert decision.confidence(features([0.95, 0.5], 0.7)) > decision.answer_threshold
+    assert decision.confidence(features([0.1, 0.2], 0.0)) < decision.answer_threshold
+    again = AnswerDecision.from_dict(decision.to_dict())  # what the index saves and loads
+    x = features([0.7, 0.4], 0.5)
+    assert again.confidence(x) == decision.confidence(x)
+
+
+def test_too_few_right_answers_fall_back_to_the_unanswerable_searches() -> None:
+    decision = fit_decision(_examples(3, 2, 40), 0.95, 0.9)
+    assert decision.method == "negatives" and decision.answer_model is None
+    # The confidence is the share of unanswerable searches scoring lower.
+    assert decision.confidence(features([0.99, 0.5], 0.5)) == 1.0
+    assert decision.confidence(features([-1.0, 0.0], 0.0)) == 0.0
+
+
+def test_nothing_to_fit_falls_back_to_the_fixed_curve() -> None:
+    decision = fit_decision(_examples(1, 0, 3), 0.95, 0.9)
+    assert decision.method == "rule"
+    assert (
+        decision.confidence(features([0.9, 0.5], 0.5))
+        > 0.95
+        > decision.confidence(features([0.5, 0.1], 0.1))
+    )
