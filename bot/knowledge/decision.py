@@ -9,8 +9,9 @@ which the searches above it were right at least `answer_precision` of the time. 
 
 A base too small or too uniform for that (fewer than 10 right and 5 wrong top answers), or whose
 own searches never reach the precision, uses the documented fallback: with at least 20
-unanswerable searches, the confidence is the share of them whose top score is lower than this
-question's; with fewer, a fixed curve of the top score.
+unanswerable searches (those of the base's own phrasings with their article hidden, where there
+are enough), the confidence is the share of them whose top score is lower than this question's;
+with fewer, a fixed curve of the top score.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Example:
     top1_right: bool
     in_top3: bool
     answerable: bool
+    in_domain: bool = True  # a search of the base's own phrasings, not a shipped negative
 
 
 def features(scores: list[float], lexical_top: float) -> tuple[float, ...]:
@@ -162,7 +164,15 @@ def fit_decision(
     right = sum(e.top1_right for e in examples)
     wrong = len(examples) - right
     summary: dict[str, Any] = {"searches": len(examples), "top1_right": right}
-    negatives = sorted(e.features[0] for e in examples if not e.answerable)
+    # The unanswerable searches that look like the base's own questions set the bar: small talk
+    # from the shipped negatives is far easier to tell apart than a question about an article
+    # the base lacks.
+    in_domain = sorted(e.features[0] for e in examples if not e.answerable and e.in_domain)
+    negatives = (
+        in_domain
+        if len(in_domain) >= MIN_NEGATIVES
+        else sorted(e.features[0] for e in examples if not e.answerable)
+    )
     if right >= MIN_RIGHT and wrong >= MIN_WRONG:
         xs = [e.features for e in examples]
         answer = Logistic.fit(xs, [e.top1_right for e in examples])

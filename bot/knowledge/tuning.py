@@ -46,6 +46,7 @@ class _Search:
     family: str | None  # the right family; None when no article answers it
     language: str
     rankable: bool  # its article still has another phrasing: it measures the ranking
+    in_domain: bool = True  # one of the base's own phrasings (not a shipped negative)
 
 
 def tune(
@@ -96,7 +97,7 @@ def tune(
     for text, language, vectors in negatives:
         usable = {n: v for n, v in vectors.items() if n in (MAIN, language)}
         comps = retriever.components(usable, retriever.terms_of(text), language, set())
-        searches.append(_Search(comps, None, language, False))
+        searches.append(_Search(comps, None, language, False, in_domain=False))
 
     rankable = [s for s in searches if s.rankable and s.family is not None]
     weights = FusionWeights()
@@ -127,6 +128,7 @@ def tune(
                 s.family is not None and fams[0] == s.family,
                 s.family is not None and s.family in fams,
                 s.family is not None,
+                s.in_domain,
             )
         )
     decision = fit_decision(examples, answer_precision, clarify_precision)

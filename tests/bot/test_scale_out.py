@@ -87,7 +87,7 @@ async def test_one_customers_messages_to_both_instances_are_stored_once_each_in_
     async def say(client: TestClient[Any, Any], i: int) -> None:
         resp = await client.post(
             "/webhooks/rest/webhook",
-            json={"sender": "both", "message": f"第{i}条 满多少包邮", "message_id": f"m{i}"},
+            json={"sender": "both", "message": "满多少包邮", "message_id": f"m{i}"},
         )
         assert resp.status == 200
 

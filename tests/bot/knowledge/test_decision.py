@@ -72,3 +72,18 @@ def test_nothing_to_fit_falls_back_to_the_fixed_curve() -> None:
         > 0.95
         > decision.confidence(features([0.5, 0.1], 0.1))
     )
+
+
+def test_the_fallback_sets_its_bar_by_the_in_domain_unanswerable_searches() -> None:
+    # Questions about articles the base lacks score high; small talk scores low.
+    in_domain = [
+        Example(features([0.7 + i / 1000, 0.0], 0.3), False, False, False) for i in range(40)
+    ]
+    small_talk = [
+        Example(features([0.1, 0.0], 0.0), False, False, False, in_domain=False) for _ in range(400)
+    ]
+    decision = fit_decision(in_domain + small_talk, 0.95, 0.9)
+    assert decision.method == "negatives"
+    # 0.72 beats every small-talk search but only half of the in-domain ones: no answer.
+    assert decision.confidence(features([0.72, 0.0], 0.3)) < decision.answer_threshold
+    assert decision.confidence(features([0.8, 0.0], 0.3)) >= decision.answer_threshold
