@@ -82,7 +82,8 @@ def quality(figures: dict[str, Any]) -> None:
         figures["answered_precision"] = a["answered_precision"]
         figures["unanswerable_declined_rate"] = a["declined_rate"]
         print(
-            f"threshold {plain['threshold']}: answered {a['answered_rate']} of answerable "
+            f"decision {plain['decision']['method']}, threshold "
+            f"{plain['decision']['threshold']:.4f}: answered {a['answered_rate']} of answerable "
             f"questions with precision {a['answered_precision']}; declined "
             f"{a['declined_rate']} of {a['unanswerable']} unanswerable"
         )

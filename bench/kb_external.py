@@ -21,27 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import REPO, emit_json, quiet_logging
+from _common import emit_json, quiet_logging
+from kb import temp_config
 from kb_sets import SETS, FaqSet, write_csv
 
-from bot.config import Config, config_from_dict, load_config
 from bot.knowledge.base import KnowledgeBase
 from bot.knowledge.evaluate import EvalQuestion, evaluate
 from bot.knowledge.faq_import import import_csv
 from bot.nlu.embedders import Embedder
-
-
-def config_for(tmp: Path, root: Path) -> Config:
-    base = load_config(REPO / "config.yml")
-    raw = base.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = base.pipeline_spec()
-    raw["knowledge"].update(
-        path=str(root),
-        index_path=str(tmp / "index"),
-        history_db=str(tmp / "history.db"),
-        calibration_negatives=str(REPO / "nlu_data"),
-    )
-    return config_from_dict(raw, base_dir=str(REPO))
 
 
 def baselines(
@@ -74,7 +61,7 @@ def run_set(faq: FaqSet, figures: dict[str, Any], extra: dict[str, Embedder]) ->
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         imported = import_csv(write_csv(faq.rows, tmp / "faq.csv"), tmp / "kb")
-        kb = KnowledgeBase(config_for(tmp, tmp / "kb"))
+        kb = KnowledgeBase(temp_config(tmp, tmp / "kb"))
         started = time.perf_counter()
         report = kb.reindex(full=True)
         build_s = time.perf_counter() - started

@@ -238,6 +238,18 @@ class KnowledgeBase:
             max_searches=k.tuning_searches,
         )
 
+    def answer_decision(self) -> dict[str, Any]:
+        """How the served index decides to answer: its method (fitted | negatives | rule), the
+        target precision and the threshold, for /ready and operators."""
+        d = self.retriever.decision
+        fallback = d.method != "fitted"
+        return {
+            "decision": d.method,
+            "answer_precision": d.answer_precision,
+            "answer_threshold": round(d.answer_threshold, 4),
+            "fallback": fallback,
+        }
+
     # -- search ---------------------------------------------------------------------------
     def search(
         self,

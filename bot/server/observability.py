@@ -44,7 +44,8 @@ async def metrics(request: web.Request) -> web.Response:
 @routes.get("/ready")
 async def ready(request: web.Request) -> web.Response:
     """200 once the store, the dialogue engine and the knowledge base are open and the database
-    answers; 503 with the reason otherwise (starting, shutting down, database away).
+    answers; 503 with the reason otherwise (starting, shutting down, database away). The body
+    says how the knowledge base decides to answer (fitted, or a fallback rule).
 
     A service the NLU asks (a Rasa server behind RasaServerNLU) that does not answer makes it
     200 with status "degraded" and the reason, not 503: every instance shares that service, so
@@ -66,16 +67,21 @@ async def ready(request: web.Request) -> web.Response:
     except Exception as exc:
         log.warning("readiness: the database query failed: %s", exc or type(exc).__name__)
         return _not_ready("the database query failed; the server log has details")
+    # How the bot decides to answer from the knowledge base: "fitted" to the base, or one of
+    # the documented fallbacks when the base could not be fitted (docs/knowledge.md).
+    knowledge = runtime.kb.answer_decision() if runtime.kb is not None else {}
     nlu = request.app[NLU]
     if not nlu.services:
-        return web.json_response({"status": "ready"})
+        return web.json_response({"status": "ready", "knowledge": knowledge})
     try:
         degraded = await asyncio.wait_for(asyncio.to_thread(nlu.probe_services), READY_TIMEOUT_S)
     except TimeoutError:
         degraded = {"nlu": f"a service the NLU asks did not answer within {READY_TIMEOUT_S:g} s"}
     if degraded:
-        return web.json_response({"status": "degraded", "degraded": degraded})
-    return web.json_response({"status": "ready"})
+        return web.json_response(
+            {"status": "degraded", "degraded": degraded, "knowledge": knowledge}
+        )
+    return web.json_response({"status": "ready", "knowledge": knowledge})
 
 
 def _ping(session: Session) -> None:

@@ -9,11 +9,6 @@ touching the retriever.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo
-
 import pytest
 
 from bot.config import config_from_dict
@@ -25,19 +20,15 @@ from bot.dialogue.choices import (
     read_pick,
 )
 from bot.dialogue.engine import DialogueEngine, TurnResult
-from bot.dialogue.orders import SqliteOrderLookup
 from bot.dialogue.policy import PolicySettings, Turn, decide
-from bot.dialogue.responses import Button, Responses
+from bot.dialogue.responses import Button
 from bot.knowledge.base import KnowledgeBase
 from bot.metrics import turn_outcome
 from bot.nlu.pipeline import NLUPipeline
 from bot.nlu.types import Sentiment
-from bot.store.sql_store import SqlStore
-from handoff.routing import Router
 from tests.conftest import REPO
 
 NEUTRAL = Sentiment("neutral", 0.0, None)
-OPEN_HOURS = datetime(2026, 11, 24, 14, 30, tzinfo=ZoneInfo("Asia/Shanghai"))  # agents' hours
 FREE_SHIPPING = "service/shipping/free-shipping"
 CHOICES = (
     {"id": "a/one", "title": "First", "version": 2, "category": "a", "body": "One."},
@@ -147,25 +138,6 @@ def kb(tmp_path_factory: pytest.TempPathFactory, trained: NLUPipeline) -> Knowle
     kb = KnowledgeBase(config, embedder=embed.embedder)
     kb.reindex()
     return kb
-
-
-@pytest.fixture
-async def engine(
-    tmp_path: Path, trained: NLUPipeline, kb: KnowledgeBase
-) -> AsyncIterator[DialogueEngine]:
-    config = config_from_dict({"pipeline": [{"name": "LanguageDetector"}]}, base_dir=str(tmp_path))
-    store = await SqlStore.open("sqlite:///var/relaydesk.db", base_dir=tmp_path)
-    yield DialogueEngine(
-        store,
-        trained,
-        kb,
-        Responses.load(REPO / "responses.yml", seed=0),
-        Router(config.handoff),
-        SqliteOrderLookup(tmp_path / "orders.db"),
-        PolicySettings(),
-        clock=lambda: OPEN_HOURS,
-    )
-    await store.close()
 
 
 def offered(r: TurnResult) -> list[str]:

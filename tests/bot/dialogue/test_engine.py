@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config import Config, config_from_dict
+from bot.config import config_from_dict
 from bot.dialogue.engine import DialogueEngine
-from bot.dialogue.orders import SqliteOrderLookup
-from bot.dialogue.policy import PolicySettings
-from bot.dialogue.responses import Responses
 from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline
-from bot.store.sql_store import SqlStore
-from handoff.routing import Router
 from tests.conftest import REPO
 
 
@@ -37,31 +30,7 @@ def kb(tmp_path_factory: pytest.TempPathFactory, trained: NLUPipeline) -> Knowle
 
 
 # Inside the skill groups' service hours (09:00-21:00 Shanghai), whatever the machine's clock.
-OPEN_HOURS = datetime(2026, 11, 24, 14, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 NIGHT = datetime(2026, 11, 24, 23, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
-
-
-def _config(tmp_path: Path) -> Config:
-    return config_from_dict({"pipeline": [{"name": "LanguageDetector"}]}, base_dir=str(tmp_path))
-
-
-@pytest.fixture
-async def engine(
-    tmp_path: Path, trained: NLUPipeline, kb: KnowledgeBase
-) -> AsyncIterator[DialogueEngine]:
-    config = _config(tmp_path)
-    store = await SqlStore.open("sqlite:///var/relaydesk.db", base_dir=tmp_path)
-    yield DialogueEngine(
-        store,
-        trained,
-        kb,
-        Responses.load(REPO / "responses.yml", seed=0),
-        Router(config.handoff),
-        SqliteOrderLookup(tmp_path / "orders.db"),
-        PolicySettings(),
-        clock=lambda: OPEN_HOURS,
-    )
-    await store.close()
 
 
 async def test_a_greeting_follows_the_service_standard(engine: DialogueEngine) -> None:

@@ -475,6 +475,12 @@ async def test_the_rest_channel_answers_or_declines_on_the_base(
             assert all(c["id"] == expected_id(client, name) for c in cited), body
         else:
             assert cited == [], body
+    # /ready says how this base decides, fitted or a fallback, as the served index does.
+    ready = await (await client.get("/ready")).json()
+    kb: KnowledgeBase | None = client.app[RUNTIME].kb
+    assert kb is not None
+    assert ready["knowledge"]["decision"] == kb.retriever.decision.method
+    assert ready["knowledge"]["fallback"] == (kb.retriever.decision.method != "fitted")
 
 
 @pytest.mark.parametrize("name", ON_THE_APP)

@@ -236,7 +236,11 @@ async def test_ready_once_the_runtime_is_open_and_the_database_answers(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     resp = await client.get("/ready")
-    assert (resp.status, await resp.json()) == (200, {"status": "ready"})
+    body = await resp.json()
+    assert (resp.status, body["status"]) == (200, "ready")
+    # The sample shop's articles have several phrasings each: its decision is fitted.
+    assert body["knowledge"]["decision"] == "fitted" and not body["knowledge"]["fallback"]
+    assert body["knowledge"]["answer_precision"] == 0.95
     assert (await client.get("/health")).status == 200
 
     store = client.app[RUNTIME].store

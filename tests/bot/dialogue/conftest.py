@@ -1,0 +1,43 @@
+"""The dialogue engine on a fresh SQLite store, inside the agents' service hours; each test
+module brings the knowledge base it needs as its own `kb` fixture."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.config import config_from_dict
+from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.orders import SqliteOrderLookup
+from bot.dialogue.policy import PolicySettings
+from bot.dialogue.responses import Responses
+from bot.knowledge.base import KnowledgeBase
+from bot.nlu.pipeline import NLUPipeline
+from bot.store.sql_store import SqlStore
+from handoff.routing import Router
+from tests.conftest import REPO
+
+OPEN_HOURS = datetime(2026, 11, 24, 14, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+@pytest.fixture
+async def engine(
+    tmp_path: Path, trained: NLUPipeline, kb: KnowledgeBase
+) -> AsyncIterator[DialogueEngine]:
+    config = config_from_dict({"pipeline": [{"name": "LanguageDetector"}]}, base_dir=str(tmp_path))
+    store = await SqlStore.open("sqlite:///var/relaydesk.db", base_dir=tmp_path)
+    yield DialogueEngine(
+        store,
+        trained,
+        kb,
+        Responses.load(REPO / "responses.yml", seed=0),
+        Router(config.handoff),
+        SqliteOrderLookup(tmp_path / "orders.db"),
+        PolicySettings(),
+        clock=lambda: OPEN_HOURS,
+    )
+    await store.close()
