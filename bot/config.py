@@ -144,24 +144,43 @@ class SkillGroup(_Section):
     categories: list[str] = Field(default_factory=list)  # knowledge categories (prefixes)
     languages: list[Language] = Field(default_factory=lambda: list(_BOTH))
     hours: str = Field("00:00-24:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")  # daily, local time
+    # What customers read ("已为您转接到售后服务"), per language; the group's id when unset.
+    display_name: dict[Language, str] = Field(default_factory=dict)
+
+    def shown_as(self, name: str, language: str) -> str:
+        return self.display_name.get(language) or name  # type: ignore[call-overload]
 
 
 def _skill_groups() -> dict[str, SkillGroup]:
     day = "09:00-21:00"
     return {
-        "pre_sales": SkillGroup(intents=["question_product"], categories=["product"], hours=day),
+        "pre_sales": SkillGroup(
+            intents=["question_product"],
+            categories=["product"],
+            hours=day,
+            display_name={"zh": "售前咨询", "en": "Sales"},
+        ),
         "after_sales": SkillGroup(
             intents=["question_returns", "order_status", "ticket_status", "question_shipping"],
             categories=["after-sales", "service/shipping", "service/orders"],
             hours=day,
+            display_name={"zh": "售后服务", "en": "After-sales"},
         ),
         "billing": SkillGroup(
-            intents=["question_payment"], categories=["service/payment"], hours=day
+            intents=["question_payment"],
+            categories=["service/payment"],
+            hours=day,
+            display_name={"zh": "支付与账单", "en": "Billing"},
         ),
         "tech_support": SkillGroup(
-            intents=["question_account"], categories=["service/account"], hours=day
+            intents=["question_account"],
+            categories=["service/account"],
+            hours=day,
+            display_name={"zh": "账号与技术支持", "en": "Account and technical support"},
         ),
-        "complaints": SkillGroup(intents=["complaint"], hours=day),
+        "complaints": SkillGroup(
+            intents=["complaint"], hours=day, display_name={"zh": "投诉处理", "en": "Complaints"}
+        ),
     }
 
 
@@ -171,6 +190,10 @@ class HandoffSection(_Section):
     strong_negative_score: float = Field(-0.6, ge=-1.0, le=0.0)
     skill_groups: dict[str, SkillGroup] = Field(default_factory=_skill_groups)
     default_group: str = "after_sales"
+    # When nobody in the chosen group can take the chat but someone here can (online, inside
+    # its hours, speaking the customer's language), the chat goes here rather than to a
+    # ticket. Unset: the default group; null: straight to a ticket.
+    overflow_group: str | None = None
     timezone: str = "Asia/Shanghai"
     # Promised follow-up when no agent can take the chat (service standard: first answer on a
     # ticket within 2 hours).
@@ -179,6 +202,19 @@ class HandoffSection(_Section):
     # Give a new handoff straight to the least-loaded eligible online agent (otherwise agents
     # pull from the queue).
     auto_assign: bool = False
+
+    @model_validator(mode="after")
+    def _groups_exist(self) -> HandoffSection:
+        if "overflow_group" not in self.model_fields_set:
+            object.__setattr__(self, "overflow_group", self.default_group)
+        for key in ("default_group", "overflow_group"):
+            name = getattr(self, key)
+            if name is not None and name not in self.skill_groups:
+                raise ValueError(
+                    f"{key} {name!r} is not a skill group; defined: "
+                    + ", ".join(sorted(self.skill_groups))
+                )
+        return self
 
 
 class WebSection(_Section):

@@ -51,13 +51,21 @@ async def webhook(request: web.Request) -> web.Response:
     message_id = body.get("message_id")
     if message_id is not None and not isinstance(message_id, str):
         raise InputError("'message_id' must be a string")
+    metadata = body.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise InputError("'metadata' must be an object")
+    language = (metadata or {}).get("language")  # the client's language tag, e.g. "zh-CN"
+    if language is not None and (not isinstance(language, str) or len(language) > 35):
+        raise InputError('\'metadata.language\' must be a language tag such as "en" or "zh-CN"')
     engine = request.app[RUNTIME].engine
     if engine is None:
         raise web.HTTPServiceUnavailable(text="the dialogue engine is starting; try again")
     wait = await request.app[LIMITS].customer_wait("rest", sender)
     if wait:  # not stored: the client sends it again after the wait
         return too_many(wait, "messages from this sender")
-    result = await engine.handle("rest", sender, text, external_id=message_id)
+    result = await engine.handle(
+        "rest", sender, text, external_id=message_id, language_hint=language
+    )
     return web.json_response(
         render(result, sender), dumps=_dumps, headers={"X-Relaydesk-Status": result.status}
     )

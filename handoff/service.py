@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot import clock
+from bot.config import SkillGroup
 from bot.dialogue.responses import OutboundMessage, Responses
 from bot.errors import InputError, RelaydeskError
 from bot.logs import about_conversation
@@ -34,8 +35,11 @@ class HandoffService:
         *,
         handle_minutes: float = 4.0,
         metrics: Metrics | None = None,
+        skill_groups: dict[str, SkillGroup] | None = None,
     ) -> None:
         self.store = store
+        # Customers read a group's display name in their language, never its id.
+        self.skill_groups = skill_groups or {}
         self.responses = responses
         self.announcer = QueueAnnouncer(store, responses, handle_minutes)
         self.metrics = metrics or Metrics()
@@ -81,13 +85,20 @@ class HandoffService:
     @about_conversation
     async def transfer(self, conversation_id: str, skill_group: str) -> HandoffRecord:
         """Back to the queue, for another skill group."""
+        if self.skill_groups and skill_group not in self.skill_groups:
+            raise InputError(
+                f"no skill group {skill_group!r}; defined: {', '.join(sorted(self.skill_groups))}"
+            )
         h = await self._handoff(conversation_id)
         await self.store.update_handoff(h.id, status="returned", resolved_at=clock.now())
         new = await self.store.queue_handoff(
             conversation_id, "transfer", skill_group, priority=h.priority, language=h.language
         )
         self.metrics.handoff("transfer", skill_group)
-        await self._system(conversation_id, "transferred", group=skill_group)
+        conv = await self.store.conversation(conversation_id)
+        group = self.skill_groups.get(skill_group)
+        shown = group.shown_as(skill_group, conv.language or "zh") if group else skill_group
+        await self._system(conversation_id, "transferred", group=shown)
         await self.announcer.tell(new, await self.announcer.place(new))
         await self.announcer.announce(h.skill_group)
         return new

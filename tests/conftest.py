@@ -19,11 +19,15 @@ ARTIFACTS = REPO / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def repo_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """config.yml as shipped, with models written to a temporary folder."""
+    """config.yml as shipped, with models written to a temporary folder, and every skill group
+    open round the clock: a test of a handoff must not depend on the hour it runs at (service
+    hours have tests of their own, on a fixed clock)."""
     models = tmp_path_factory.mktemp("models")
     raw = load_config(REPO / "config.yml").model_dump(exclude={"base_dir"})
     raw["pipeline"] = load_config(REPO / "config.yml").pipeline_spec()
     raw["nlu"]["models"] = str(models)
+    for group in raw["handoff"]["skill_groups"].values():
+        group["hours"] = "00:00-24:00"
     return config_from_dict(raw, base_dir=str(REPO))
 
 

@@ -21,6 +21,11 @@ from typing import Any, Protocol
 
 from bot.clock import now as clock_now
 from bot.dialogue.choices import article_fields, payload_article_id, pick_parse, read_pick
+from bot.dialogue.context import Context, Reading
+from bot.dialogue.context import read as read_context
+from bot.dialogue.context import update as update_context
+from bot.dialogue.conversation_language import clear_language, next_language
+from bot.dialogue.inbound import read_inbound
 from bot.dialogue.orders import OrderLookup
 from bot.dialogue.policy import (
     QUESTION_INTENTS,
@@ -45,6 +50,7 @@ from handoff.announcer import QueueAnnouncer
 from handoff.routing import Router
 
 log = logging.getLogger(__name__)
+MAX_CANDIDATES = 3  # articles offered to a sure question with nothing close
 _PAYLOAD = re.compile(r"^/([a-z_]+)$")
 ORDER_STATUS_TEXT = {
     "zh": {
@@ -69,6 +75,12 @@ class HandoffInfo:
     position: int | None
     ticket: str | None = None
     assigned_to: str | None = None  # the agent's username, when auto-assigned
+    due: str | None = None  # when the ticket promises a reply, "MM-DD HH:MM" local time
+
+    @property
+    def status(self) -> str:
+        """The conversation's status after it: with a ticket the bot keeps the chat."""
+        return "bot" if self.ticket else "assigned" if self.assigned_to else "queued"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,6 +89,7 @@ class HandoffInfo:
             "position": self.position,
             "ticket": self.ticket,
             "assigned_to": self.assigned_to,
+            "due": self.due,
         }
 
 
@@ -95,6 +108,8 @@ class TurnResult:
     duplicate: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     seqs: tuple[int, ...] = ()  # the stored replies' sequence numbers, one per reply
+    failed: bool = False  # the turn counts toward the failed turns that bring in a person
+    empathetic: bool = False  # the reply opened with an apology
 
     def custom(self) -> dict[str, Any]:
         """The state an integrator sees on every reply (Rasa's `custom` payload)."""
@@ -155,23 +170,46 @@ class DialogueEngine:
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    def _understand(self, text: str, fallback_language: str, search: bool) -> Understood:
+    def _understand(
+        self, text: str, fallback_language: str, mode: str, context: Context
+    ) -> Understood:
         """Parse, then search the knowledge base when the bot will answer and the intent calls
-        for it, reusing the parse's sentence embedding: one trip to the worker thread, one
-        embedding. Close articles come back as choices only when none is a sure answer."""
+        for it (mode "answer"), or for the agent's suggestions whatever the intent (mode
+        "suggest", while a person holds the chat), reusing the parse's sentence embedding: one
+        trip to the worker thread, one embedding. A follow-up is searched with what it left out
+        (bot/dialogue/context.py). Close articles come back as choices only when none is sure;
+        the best few come back as candidates either way."""
         parse, vector = self._parse(text, fallback_language)
-        language = _reply_language(parse.language, fallback_language)
+        entities = {e.entity: e.value for e in parse.entities}
+        reading = read_context(text, entities, context)
         intent = parse.intent.name
-        wanted = intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS
-        if not search or self.kb is None or not wanted:
-            return Understood(parse)
-        same_model = self.kb.embedder is self._nlu_embedder
+        if reading.ellipsis and intent not in QUESTION_INTENTS and context.intent:
+            intent = context.intent  # "and for the Pro?": the same question, another product
+        language = _reply_language(parse.language, fallback_language)
+        wanted = intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS or mode == "suggest"
+        if mode == "none" or self.kb is None or not wanted:
+            return Understood(parse, reading=reading, intent=intent)
+        same_model = self.kb.embedder is self._nlu_embedder and reading.search_text == text
         result = self.kb.search(
-            text, language=language, intent=intent, vector=vector if same_model else None
+            reading.search_text,
+            language=language,
+            intent=intent,
+            vector=vector if same_model else None,
         )
         answer = article_fields(result.answer.article) if result.answer is not None else None
         choices = [] if answer else [article_fields(h.article) for h in result.choices]
-        return Understood(parse, answer, choices, [h.to_dict() for h in result.hits])
+        candidates = (
+            [] if answer else [article_fields(h.article) for h in result.hits[:MAX_CANDIDATES]]
+        )
+        return Understood(
+            parse,
+            answer,
+            choices,
+            [h.to_dict() for h in result.hits],
+            candidates,
+            reading,
+            intent,
+        )
 
     def _parse(self, text: str, fallback_language: str) -> tuple[ParseResult, Any]:
         m = _PAYLOAD.match(text.strip())
@@ -210,13 +248,18 @@ class DialogueEngine:
         *,
         external_id: str | None = None,
         hold_replies_s: float = 0.0,
+        language_hint: str | None = None,
     ) -> TurnResult:
         """One customer message, start to finish. `hold_replies_s` keeps the replies' deliveries
         on a pushed channel back that long, for a connector that may answer in the webhook's
-        own response (WeChat's passive reply)."""
+        own response (WeChat's passive reply). `language_hint` is the language the channel
+        knows the customer by (the browser's, Telegram's `language_code`): the conversation's
+        until the customer writes clearly in one."""
         started = time.perf_counter()
         try:
-            result = await self._handle(channel, sender, text, external_id, hold_replies_s)
+            result = await self._handle(
+                channel, sender, text, external_id, hold_replies_s, language_hint
+            )
         except Exception:
             self.metrics.observe_turn(channel, "error", time.perf_counter() - started)
             raise
@@ -230,6 +273,7 @@ class DialogueEngine:
         text: str,
         external_id: str | None,
         hold_replies_s: float,
+        language_hint: str | None = None,
     ) -> TurnResult:
         # One turn at a time per customer and channel in this process, so replies keep their
         # order.
@@ -252,7 +296,7 @@ class DialogueEngine:
                     return resumed
             try:
                 with conversation_context(start.conversation.id):
-                    return await self._turn(start, hold_replies_s)
+                    return await self._turn(start, hold_replies_s, language_hint)
             except TurnFinishedError:  # a recovery answered it while this turn stalled
                 return _duplicate(start)
             except Exception:
@@ -356,7 +400,7 @@ class DialogueEngine:
             conv.id,
             start.customer.id,
             tuple(replies),
-            "assigned" if handoff.assigned_to else "queued",
+            handoff.status,
             conv.failed_turns,
             "",
             neutral,
@@ -365,30 +409,62 @@ class DialogueEngine:
             seqs=tuple(m.seq for m in stored),
         )
 
-    async def _turn(self, start: TurnStart, hold_s: float = 0.0) -> TurnResult:
+    async def _turn(
+        self, start: TurnStart, hold_s: float = 0.0, language_hint: str | None = None
+    ) -> TurnResult:
         inbound, conv, customer_id = start.inbound, start.conversation, start.customer.id
         text = inbound.text
         if inbound.duplicate:
             return _duplicate(start)
-        # While the queue or an agent holds the conversation the bot stays silent, so there is
-        # no answer to look up.
+        # While the queue or an agent holds the conversation the bot stays silent; it still
+        # searches, for the agent's suggestions.
         listening = conv.status in ("queued", "assigned")
         state = dict(conv.state)
+        context = Context.of(state)
         said = text if listening else self._as_button(text, state)
         picked = None if listening else self._picked(said)
+        message = read_inbound(said)
+        spoken = conv.language or self.default_language
         if picked is not None:  # a pick from an offer: answered as the knowledge answer
             understood = Understood(
                 pick_parse(text, picked), article_fields(picked), [], state.get("suggestions", [])
             )
+        elif message.kind == "media" and not message.text:  # nothing in words to read
+            understood = Understood(_plain_parse(text, spoken, "non_text"))
+        elif message.kind == "command":
+            command = _COMMAND_INTENT[message.command or "help"]
+            understood = Understood(_plain_parse(text, spoken, command))
         else:
             understood = await self._run(
-                self._understand, said, conv.language or self.default_language, not listening
+                self._understand,
+                message.text,
+                spoken,
+                "suggest" if listening else "answer",
+                context,
             )
-        parse, kb_answer, suggestions = understood.parse, understood.answer, understood.suggestions
-        language = _reply_language(parse.language, conv.language or self.default_language)
+        parse, kb_answer = understood.parse, understood.answer
+        intent = understood.intent or parse.intent.name
+        clear = clear_language(message.text) if message.kind != "command" and not picked else None
+        language = next_language(
+            conv.language,
+            clear,
+            in_domain=intent not in UNKNOWN_INTENTS and parse.fallback is None,
+            previous_clear=state.get("clear_language"),
+            hint=language_hint or start.customer.language,
+            default=self.default_language,
+        )
+        state["clear_language"] = clear
+        suggestions = understood.suggestions or state.get("suggestions", [])
         if listening:  # the bot keeps the parse for the agent's view, and says nothing
+            state["suggestions"] = suggestions
             await self.store.finish_turn(
-                conv.id, inbound.id, parse.to_dict(), [], inbound_seq=inbound.seq
+                conv.id,
+                inbound.id,
+                parse.to_dict(),
+                [],
+                inbound_seq=inbound.seq,
+                language=language,
+                state=state,
             )
             return TurnResult(
                 conv.id,
@@ -396,13 +472,14 @@ class DialogueEngine:
                 (),
                 conv.status,
                 conv.failed_turns,
-                parse.intent.name,
+                intent,
                 parse.sentiment,
                 language,
             )
 
         entities = {e.entity: e.value for e in parse.entities}
-        intent = parse.intent.name
+        if intent == "order_status" and "order_id" not in entities and context.order_id:
+            entities["order_id"] = context.order_id  # "where is it now?" after naming it
         order = None
         if "order_id" in entities and (
             intent == "order_status" or state.get("awaiting") == "order_id"
@@ -439,12 +516,17 @@ class DialogueEngine:
                 sentiment=parse.sentiment,
                 entities=entities,
                 fallback=parse.fallback is not None,
+                confidence=parse.intent.confidence,
                 failed_turns=conv.failed_turns,
                 negative_streak=conv.negative_streak,
                 answered_before=bool(state.get("last_article")),
                 awaiting=state.get("awaiting"),
+                apologised=bool(state.get("apologised")),
+                media=message.media if message.kind == "media" and not message.text else None,
+                command=message.command,
                 kb_answer=kb_answer,
                 kb_choices=tuple(understood.choices),
+                kb_candidates=tuple(understood.candidates),
                 order=order,
                 ticket=ticket,
             ),
@@ -465,13 +547,25 @@ class DialogueEngine:
                 text,
             )
             replies += more
-            status = "assigned" if handoff.assigned_to else "queued"
+            status = handoff.status
+            if handoff.ticket is not None:  # the bot keeps the chat; the banner shows the promise
+                state["ticket"] = {"number": handoff.ticket, "due": handoff.due}
+        failed_turns = 0 if handoff is not None and handoff.ticket else decision.failed_turns
         state.update(
             awaiting=decision.awaiting,
             last_article=decision.kb_article,
             last_category=kb_answer["category"] if kb_answer else state.get("last_category"),
             suggestions=suggestions,
+            apologised=bool(state.get("apologised")) or decision.empathetic,
         )
+        if understood.reading is not None:
+            state["context"] = update_context(
+                context,
+                entities=entities,
+                reading=understood.reading,
+                intent=intent,
+                question=intent in QUESTION_INTENTS,
+            ).to_dict()
         # The offered ids, for reading a number or a title typed back next turn.
         if decision.kb_choices:
             state["kb_choices"] = list(decision.kb_choices)
@@ -491,7 +585,7 @@ class DialogueEngine:
                 }
                 for r in replies
             ],
-            failed_turns=decision.failed_turns,
+            failed_turns=failed_turns,
             negative_streak=decision.negative_streak,
             language=language,
             state=state,
@@ -502,7 +596,7 @@ class DialogueEngine:
             customer_id,
             tuple(replies),
             status,
-            decision.failed_turns,
+            failed_turns,
             intent,
             parse.sentiment,
             language,
@@ -510,6 +604,8 @@ class DialogueEngine:
             decision.kb_article,
             extra={"kb_choices": list(decision.kb_choices)} if decision.kb_choices else {},
             seqs=tuple(m.seq for m in stored),
+            failed=decision.failed,
+            empathetic=decision.empathetic,
         )
 
     async def _rate(
@@ -563,9 +659,40 @@ class DialogueEngine:
             msg.text, msg.buttons, image, video, step.article.get("more"), caption, {"kb": True}
         )
 
+    async def _ticket(
+        self,
+        customer: CustomerRecord,
+        conversation_id: str,
+        reason: str,
+        group: str,
+        language: str,
+        text: str,
+        now: datetime,
+    ) -> tuple[HandoffInfo, list[OutboundMessage]]:
+        """Nobody can take the chat: a ticket with a promised reply time (service time: outside
+        hours it runs from the next opening), told to the customer once, in their language."""
+        due = self.router.next_open(group, now).astimezone(self.router.tz) + self.follow_up
+        ticket = await self.store.create_ticket(
+            customer.id, text[:200], conversation_id=conversation_id, skill_group=group, due_at=due
+        )
+        settings = self.router.settings.skill_groups.get(group)
+        values = {
+            "ticket": ticket.number,
+            "follow_up": due.strftime("%m-%d %H:%M"),
+            "hours": settings.hours if settings else "00:00-24:00",
+            "group": settings.shown_as(group, language) if settings else group,
+        }
+        template = (
+            "utter_handoff_ticket"
+            if self.router.is_open(group, now)
+            else ("utter_handoff_unavailable")
+        )
+        msg = self.responses.render(template, language, **values)
+        return HandoffInfo(reason, group, None, ticket.number, due=values["follow_up"]), [msg]
+
     async def _queued(self, handoff: HandoffInfo | None) -> None:
         """After the turn that queued a customer: those behind them who moved back hear it."""
-        if handoff is not None and handoff.assigned_to is None:
+        if handoff is not None and handoff.status == "queued":
             await self.announcer.announce(handoff.skill_group)
 
     async def _escalate(
@@ -579,42 +706,33 @@ class DialogueEngine:
         language: str,
         text: str,
     ) -> tuple[HandoffInfo, list[OutboundMessage]]:
-        group = self.router.group_for(reason, intent, category)
+        wanted = self.router.group_for(reason, intent, category)
         if "high_value" in customer.tags:
             priority += 1
+        now = self.clock()
+        online = [
+            a for a in await self.store.agents() if a.status == "online" and language in a.languages
+        ]
+
+        def can_take(g: str) -> bool:
+            return self.router.is_open(g, now) and any(g in a.skills for a in online)
+
+        # One state, one message: the chat is queued where someone can take it (the wanted
+        # group, else the overflow group), or a ticket is opened and the bot keeps the chat.
+        overflow = self.router.settings.overflow_group
+        group = (
+            wanted if can_take(wanted) else overflow if overflow and can_take(overflow) else None
+        )
+        if group is None:
+            self.metrics.handoff(reason, wanted)
+            return await self._ticket(
+                customer, conversation_id, reason, wanted, language, text, now
+            )
         handoff = await self.store.queue_handoff(
             conversation_id, reason, group, priority=priority, language=language, pending=True
         )
         self.metrics.handoff(reason, group)
-        agents = [
-            a
-            for a in await self.store.agents()
-            if a.status == "online" and group in a.skills and language in a.languages
-        ]
-        now = self.clock()
-        if not agents or not self.router.is_open(group, now):
-            # The promise counts service time: outside hours it starts at the next opening.
-            due = self.router.next_open(group, now).astimezone(self.router.tz) + self.follow_up
-            ticket = await self.store.create_ticket(
-                customer.id,
-                text[:200],
-                conversation_id=conversation_id,
-                skill_group=group,
-                due_at=due,
-            )
-            hours = (
-                self.router.settings.skill_groups[group].hours
-                if group in self.router.settings.skill_groups
-                else "00:00-24:00"
-            )
-            msg = self.responses.render(
-                "utter_handoff_unavailable",
-                language,
-                hours=hours,
-                ticket=ticket.number,
-                follow_up=due.strftime("%m-%d %H:%M"),
-            )
-            return HandoffInfo(reason, group, None, ticket.number), [msg]
+        agents = [a for a in online if group in a.skills]
         if self.auto_assign:
             loads = await self.store.agent_loads()
             for agent in sorted(
@@ -647,6 +765,9 @@ class Understood:
     answer: dict[str, Any] | None = None
     choices: list[dict[str, Any]] = field(default_factory=list)
     suggestions: list[dict[str, Any]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    reading: Reading | None = None
+    intent: str | None = None  # the parse's, or the question a follow-up continues
 
 
 class TurnLocks(Protocol):
@@ -719,6 +840,26 @@ def _duplicate(start: TurnStart) -> TurnResult:
     )
 
 
+# Couriers as Chinese customers know them (the order system stores the English names).
+COURIER_ZH = {
+    "SF Express": "顺丰速运",
+    "JD Logistics": "京东物流",
+    "EMS": "中国邮政 EMS",
+    "YTO Express": "圆通速递",
+    "ZTO Express": "中通快递",
+    "STO Express": "申通快递",
+    "Yunda Express": "韵达快递",
+    "DHL": "DHL",
+}
+_COMMAND_INTENT = {"start": "greet", "help": "help", "human": "request_human"}
+
+
+def _plain_parse(text: str, language: str, intent: str) -> ParseResult:
+    """The parse of a message the NLU does not read (a sticker, a command): its intent only."""
+    score = IntentScore(intent, 1.0)
+    return ParseResult(text, language, score, (score,), (), Sentiment("neutral", 0.0, None))
+
+
 def _reply_language(detected: str, fallback: str) -> str:
     """Reply in the customer's language; mixed Chinese-English gets Chinese."""
     if detected in ("zh", "en"):
@@ -730,7 +871,8 @@ def _tracking_text(order: Any, language: str) -> str:
     if order.tracking:
         if language == "en":
             return f"{order.courier} tracking number {order.tracking}, expected {order.eta}."
-        return f"{order.courier} 运单号 {order.tracking}，预计 {order.eta} 送达。"
+        courier = COURIER_ZH.get(order.courier or "", order.courier)
+        return f"{courier}运单号 {order.tracking}，预计 {order.eta} 送达。"
     if order.eta and order.status == "paid":
         return (
             f"Expected to ship by {order.eta}."

@@ -1,16 +1,26 @@
 """The turn policy: from what the NLU and the look-ups found, decide what the bot says, whether
 the turn failed, and whether to hand over. Pure: no I/O, so every rule is tested directly.
 
-Rules (issue #4): a failed turn is an out-of-scope or low-confidence intent, a question with no
-knowledge answer above threshold, or feedback_negative. A successful turn resets the count; at
-`max_failed_turns` the bot escalates. request_human escalates at once; complaint after an
-empathetic reply. Negative sentiment or an emotion flag opens the reply with an empathy line and
-raises the priority; a streak of strongly negative turns escalates too.
+A failed turn is one where the customer is still not helped: an out-of-scope or low-confidence
+message, a question the bot could not answer after it already asked back, an unknown order
+number, or feedback_negative. A successful turn resets the count; at `max_failed_turns` the bot
+escalates. request_human (or /human) escalates at once; a complaint after an apology.
 
-When no article is sure but two or three are close, the bot asks which one was meant (a button
-each, and a person last): a question back is neither a failure nor a success, so the count stays
-as it was; picking one is a knowledge answer like any other, and a success. Only a message the
-NLU takes for a question is asked back; anything else fails as before.
+A question back is neither a failure nor a success, so the count stays as it was: when no
+article is sure but two or three are close, or the NLU is sure the message is a question of a
+known topic and the knowledge base has candidates, the bot offers them (a button each, and a
+person last); a sure question with no candidate gets one clarifying question. Picking an offered
+article is a knowledge answer like any other. Asking back twice in a row is not allowed: the
+second time the turn fails.
+
+Stickers, photos, voice notes and other messages that are not text are acknowledged and never
+count as failed turns; commands (/start, /help, /human and their Chinese words) are answered
+on every channel.
+
+The bot apologises when the customer is upset, not when a word list fires: a complaint,
+negative feedback, a second failed turn in a row, or strongly negative sentiment; and only once
+per conversation, since an apology repeated every turn reads as a script. A negative or
+emotional message still raises the priority of a handoff.
 """
 
 from __future__ import annotations
@@ -52,6 +62,8 @@ class PolicySettings:
     max_failed_turns: int = 3
     negative_streak_to_escalate: int = 3
     strong_negative_score: float = -0.6
+    # A question intent at least this sure is asked back rather than failed when no article is.
+    sure_question: float = 0.7
 
 
 @dataclass(frozen=True)
@@ -62,13 +74,19 @@ class Turn:
     sentiment: Sentiment
     entities: dict[str, str] = field(default_factory=dict)
     fallback: bool = False  # the NLU was not confident
+    confidence: float = 0.0  # the intent's
     failed_turns: int = 0  # consecutive failed turns before this one
     negative_streak: int = 0
     answered_before: bool = False  # the bot's previous turn was a knowledge answer
-    awaiting: str | None = None  # the slot the bot asked for last turn
+    awaiting: str | None = None  # what the bot asked for last turn (a slot, a pick, details)
+    apologised: bool = False  # the bot has apologised earlier in this conversation
+    media: str | None = None  # not text: image | sticker | voice | file | location | ...
+    command: str | None = None  # start | help | human
     kb_answer: dict[str, Any] | None = None  # the knowledge answer above threshold, if any
     # Close articles to offer when there is no sure answer: id, title, version, ...
     kb_choices: tuple[dict[str, Any], ...] = ()
+    # The best articles found, sure or not: offered when a sure question has nothing close.
+    kb_candidates: tuple[dict[str, Any], ...] = ()
     order: dict[str, Any] | None = None  # the looked-up order (when an order id was given)
     ticket: dict[str, Any] | None = None  # the looked-up ticket (when a ticket id was given)
 
@@ -93,39 +111,62 @@ class Decision:
     priority: int
     awaiting: str | None
     kb_article: dict[str, Any] | None  # {id, version} of the answer given, if any
-    empathetic: bool
+    empathetic: bool  # the reply apologises
     kb_choices: tuple[str, ...] = ()  # the ids of the articles offered, in button order
+    asked_back: bool = False  # articles offered or details asked: neither failed nor helped
+
+
+ASKED_BACK = ("kb_choice", "details")
+NON_TEXT_REPLY = {
+    "image": "utter_non_text_image",
+    "file": "utter_non_text_image",
+    "voice": "utter_non_text_voice",
+    "location": "utter_non_text_location",
+    "contact": "utter_non_text_location",
+    "sticker": "utter_non_text_sticker",
+}
 
 
 def decide(turn: Turn, settings: PolicySettings) -> Decision:
     s = turn.sentiment
     negative = s.label == "negative" or s.emotion is not None
-    strongly = s.score <= settings.strong_negative_score or s.emotion in ("angry", "disappointed")
-    negative_streak = turn.negative_streak + 1 if negative and strongly else 0
-    steps: list[Step] = [Step("utter_empathy")] if negative else []
+    strongly = s.label == "negative" and (
+        s.score <= settings.strong_negative_score or s.emotion in ("angry", "disappointed")
+    )
+    negative_streak = turn.negative_streak + 1 if strongly else 0
     priority = (1 if negative else 0) + (1 if s.emotion else 0)
+    if turn.media is not None:
+        return _non_text(turn, priority)
     intent = turn.intent
+    if turn.command == "human":
+        intent = "request_human"
     # A bare order or ticket number answers the question the bot just asked.
     if turn.awaiting == "order_id" and "order_id" in turn.entities:
         intent = "order_status"
     if turn.awaiting == "ticket_id" and "ticket_id" in turn.entities:
         intent = "ticket_status"
 
+    steps: list[Step] = []
     failed = False
+    apology_said = False  # the reply itself apologises (no extra empathy line)
     escalate: str | None = None
     awaiting: str | None = None
     article: dict[str, Any] | None = None
     offered: tuple[str, ...] = ()
+    asked_back = False
     asks_kb = intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS or turn.fallback
     # Close articles are offered only for what the NLU takes for a question: "what's the
     # weather" or "tell me a joke" is close to nothing, whatever the search finds near it.
-    may_ask = intent in QUESTION_INTENTS
+    may_ask = intent in QUESTION_INTENTS and turn.awaiting not in ASKED_BACK
+    sure_question = may_ask and not turn.fallback and turn.confidence >= settings.sure_question
 
-    if intent == "request_human":
+    if turn.command == "start":
+        steps.append(Step("utter_greet"))
+    elif turn.command == "help":
+        steps.append(Step("utter_help"))
+    elif intent == "request_human":
         escalate, priority = "explicit_request", priority + 2
     elif intent == "complaint":
-        if not negative:
-            steps.append(Step("utter_empathy"))
         steps.append(Step("utter_complaint_received"))
         escalate, priority = "complaint", priority + 1
     elif intent in LOOKUPS:
@@ -142,7 +183,7 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
             steps.append(Step(f"utter_{kind}_status", dict(found)))
     elif intent == "feedback_negative":
         steps.append(Step("utter_sorry_not_helpful"))
-        failed = True
+        failed = apology_said = True
     elif intent in SMALL_TALK and not turn.fallback:
         steps.append(Step(SMALL_TALK[intent]))
     elif turn.kb_answer is not None and (asks_kb or intent == KB_PICK):
@@ -150,17 +191,30 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
             Step("utter_kb_answer", {"answer": turn.kb_answer["body"]}, article=turn.kb_answer)
         )
         article = {"id": turn.kb_answer["id"], "version": turn.kb_answer["version"]}
-    elif turn.kb_choices and may_ask:
-        steps.append(Step("utter_kb_choices", buttons=choice_buttons(turn.kb_choices)))
-        offered = tuple(str(c["id"]) for c in turn.kb_choices)
-        awaiting = "kb_choice"
+    elif may_ask and (turn.kb_choices or (sure_question and turn.kb_candidates)):
+        choices = turn.kb_choices or turn.kb_candidates
+        steps.append(Step("utter_kb_choices", buttons=choice_buttons(choices)))
+        offered = tuple(str(c["id"]) for c in choices)
+        awaiting, asked_back = "kb_choice", True
+    elif sure_question:
+        steps.append(Step("utter_ask_details"))
+        awaiting, asked_back = "details", True
+    elif turn.failed_turns >= 1:
+        # Not understood again: say so once more with an apology, and offer a person.
+        steps.append(Step("utter_default_again"))
+        failed = apology_said = True
     else:
         # Out of scope, not understood, or a question the knowledge base cannot answer.
         steps.append(Step("utter_default"))
         failed = True
 
-    # A failure grows the count, a question back (articles offered) leaves it, a success resets it.
-    failed_turns = turn.failed_turns + 1 if failed else turn.failed_turns if offered else 0
+    # The customer is upset: a complaint, a second failure in a row, or strongly negative words.
+    upset = intent == "complaint" or strongly or apology_said
+    empathetic = upset and not turn.apologised
+    if empathetic and not apology_said:
+        steps.insert(0, Step("utter_empathy"))
+    # A failure grows the count, a question back leaves it, a success resets it.
+    failed_turns = turn.failed_turns + 1 if failed else turn.failed_turns if asked_back else 0
     if escalate is None and failed_turns >= settings.max_failed_turns:
         escalate = "failed_turns"
     if escalate is None and negative_streak >= settings.negative_streak_to_escalate:
@@ -174,6 +228,24 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
         priority=priority,
         awaiting=awaiting,
         kb_article=article,
-        empathetic=negative,
+        empathetic=empathetic or apology_said,
         kb_choices=offered,
+        asked_back=asked_back,
+    )
+
+
+def _non_text(turn: Turn, priority: int) -> Decision:
+    """A sticker, photo, voice note ...: acknowledged in words, never a failed turn; what the
+    bot was waiting for (an order number, a pick) it still waits for."""
+    reply = NON_TEXT_REPLY.get(turn.media or "", "utter_non_text_sticker")
+    return Decision(
+        steps=(Step(reply),),
+        failed=False,
+        failed_turns=turn.failed_turns,
+        negative_streak=turn.negative_streak,
+        escalate=None,
+        priority=priority,
+        awaiting=turn.awaiting,
+        kb_article=None,
+        empathetic=False,
     )

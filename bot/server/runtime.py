@@ -72,7 +72,11 @@ async def open_runtime(
     runtime.store, runtime.kb = store, kb
     responses = Responses.load(config.path(config.dialogue.responses))
     runtime.handoff = HandoffService(
-        store, responses, handle_minutes=h.average_handle_minutes, metrics=runtime.metrics
+        store,
+        responses,
+        handle_minutes=h.average_handle_minutes,
+        metrics=runtime.metrics,
+        skill_groups=h.skill_groups,
     )
     c = config.console
     runtime.accounts = Accounts(

@@ -230,7 +230,11 @@ class TelegramConnector:
                 log.info("telegram: chat linked to customer %s", customer_id)
         self._later(self.bot.send_chat_action(int(inbound.chat_id), "typing"))
         await self.engine.handle(
-            CHANNEL, inbound.chat_id, inbound.text, external_id=inbound.external_id
+            CHANNEL,
+            inbound.chat_id,
+            inbound.text,
+            external_id=inbound.external_id,
+            language_hint=inbound.language,
         )
         self.outbox.wake()
 

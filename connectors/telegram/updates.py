@@ -8,8 +8,20 @@ from dataclasses import dataclass
 
 from telegram import Message, Update
 
+from bot.dialogue.inbound import media_marker
+
 CHANNEL = "telegram"
-_KINDS = ("photo", "video", "voice", "audio", "document", "sticker", "animation", "location")
+_KINDS = (
+    "photo",
+    "video",
+    "voice",
+    "audio",
+    "document",
+    "sticker",
+    "animation",
+    "location",
+    "contact",
+)
 
 
 @dataclass(frozen=True)
@@ -62,5 +74,4 @@ def _text(msg: Message) -> tuple[str, str | None]:
     if text:
         return text, None
     kind = next((k for k in _KINDS if getattr(msg, k, None)), "message")
-    caption = (msg.caption or "").strip()
-    return (f"[{kind}] {caption}".strip(), None)
+    return media_marker(kind, msg.caption or ""), None

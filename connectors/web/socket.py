@@ -289,6 +289,7 @@ class WidgetConnection:
                 self.sender,
                 text,
                 external_id=client_id if isinstance(client_id, str) else None,
+                language_hint=self.language,
             )
         except InputError as exc:  # refused before anything was stored
             await self.error(str(exc))
@@ -370,6 +371,7 @@ class WidgetConnection:
                     "position": None,
                     "agent": None,
                     "wait_minutes": None,
+                    "ticket": None,
                     "awaiting_rating": False,
                 }
             )
@@ -394,6 +396,8 @@ class WidgetConnection:
                 "position": position,
                 "wait_minutes": wait,
                 "agent": agent,
+                # The bot opened a ticket instead of queueing: the banner repeats its promise.
+                "ticket": conv.state.get("ticket") if conv.status == "bot" else None,
                 "awaiting_rating": awaiting is not None,
             }
         )

@@ -59,6 +59,7 @@
       queued: (n, m) => (n == null ? 'Waiting for an agent…'
         : `You are number ${n} in line` + (m == null ? '' : `, about ${m} min`)),
       assigned: (a) => (a ? `You're chatting with ${a}` : "You're chatting with an agent"),
+      ticket: (n, d) => `Ticket ${n}: an agent will reply here` + (d ? ` by ${d}` : ''),
       resolved: 'This conversation has ended.',
       typing: 'Typing…', pending: 'Sending…', agent: 'Agent', image: 'Image', video: 'Video',
       quick: 'Suggested replies', tooLong: `Your message is too long (at most ${MAX_LEN} characters).`,
@@ -75,6 +76,7 @@
       queued: (n, m) => (n == null ? '正在为您转接人工客服…'
         : `排队中：第 ${n} 位` + (m == null ? '' : `，预计约 ${m} 分钟`)),
       assigned: (a) => (a ? `人工客服 ${a} 正在为您服务` : '人工客服正在为您服务'),
+      ticket: (n, d) => `工单 ${n}：客服将` + (d ? `在 ${d} 前` : '') + '在此回复您',
       resolved: '本次会话已结束。',
       typing: '对方正在输入…', pending: '发送中…', agent: '客服', image: '图片', video: '视频',
       quick: '快捷回复', tooLong: `消息过长（最多 ${MAX_LEN} 个字符）。`,
@@ -522,6 +524,9 @@ button { cursor: pointer; }
     if (s.status === 'queued') text = T.queued(num(s.position), num(s.wait_minutes));
     else if (s.status === 'assigned') text = T.assigned(typeof s.agent === 'string' ? s.agent : '');
     else if (s.status === 'resolved') text = T.resolved;
+    else if (s.ticket && typeof s.ticket.number === 'string') {
+      text = T.ticket(s.ticket.number, typeof s.ticket.due === 'string' ? s.ticket.due : '');
+    }
     status.textContent = text;
     status.hidden = !text;
 

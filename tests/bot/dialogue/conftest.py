@@ -1,5 +1,5 @@
-"""The dialogue engine on a fresh SQLite store, inside the agents' service hours; each test
-module brings the knowledge base it needs as its own `kb` fixture."""
+"""The dialogue engine on a fresh SQLite store, inside the agents' service hours, answering from
+the sample knowledge base (a test module may bring another as its own `kb` fixture)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,21 @@ from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import SqlStore
 from handoff.routing import Router
 from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory: pytest.TempPathFactory, trained: NLUPipeline) -> KnowledgeBase:
+    tmp = tmp_path_factory.mktemp("kb")
+    base = config_from_dict({"pipeline": [{"name": "LanguageDetector"}]}, base_dir=str(REPO))
+    raw = base.model_dump(exclude={"base_dir"})
+    raw["pipeline"] = base.pipeline_spec()
+    raw["knowledge"].update(index_path=str(tmp / "idx"), history_db=str(tmp / "h.db"))
+    config = config_from_dict(raw, base_dir=str(REPO))
+    embed = trained.component("SentenceEmbeddingFeaturizer")
+    kb = KnowledgeBase(config, embedder=embed.embedder)
+    kb.reindex()
+    return kb
+
 
 OPEN_HOURS = datetime(2026, 11, 24, 14, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 

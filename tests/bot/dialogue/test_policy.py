@@ -126,3 +126,67 @@ def test_a_rating_is_a_lone_digit_from_1_to_5(text: str, rating: tuple[int, str]
     from bot.dialogue.engine import parse_rating
 
     assert parse_rating(text) == rating
+
+
+CANDIDATES = (
+    {"id": "after-sales/returns/seven-day", "title": "七天无理由退货", "version": 1},
+    {"id": "after-sales/returns/exchange", "title": "换货流程", "version": 1},
+)
+
+
+def test_a_sure_question_with_nothing_close_offers_the_best_candidates() -> None:
+    d = decide(turn("question_returns", confidence=0.95, kb_candidates=CANDIDATES), S)
+    assert not d.failed and d.asked_back and d.failed_turns == 0
+    assert d.kb_choices == tuple(c["id"] for c in CANDIDATES) and d.awaiting == "kb_choice"
+
+
+def test_a_sure_question_with_no_candidate_is_asked_for_details() -> None:
+    d = decide(turn("question_returns", confidence=0.95, failed_turns=1), S)
+    assert [s.response for s in d.steps] == ["utter_ask_details"] and not d.failed
+    assert d.failed_turns == 1  # a question back neither fails nor helps
+
+
+def test_asking_back_twice_in_a_row_is_a_failure() -> None:
+    for awaiting in ("kb_choice", "details"):
+        d = decide(
+            turn("question_returns", confidence=0.95, kb_candidates=CANDIDATES, awaiting=awaiting),
+            S,
+        )
+        assert d.failed and not d.asked_back, awaiting
+
+
+def test_an_unsure_question_is_not_asked_back() -> None:
+    d = decide(turn("question_returns", confidence=0.4, kb_candidates=CANDIDATES), S)
+    assert d.failed and d.steps[-1].response == "utter_default"
+
+
+def test_a_second_failure_in_a_row_apologises_and_offers_a_person() -> None:
+    d = decide(turn("out_of_scope", failed_turns=1), S)
+    assert [s.response for s in d.steps] == ["utter_default_again"] and d.empathetic
+
+
+def test_the_bot_apologises_once_per_conversation() -> None:
+    d = decide(turn("complaint", apologised=True), S)
+    assert [s.response for s in d.steps] == ["utter_complaint_received"]
+    angry = decide(turn("question_shipping", kb_answer=ANSWER, sentiment=ANGRY, apologised=True), S)
+    assert "utter_empathy" not in [s.response for s in angry.steps]
+
+
+def test_mild_negativity_alone_is_no_reason_to_apologise() -> None:
+    d = decide(turn("question_shipping", kb_answer=ANSWER, sentiment=MILD), S)
+    assert not d.empathetic and d.steps[0].response == "utter_kb_answer"
+    assert d.priority == 1  # but the chat is still more urgent for an agent
+
+
+@pytest.mark.parametrize("media", ["sticker", "image", "voice", "location", "file"])
+def test_a_message_that_is_not_text_never_fails_and_keeps_what_the_bot_awaits(media: str) -> None:
+    d = decide(turn("non_text", media=media, failed_turns=2, awaiting="order_id"), S)
+    assert not d.failed and d.failed_turns == 2 and d.escalate is None
+    assert d.awaiting == "order_id" and d.steps[0].response.startswith("utter_non_text_")
+
+
+def test_commands_are_answered_whatever_the_nlu_thought() -> None:
+    assert decide(turn("out_of_scope", command="help"), S).steps[0].response == "utter_help"
+    assert decide(turn("greet", command="start"), S).steps[0].response == "utter_greet"
+    human = decide(turn("out_of_scope", command="human"), S)
+    assert human.escalate == "explicit_request" and not human.failed

@@ -29,7 +29,7 @@ from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import MSG, SqlStore, TurnStart
 from handoff.routing import Router
-from tests.bot.dialogue.test_engine import OPEN_HOURS
+from tests.bot.dialogue.conftest import OPEN_HOURS
 from tests.bot.store.conftest import PG_ADMIN, _pg_admin
 from tests.bot.test_coordination import REDIS
 from tests.conftest import REPO
@@ -217,6 +217,7 @@ async def test_a_message_that_kills_its_process_every_time_is_handed_over_too(
 ) -> None:
     """A try that never returns (its process killed) is counted as well: after the last one
     the conversation goes to a person without running the turn again."""
+    await engine.store.add_agent("ida", "Ida", skills=["after_sales"], status="online")
     dead = await dead_turn(engine, "eve", "退款多久到账", "e1")
     for _ in range(SETTINGS.max_attempts):  # each try counted, then its process died
         assert await engine.unfinished.attempt(dead.inbound.id) is not None

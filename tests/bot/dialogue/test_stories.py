@@ -18,7 +18,6 @@ from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import SqlStore
 from handoff.routing import Router
 from handoff.service import HandoffService
-from tests.bot.dialogue.test_engine import kb  # noqa: F401  (module-scoped fixture)
 from tests.bot.store.conftest import store  # noqa: F401  (SQLite and PostgreSQL)
 from tests.conftest import REPO
 
@@ -28,7 +27,7 @@ STORIES = REPO / "tests" / "stories" / "conversations.yml"
 async def test_every_shipped_story_passes(
     store: SqlStore,  # noqa: F811
     trained: NLUPipeline,
-    kb: KnowledgeBase,  # noqa: F811
+    kb: KnowledgeBase,
     tmp_path: Path,
 ) -> None:
     config = config_from_dict({"pipeline": [{"name": "LanguageDetector"}]}, base_dir=str(REPO))

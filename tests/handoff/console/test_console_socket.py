@@ -230,6 +230,8 @@ async def test_an_agent_outside_the_skill_group_sees_nothing_a_supervisor_sees_a
     assert sorted(a["username"] for a in floor["agents"]) == ["amy", "boss"]
     assert floor["groups"] == []
     await wait_for(amy_ws, amy_seen, lambda f: f["type"] == "mine")
+    # Someone in after-sales is online (not watching), so the request queues, not a ticket.
+    await add_agent(client, "cal", skills=["after_sales"])
 
     cid = await ask_for_a_person(client, "c2")
     await wait_for(boss_ws, boss_seen, queued(cid))
@@ -238,10 +240,11 @@ async def test_an_agent_outside_the_skill_group_sees_nothing_a_supervisor_sees_a
     )
     [group] = floor["groups"]
     assert group["skill_group"] == "after_sales" and group["waiting"] == 1
-    assert {a["username"]: a["load"] for a in floor["agents"]} == {"amy": 0, "boss": 0}
+    assert {a["username"]: a["load"] for a in floor["agents"]} == {"amy": 0, "boss": 0, "cal": 0}
     assert {a["username"]: a["role"] for a in floor["agents"]} == {
         "amy": "agent",
         "boss": "supervisor",
+        "cal": "agent",
     }
 
     # Both look at the conversation; only the supervisor may.

@@ -1,0 +1,91 @@
+"""What kind of message the customer sent, before anything reads its words: text, a command, or
+something that is not text at all (a sticker, a photo, a voice note, an emoji on its own).
+
+The channels turn every message into text so that nothing is lost and agents see it in the
+transcript: a photo without a caption arrives as "[photo]", with one as "[photo] the box was
+crushed". This module owns that convention (`media_marker` writes it, `read_inbound` reads it), so
+the bot can acknowledge what it cannot read instead of failing a turn over it, and can answer the
+caption of a photo as the question it is.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Media kinds as the channels name them, and the group each is answered as.
+MEDIA_KINDS: dict[str, str] = {
+    "sticker": "sticker",
+    "animation": "sticker",
+    "photo": "image",
+    "image": "image",
+    "video": "image",
+    "document": "file",
+    "file": "file",
+    "voice": "voice",
+    "audio": "voice",
+    "location": "location",
+    "contact": "contact",
+    "link": "file",
+    "message": "other",
+    "button": "other",
+    "empty": "other",
+}
+_MARKER = re.compile(r"^\[([a-z]+)\](?:\s+(.*))?$", re.S)
+# Commands every channel understands, and the words customers type for them.
+COMMANDS: dict[str, str] = {
+    "/start": "start",
+    "/greet": "start",
+    "/help": "help",
+    "/human": "human",
+    "/agent": "human",
+    "/menu": "help",
+}
+COMMAND_WORDS: dict[str, str] = {
+    "帮助": "help",
+    "菜单": "help",
+    "help": "help",
+    "menu": "help",
+    "人工": "human",
+    "转人工": "human",
+    "人工客服": "human",
+    "开始": "start",
+}
+
+
+@dataclass(frozen=True)
+class Inbound:
+    kind: str  # text | command | media
+    text: str  # what the bot should read: the message, or a photo's caption ("" when none)
+    media: str | None = None  # image | sticker | voice | file | location | contact | other
+    command: str | None = None  # start | help | human
+
+
+def media_marker(kind: str, caption: str = "") -> str:
+    """How a channel writes a message that is not text, so the transcript keeps it."""
+    caption = caption.strip()
+    return f"[{kind}] {caption}" if caption else f"[{kind}]"
+
+
+def read_inbound(text: str) -> Inbound:
+    stripped = text.strip()
+    m = _MARKER.match(stripped)
+    if m and m.group(1) in MEDIA_KINDS:
+        caption = (m.group(2) or "").strip()
+        return Inbound("media", caption, MEDIA_KINDS[m.group(1)])
+    head = stripped.split(maxsplit=1)[0].split("@", 1)[0].lower() if stripped else ""
+    if head in COMMANDS and len(stripped.split()) <= 2:
+        return Inbound("command", stripped, command=COMMANDS[head])
+    word = stripped.strip(" !！?？。.").lower()
+    if word in COMMAND_WORDS:
+        return Inbound("command", stripped, command=COMMAND_WORDS[word])
+    if stripped and not _has_words(stripped):
+        # Emoji, punctuation or symbols alone: a reaction, read like a sticker. Digits are words
+        # here: a bare order number is an answer.
+        return Inbound("media", "", "sticker")
+    return Inbound("text", text)
+
+
+def _has_words(text: str) -> bool:
+    return any(unicodedata.category(ch)[0] in ("L", "N") for ch in text)
