@@ -186,7 +186,13 @@ class DialogueEngine:
         if reading.ellipsis and intent not in QUESTION_INTENTS and context.intent:
             intent = context.intent  # "and for the Pro?": the same question, another product
         language = _reply_language(parse.language, fallback_language)
-        wanted = intent in QUESTION_INTENTS or intent in UNKNOWN_INTENTS or mode == "suggest"
+        # A complaint is searched too: a calm fault report an article answers is answered.
+        wanted = (
+            intent in QUESTION_INTENTS
+            or intent in UNKNOWN_INTENTS
+            or intent == "complaint"
+            or mode == "suggest"
+        )
         if mode == "none" or self.kb is None or not wanted:
             return Understood(parse, reading=reading, intent=intent)
         same_model = self.kb.embedder is self._nlu_embedder and reading.search_text == text
@@ -523,6 +529,7 @@ class DialogueEngine:
                 awaiting=state.get("awaiting"),
                 apologised=bool(state.get("apologised")),
                 media=message.media if message.kind == "media" and not message.text else None,
+                attachment=message.media if message.kind == "media" and message.text else None,
                 command=message.command,
                 kb_answer=kb_answer,
                 kb_choices=tuple(understood.choices),
@@ -545,6 +552,7 @@ class DialogueEngine:
                 decision.priority,
                 language,
                 text,
+                state.get("ticket"),
             )
             replies += more
             status = handoff.status
@@ -705,6 +713,7 @@ class DialogueEngine:
         priority: int,
         language: str,
         text: str,
+        open_ticket: dict[str, Any] | None = None,
     ) -> tuple[HandoffInfo, list[OutboundMessage]]:
         wanted = self.router.group_for(reason, intent, category)
         if "high_value" in customer.tags:
@@ -723,6 +732,17 @@ class DialogueEngine:
         group = (
             wanted if can_take(wanted) else overflow if overflow and can_take(overflow) else None
         )
+        if group is None and open_ticket:  # the promise stands: no second ticket
+            msg = self.responses.render(
+                "utter_ticket_already_open",
+                language,
+                ticket=open_ticket["number"],
+                follow_up=open_ticket.get("due") or "",
+            )
+            info = HandoffInfo(
+                reason, wanted, None, open_ticket["number"], due=open_ticket.get("due")
+            )
+            return info, [msg]
         if group is None:
             self.metrics.handoff(reason, wanted)
             return await self._ticket(

@@ -55,6 +55,11 @@ async def test_a_knowledge_answer_cites_its_article(client: TestClient) -> None:
 
 
 async def test_while_queued_the_bot_answers_with_an_empty_list(client: TestClient) -> None:
+    from bot.server.runtime import RUNTIME
+
+    store = client.app[RUNTIME].store
+    assert store is not None
+    await store.add_agent("ava", "Ava", skills=["after_sales"], status="online")
     first = await client.post("/webhooks/rest/webhook", json={"sender": "s3", "message": "转人工"})
     assert (await first.json())[-1]["custom"]["status"] == "queued"
     resp = await client.post("/webhooks/rest/webhook", json={"sender": "s3", "message": "在吗"})
@@ -95,14 +100,14 @@ async def test_replies_carry_increasing_sequence_numbers(client: TestClient) -> 
 async def test_a_long_poll_wakes_with_the_agent_reply(client: TestClient) -> None:
     from bot.server.runtime import RUNTIME
 
+    runtime = client.app[RUNTIME]
+    assert runtime.store is not None and runtime.handoff is not None
+    await runtime.store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
     queued = await (
         await client.post("/webhooks/rest/webhook", json={"sender": "lp", "message": "转人工"})
     ).json()
     last = queued[-1]["custom"]["seq"]
     conversation = queued[-1]["custom"]["conversation_id"]
-    runtime = client.app[RUNTIME]
-    assert runtime.store is not None and runtime.handoff is not None
-    await runtime.store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
     await runtime.handoff.claim(conversation, "amy")
 
     async def agent_replies_later() -> None:

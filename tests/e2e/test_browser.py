@@ -124,6 +124,29 @@ async def test_a_question_gets_a_knowledge_answer_with_its_image(
     assert await page.evaluate("window.opened === undefined")
 
 
+async def test_with_nobody_online_the_banner_repeats_the_tickets_promise(
+    server: TestServer, site: str, browser: Any, artifacts: Path
+) -> None:
+    """One state, one message: no queue position while a ticket is what the customer has; an
+    emoji is acknowledged in the page's language, not failed."""
+    store = server.app[RUNTIME].store
+    assert store is not None
+    await store.update_agent("amy", status="offline")
+    page = await browser.new_page(viewport={"width": 390, "height": 800}, locale="en-US")
+    await page.goto(site)  # the demo page is in English: so is the widget
+    await page.get_by_test_id("rd-launcher").click()
+    await _say(page, "👍")
+    bot = page.locator('[data-testid="rd-msg"][data-sender="bot"]')
+    await bot.filter(has_text="can't read stickers").first.wait_for()
+    await _say(page, "agent please")
+    await bot.filter(has_text="opened ticket").first.wait_for()
+    status = page.get_by_test_id("rd-status")
+    banner = re.compile(r"Ticket T-\d+: an agent will reply here by \d\d-\d\d \d\d:\d\d")
+    await status.filter(has_text=banner).wait_for()
+    assert "in line" not in (await status.inner_text())
+    await page.screenshot(path=str(artifacts / "widget-ticket.png"))
+
+
 async def test_failed_turns_queue_the_customer_and_an_agent_takes_over(
     site: str, browser: Any, artifacts: Path
 ) -> None:

@@ -157,3 +157,17 @@ async def test_a_transfer_names_the_group_as_customers_read_it(engine: DialogueE
     await service.transfer(r.conversation_id, "billing")
     notes = [m.text for m in await engine.store.messages(r.conversation_id) if m.sender == "system"]
     assert any("支付与账单" in n for n in notes) and not any("billing" in n for n in notes)
+
+
+async def test_asking_again_while_a_ticket_is_open_opens_no_second_one(
+    engine: DialogueEngine,
+) -> None:
+    first = await engine.handle("rest", "t3", "转人工")
+    again = await engine.handle("rest", "t3", "我要人工客服")
+    assert first.handoff is not None and again.handoff is not None
+    assert again.handoff.ticket == first.handoff.ticket and first.handoff.ticket is not None
+    assert (
+        first.handoff.ticket in again.replies[-1].text and "已经在处理中" in again.replies[-1].text
+    )
+    customer = await engine.store.customer_for("rest", "t3")
+    assert len(await engine.store.tickets_of(customer.id)) == 1

@@ -58,7 +58,7 @@ def test_request_human_escalates_at_once_with_priority() -> None:
 
 
 def test_complaint_escalates_after_an_empathetic_reply() -> None:
-    d = decide(turn("complaint"), S)
+    d = decide(turn("complaint", confidence=0.99), S)
     assert [s.response for s in d.steps] == ["utter_empathy", "utter_complaint_received"]
     assert d.escalate == "complaint"
 
@@ -160,13 +160,13 @@ def test_an_unsure_question_is_not_asked_back() -> None:
     assert d.failed and d.steps[-1].response == "utter_default"
 
 
-def test_a_second_failure_in_a_row_apologises_and_offers_a_person() -> None:
+def test_a_second_failure_in_a_row_says_so_and_offers_a_person() -> None:
     d = decide(turn("out_of_scope", failed_turns=1), S)
-    assert [s.response for s in d.steps] == ["utter_default_again"] and d.empathetic
+    assert [s.response for s in d.steps] == ["utter_default_again"] and d.failed
 
 
 def test_the_bot_apologises_once_per_conversation() -> None:
-    d = decide(turn("complaint", apologised=True), S)
+    d = decide(turn("complaint", confidence=0.99, apologised=True), S)
     assert [s.response for s in d.steps] == ["utter_complaint_received"]
     angry = decide(turn("question_shipping", kb_answer=ANSWER, sentiment=ANGRY, apologised=True), S)
     assert "utter_empathy" not in [s.response for s in angry.steps]
@@ -190,3 +190,20 @@ def test_commands_are_answered_whatever_the_nlu_thought() -> None:
     assert decide(turn("greet", command="start"), S).steps[0].response == "utter_greet"
     human = decide(turn("out_of_scope", command="human"), S)
     assert human.escalate == "explicit_request" and not human.failed
+
+
+def test_a_complaint_the_nlu_is_unsure_of_is_answered_like_a_question() -> None:
+    unsure = decide(turn("complaint", confidence=0.6, kb_answer=ANSWER), S)
+    assert unsure.escalate is None and not unsure.failed and not unsure.empathetic
+    assert [s.response for s in unsure.steps] == ["utter_kb_answer"]
+    asked = decide(turn("complaint", confidence=0.8, kb_candidates=CANDIDATES), S)
+    assert asked.asked_back and asked.escalate is None
+    sure = decide(turn("complaint", confidence=0.98, kb_answer=ANSWER, sentiment=ANGRY), S)
+    assert sure.escalate == "complaint" and sure.empathetic
+
+
+def test_a_photo_whose_caption_is_not_understood_is_acknowledged_not_failed() -> None:
+    d = decide(turn("out_of_scope", fallback=True, attachment="image", failed_turns=1), S)
+    assert not d.failed and d.failed_turns == 1 and d.steps[0].response == "utter_non_text_image"
+    answered = decide(turn("question_shipping", attachment="image", kb_answer=ANSWER), S)
+    assert answered.kb_article is not None

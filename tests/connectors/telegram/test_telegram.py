@@ -381,3 +381,34 @@ async def test_a_web_customer_continues_on_telegram_with_one_history(
     await tg.wait_for_sent(1, chat_id=CHAT + 1)
     other = await store.find_customer("telegram", str(CHAT + 1))
     assert other is not None and other.id != web_customer.id
+
+
+async def test_non_text_messages_and_commands_in_the_users_language_never_fail(
+    client: Client, tg: TelegramStandIn
+) -> None:
+    """A user whose app is in English sends a photo, a sticker and /help: each is answered in
+    English, none counts as a failed turn, and nobody is handed over."""
+    chat = 4242
+    tg.push_photo(chat, language_code="en")
+    await tg.wait_for_sent(1, chat_id=chat)
+    user = tg.push_message(chat, "/help", language_code="en")["message"]["from"]
+    await tg.wait_for_sent(2, chat_id=chat)
+    sticker = {"file_id": "CAACAgIAAxkBAA1", "file_unique_id": "AgAD1", "type": "regular"}
+    sticker |= {"width": 512, "height": 512, "is_animated": False, "is_video": False}
+    tg.push_update(
+        {
+            "message": {
+                "message_id": 99,
+                "from": user,
+                "chat": {"id": chat, "type": "private", "first_name": "Test"},
+                "date": int(time.time()),
+                "sticker": sticker,
+            }
+        }
+    )
+    await tg.wait_for_sent(3, chat_id=chat)
+    photo, helped, sticker_reply = tg.sent_texts(chat)[:3]
+    assert "picture" in photo and "/human" in helped and "sticker" in sticker_reply
+    conv = await chat_conversation(store_of(client), chat)
+    assert conv.language == "en" and conv.failed_turns == 0 and conv.status == "bot"
+    assert await customer_texts(store_of(client), chat) == ["[photo]", "/help", "[sticker]"]

@@ -448,6 +448,7 @@ async def test_a_missing_or_malformed_token_gets_a_fresh_one(client: Client, giv
         "position": None,
         "agent": None,
         "wait_minutes": None,
+        "ticket": None,
         "awaiting_rating": False,
     }
 

@@ -155,7 +155,8 @@ async def make_rig(
         store = client.app[RUNTIME].store
         assert store is not None and client.app[RUNTIME].wechat is not None
         groups = sorted(config.handoff.skill_groups)
-        await store.add_agent(AGENT, "Amy", skills=groups, languages=["zh", "en"])
+        # Online: a request for a person queues for Amy rather than opening a ticket.
+        await store.add_agent(AGENT, "Amy", skills=groups, languages=["zh", "en"], status="online")
         await store.add_agent("sam", "Sam", role="supervisor", skills=groups)
         return Rig(client, wx, store, config)
 
