@@ -5,6 +5,16 @@ label comes from a small classifier trained on customer-service messages we wrot
 (bot/nlu/resources/sentiment_train.yml): the sentence embedding, character n-grams, VADER's scores
 and emotion-cue counts. The emotion flag (urgent, disappointed, angry) comes from cue phrases in
 both languages, which keeps it explainable to agents. bench/sentiment.py measures the choice.
+
+Most messages to a support desk are plain requests, and an apology nobody asked for costs more
+than a missed mild complaint, so (issue 16):
+- the classifier's negative odds are rescaled from the training file's share of negatives to
+  `negative_prior`, the share expected in live traffic (a class-prior correction);
+- a message with no words of its own (emoji, digits, punctuation) or a bare /command is never
+  negative unless it carries a negative cue (a 😡);
+- cues of anger, disappointment or distress ("急死了") make a message negative whatever the
+  classifier says; a cue of urgency alone raises the flag but leaves the label to the
+  classifier, since "block my card right now" is a request, not a complaint.
 """
 
 from __future__ import annotations
@@ -27,6 +37,20 @@ from bot.nlu.types import Message, Sentiment
 
 LABELS = ("negative", "neutral", "positive")
 EMOTIONS = ("angry", "disappointed", "urgent")  # priority order when cues of several appear
+# The lexicon's cues of distress without an emotion of their own ("急死了", "desperate").
+DISTRESS = "distress"
+# A message carrying a cue of one of these is negative, whatever the classifier says. Urgency
+# alone is not on the list: "block my card right now" is a request, not a complaint.
+_NEGATIVE_CUES = ("angry", "disappointed", DISTRESS)
+# A bare channel command, as Telegram sends it: /start, /help@kite_bot.
+_COMMAND = re.compile(r"/[A-Za-z][\w-]*(?:@\w+)?")
+# A cue right after a negation is no cue: "不着急" and "别着急" are not urgent, "no hurry" and
+# "not urgent at all" neither. Chinese: 不/没/别/无 and at most one character between; English:
+# not/no/never/don't and at most two words between, with no punctuation in between.
+_NEGATED_ZH = re.compile(r"[不没别无][^\s，。！？、,.!?]?$")
+_NEGATED_EN = re.compile(
+    r"(?<![a-z'])(?:not|no|never|don't|dont|isn't|isnt)\s+(?:[a-z']+\s+){0,2}$"
+)
 _CHAR_PARAMS = CountVectorsParams(analyzer="char_wb", min_ngram=1, max_ngram=3, min_df=2)
 
 
@@ -72,13 +96,15 @@ def load_labelled(path: Path | None) -> list[LabelledText]:
 
 
 class EmotionCues:
-    """Cue phrases per emotion: substrings in Chinese, whole words or phrases in English."""
+    """Cue phrases per emotion, and of distress: substrings in Chinese, whole words or phrases
+    in English, and symbols (emoji: "any") matched as substrings in a message of either
+    language."""
 
     def __init__(self, cues: dict[str, dict[str, list[str]]]) -> None:
         self.cues = cues
         self._en: dict[str, re.Pattern[str] | None] = {}
         self._zh: dict[str, list[str]] = {}
-        for emotion in EMOTIONS:
+        for emotion in (*EMOTIONS, DISTRESS):
             langs = cues.get(emotion, {})
             en = sorted(
                 {c.lower() for c in langs.get("en", []) if c.strip()}, key=len, reverse=True
@@ -88,7 +114,9 @@ class EmotionCues:
                 if en
                 else None
             )
-            self._zh[emotion] = [c for c in langs.get("zh", []) if c.strip()]
+            self._zh[emotion] = [
+                c for c in [*langs.get("zh", []), *langs.get("any", [])] if c.strip()
+            ]
 
     @classmethod
     def load(cls, path: Path | None) -> EmotionCues:
@@ -100,17 +128,50 @@ class EmotionCues:
             .read_text("utf-8")
         )
         raw = yaml.safe_load(text) or {}
-        return cls({e: raw.get(e) or {} for e in EMOTIONS})
+        return cls({e: raw.get(e) or {} for e in (*EMOTIONS, DISTRESS)})
 
     def counts(self, text: str) -> dict[str, int]:
+        """How many cues of each emotion (and of distress) the text carries, negated ones not
+        counted: each English match, and each Chinese or symbol cue once."""
         lower = text.lower()
         out = {}
-        for emotion in EMOTIONS:
-            rx = self._en[emotion]
-            n = len(rx.findall(lower)) if rx else 0
-            n += sum(1 for c in self._zh[emotion] if c in text)
+        for emotion in (*EMOTIONS, DISTRESS):
+            rx = self._en.get(emotion)
+            n = (
+                sum(1 for m in rx.finditer(lower) if not _NEGATED_EN.search(lower[: m.start()]))
+                if rx
+                else 0
+            )
+            n += sum(1 for c in self._zh.get(emotion, []) if _unnegated(c, text))
             out[emotion] = n
         return out
+
+
+def _unnegated(cue: str, text: str) -> bool:
+    """True if `cue` occurs in `text` at least once without a negation right before it."""
+    start = text.find(cue)
+    while start >= 0:
+        if not _NEGATED_ZH.search(text[max(0, start - 2) : start]):
+            return True
+        start = text.find(cue, start + 1)
+    return False
+
+
+def prior_shift(prior: float | None, trained_share: float) -> np.ndarray:
+    """What to add to the classifier's logits (negative, neutral, positive) so the negative
+    class has `prior` instead of `trained_share`, the other two keeping their ratio: Bayes'
+    rule for a change of class prior. Zeros for None."""
+    if prior is None or not 0.0 < trained_share < 1.0:
+        return np.zeros(len(LABELS))
+    rest = np.log((1.0 - prior) / (1.0 - trained_share))
+    return np.array([np.log(prior / trained_share), rest, rest])
+
+
+def _wordless(text: str) -> bool:
+    """True for a message with no letters of any script (only emoji, digits, punctuation,
+    symbols) and for a bare channel command."""
+    stripped = text.strip()
+    return not any(ch.isalpha() for ch in stripped) or bool(_COMMAND.fullmatch(stripped))
 
 
 class SentimentAnalyzer(BaseComponent):
@@ -181,24 +242,28 @@ class SentimentAnalyzer(BaseComponent):
         model = LogisticRegression(C=self.params.C, max_iter=2000, random_state=0)
         model.fit(x, y)
         self.weights = model.coef_.T.astype(np.float32)
-        self.bias = model.intercept_.astype(np.float32)
+        # The prior correction is folded into the bias, so a saved model needs nothing new.
+        shift = prior_shift(self.params.negative_prior, float(np.mean(y == 0)))
+        self.bias = (model.intercept_ + shift).astype(np.float32)
 
     def analyse(self, message: Message) -> Sentiment:
         z = self._features(message) @ self.weights + self.bias
         p = np.exp(z - z.max())
         p /= p.sum()
         label = LABELS[int(np.argmax(p))]
+        score = float(p[2] - p[0])
         if label == "negative" and p[0] - max(p[1], p[2]) < self.params.negative_margin:
             label = "neutral"
         counts = self.cues.counts(message.text)
-        emotion = max(EMOTIONS, key=lambda e: (counts[e], -EMOTIONS.index(e)))
-        if not counts[emotion]:
-            return Sentiment(label, float(p[2] - p[0]), None)
-        score = float(p[2] - p[0])
-        if label == "neutral":
-            # Cue phrases are words of distress ("急死了", "unacceptable"): not neutral.
+        if label == "negative" and not any(counts.values()) and _wordless(message.text):
+            # Nothing to read a feeling from: "👍👍", "202611180042", "/start".
+            label, score = "neutral", max(score, 0.0)
+        if label == "neutral" and any(counts[e] for e in _NEGATIVE_CUES):
+            # Words of anger, disappointment or distress ("气死了", "unacceptable", "😡",
+            # "急死了") are not neutral.
             label, score = "negative", min(score, -float(p[0]))
-        return Sentiment(label, score, emotion)
+        emotion = max(EMOTIONS, key=lambda e: (counts[e], -EMOTIONS.index(e)))
+        return Sentiment(label, score, emotion if counts[emotion] else None)
 
     def process(self, message: Message) -> None:
         message.sentiment = self.analyse(message)
