@@ -20,10 +20,11 @@ on every channel.
 A complaint escalates only when the NLU is sure of it: "the box was crushed" or "the screen has
 a line" is searched and answered (or asked back) like a question first.
 
-The bot apologises when the customer is upset, not when a word list fires: a complaint or
-strongly negative sentiment (bench/conversations.py measured the alternatives: counting every
-negative label, or a second failed turn, apologised to calm customers); and only once per
-conversation, since an apology repeated every turn reads as a script. A second failed turn says
+The bot apologises when the customer is upset, not when a word list fires: a complaint, anger
+or disappointment, very negative words, or negative words with urgency or after the bot failed
+them; and only once per conversation, since an apology repeated every turn reads as a script.
+(bench/conversations.py measured the alternatives: counting every negative label, or every
+second failed turn, apologised to calm customers reporting a fault.) A second failed turn says
 so plainly and offers a person. A negative or emotional message still raises the priority of a
 handoff.
 """
@@ -72,6 +73,9 @@ class PolicySettings:
     sure_question: float = 0.7
     # Below this, a complaint is read as a question (searched, asked back), not escalated.
     sure_complaint: float = 0.9
+    # Negative words this strong are upset on their own; milder ones only with urgency or after
+    # the bot failed the customer (a calm report of a fault is negative, not upset).
+    upset_score: float = -0.9
 
 
 @dataclass(frozen=True)
@@ -226,8 +230,13 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
         steps.append(Step("utter_default"))
         failed = True
 
-    # The customer is upset: a complaint, a second failure in a row, or strongly negative words.
-    upset = intent == "complaint" or strongly
+    # The customer is upset (see the module's docstring).
+    upset = (
+        intent == "complaint"
+        or s.emotion in ("angry", "disappointed")
+        or (s.label == "negative" and s.score <= settings.upset_score)
+        or (s.label == "negative" and (s.emotion == "urgent" or turn.failed_turns > 0))
+    )
     empathetic = upset and not turn.apologised
     if empathetic:
         steps.insert(0, Step("utter_empathy"))

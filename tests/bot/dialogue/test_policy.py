@@ -207,3 +207,16 @@ def test_a_photo_whose_caption_is_not_understood_is_acknowledged_not_failed() ->
     assert not d.failed and d.failed_turns == 1 and d.steps[0].response == "utter_non_text_image"
     answered = decide(turn("question_shipping", attachment="image", kb_answer=ANSWER), S)
     assert answered.kb_article is not None
+
+
+def test_a_calm_report_of_a_fault_is_negative_but_not_upset() -> None:
+    fault = Sentiment("negative", -0.7, None)  # "my left earbud makes a crackling noise"
+    calm = decide(turn("question_product", kb_answer=ANSWER, sentiment=fault), S)
+    assert not calm.empathetic and calm.priority == 1
+    hurried = decide(
+        turn("question_product", kb_answer=ANSWER, sentiment=Sentiment("negative", -0.5, "urgent")),
+        S,
+    )
+    assert hurried.empathetic
+    failed_before = decide(turn("question_product", sentiment=fault, failed_turns=1), S)
+    assert failed_before.empathetic
