@@ -531,6 +531,7 @@ class DialogueEngine:
                 media=message.media if message.kind == "media" and not message.text else None,
                 attachment=message.media if message.kind == "media" and message.text else None,
                 command=message.command,
+                customer_name=start.customer.name,
                 kb_answer=kb_answer,
                 kb_choices=tuple(understood.choices),
                 kb_candidates=tuple(understood.candidates),

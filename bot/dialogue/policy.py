@@ -21,8 +21,9 @@ A complaint escalates only when the NLU is sure of it: "the box was crushed" or 
 a line" is searched and answered (or asked back) like a question first.
 
 The bot apologises when the customer is upset, not when a word list fires: a complaint, anger
-or disappointment, very negative words, or negative words with urgency or after the bot failed
-them; and only once per conversation, since an apology repeated every turn reads as a script.
+or disappointment, very negative words, or negative words with urgency, after the bot failed
+them, or about their own order or ticket; and only once per conversation, since an apology
+repeated every turn reads as a script.
 (bench/conversations.py measured the alternatives: counting every negative label, or every
 second failed turn, apologised to calm customers reporting a fault.) A second failed turn says
 so plainly and offers a person. A negative or emotional message still raises the priority of a
@@ -95,6 +96,7 @@ class Turn:
     media: str | None = None  # not text: image | sticker | voice | file | location | ...
     attachment: str | None = None  # the kind of media a caption came with ("[photo] ...")
     command: str | None = None  # start | help | human
+    customer_name: str | None = None  # as the channel knows them: greeted by it
     kb_answer: dict[str, Any] | None = None  # the knowledge answer above threshold, if any
     # Close articles to offer when there is no sure answer: id, title, version, ...
     kb_choices: tuple[dict[str, Any], ...] = ()
@@ -177,8 +179,9 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
     may_ask = intent in QUESTION_INTENTS and turn.awaiting not in ASKED_BACK
     sure_question = may_ask and not turn.fallback and turn.confidence >= settings.sure_question
 
-    if turn.command == "start":
-        steps.append(Step("utter_greet"))
+    if turn.command == "start" or (intent == "greet" and not turn.fallback):
+        named = turn.customer_name
+        steps.append(Step("utter_greet_named", {"name": named}) if named else Step("utter_greet"))
     elif turn.command == "help":
         steps.append(Step("utter_help"))
     elif intent == "request_human":
@@ -236,6 +239,8 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
         or s.emotion in ("angry", "disappointed")
         or (s.label == "negative" and s.score <= settings.upset_score)
         or (s.label == "negative" and (s.emotion == "urgent" or turn.failed_turns > 0))
+        # Negative about their own order or ticket: something already went wrong for them.
+        or (s.label == "negative" and intent in LOOKUPS)
     )
     empathetic = upset and not turn.apologised
     if empathetic:

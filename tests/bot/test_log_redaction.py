@@ -154,7 +154,6 @@ async def _console(client: TestClient[Any, Any], cid: str) -> tuple[str, str]:
     """An agent logs in (once wrongly) and claims a chat; returns the session cookie and CSRF."""
     runtime = client.app[RUNTIME]
     assert runtime.store is not None and runtime.accounts is not None
-    await runtime.store.add_agent("amy", "Amy", role="supervisor", status="online")
     await runtime.accounts.set_password("amy", PASSWORD)
     wrong = await client.post(
         "/api/console/login", json={"username": "amy", "password": PASSWORD + "!"}
@@ -189,6 +188,9 @@ async def test_no_secret_reaches_any_log_line_in_either_format(
     runtime = client.app[RUNTIME]
     assert runtime.telegram is not None and runtime.store is not None
     await asyncio.wait_for(runtime.telegram.ready.wait(), 10)
+    # Online before the customer asks for a person: the request queues (nobody online: a ticket).
+    groups = sorted(config.handoff.skill_groups)
+    await runtime.store.add_agent("amy", "Amy", role="supervisor", skills=groups, status="online")
 
     rest = await client.post("/webhooks/rest/webhook", json={"sender": "r1", "message": "你好"})
     assert rest.status == 200

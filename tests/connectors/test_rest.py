@@ -152,3 +152,19 @@ async def test_bad_poll_parameters_get_400_with_a_reason(
     resp = await client.get("/webhooks/rest/messages", params=params)
     assert resp.status == 400
     assert message in (await resp.json())["message"]
+
+
+async def test_the_clients_language_holds_for_a_number_and_a_sticker(client: TestClient) -> None:
+    hook = "/webhooks/rest/webhook"
+    first = await client.post(
+        hook,
+        json={"sender": "lang", "message": "202611180042", "metadata": {"language": "en-GB"}},
+    )
+    body = await first.json()
+    assert "Order 202611180042" in body[0]["text"]
+    sticker = await (
+        await client.post(hook, json={"sender": "lang", "message": "[sticker]"})
+    ).json()
+    assert "sticker" in sticker[0]["text"] and sticker[0]["custom"]["failed_turns"] == 0
+    bad = await client.post(hook, json={"sender": "x", "message": "hi", "metadata": ["en"]})
+    assert bad.status == 400 and "metadata" in (await bad.json())["message"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,18 +23,23 @@ from handoff.routing import Router
 from tests.conftest import REPO
 
 
-@pytest.fixture(scope="module")
-def kb(tmp_path_factory: pytest.TempPathFactory, trained: NLUPipeline) -> KnowledgeBase:
-    tmp = tmp_path_factory.mktemp("kb")
+def sample_kb(tmp: Path, trained: NLUPipeline, **knowledge: Any) -> KnowledgeBase:
+    """The sample articles indexed into `tmp`, with the NLU's embedder and `knowledge` settings
+    changed as given."""
     base = config_from_dict({"pipeline": [{"name": "LanguageDetector"}]}, base_dir=str(REPO))
     raw = base.model_dump(exclude={"base_dir"})
     raw["pipeline"] = base.pipeline_spec()
-    raw["knowledge"].update(index_path=str(tmp / "idx"), history_db=str(tmp / "h.db"))
+    raw["knowledge"].update(index_path=str(tmp / "idx"), history_db=str(tmp / "h.db"), **knowledge)
     config = config_from_dict(raw, base_dir=str(REPO))
     embed = trained.component("SentenceEmbeddingFeaturizer")
     kb = KnowledgeBase(config, embedder=embed.embedder)
     kb.reindex()
     return kb
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory: pytest.TempPathFactory, trained: NLUPipeline) -> KnowledgeBase:
+    return sample_kb(tmp_path_factory.mktemp("kb"), trained)
 
 
 OPEN_HOURS = datetime(2026, 11, 24, 14, 30, tzinfo=ZoneInfo("Asia/Shanghai"))

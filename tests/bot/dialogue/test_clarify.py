@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import config_from_dict
 from bot.dialogue.choices import (
     HUMAN_PAYLOAD,
     KB_PICK,
@@ -26,7 +25,7 @@ from bot.knowledge.base import KnowledgeBase
 from bot.metrics import turn_outcome
 from bot.nlu.pipeline import NLUPipeline
 from bot.nlu.types import Sentiment
-from tests.conftest import REPO
+from tests.bot.dialogue.conftest import sample_kb
 
 NEUTRAL = Sentiment("neutral", 0.0, None)
 FREE_SHIPPING = "service/shipping/free-shipping"
@@ -126,18 +125,8 @@ def test_the_article_payload_carries_any_id_and_malformed_ones_are_not_read() ->
 
 @pytest.fixture(scope="module")
 def kb(tmp_path_factory: pytest.TempPathFactory, trained: NLUPipeline) -> KnowledgeBase:
-    tmp = tmp_path_factory.mktemp("kb")
-    base = config_from_dict({"pipeline": [{"name": "LanguageDetector"}]}, base_dir=str(REPO))
-    raw = base.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = base.pipeline_spec()
-    raw["knowledge"].update(
-        index_path=str(tmp / "idx"), history_db=str(tmp / "h.db"), answer_threshold=1.0
-    )
-    config = config_from_dict(raw, base_dir=str(REPO))
-    embed = trained.component("SentenceEmbeddingFeaturizer")
-    kb = KnowledgeBase(config, embedder=embed.embedder)
-    kb.reindex()
-    return kb
+    """No answer is ever sure (threshold 1.0): every close call becomes an offer."""
+    return sample_kb(tmp_path_factory.mktemp("kb"), trained, answer_threshold=1.0)
 
 
 def offered(r: TurnResult) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.dialogue.policy import PolicySettings, Turn, decide
+from bot.dialogue.policy import PolicySettings, Step, Turn, decide
 from bot.nlu.types import Sentiment
 
 NEUTRAL = Sentiment("neutral", 0.0, None)
@@ -220,3 +220,16 @@ def test_a_calm_report_of_a_fault_is_negative_but_not_upset() -> None:
     assert hurried.empathetic
     failed_before = decide(turn("question_product", sentiment=fault, failed_turns=1), S)
     assert failed_before.empathetic
+
+
+def test_negative_words_about_their_own_order_are_upset() -> None:
+    late = Sentiment("negative", -0.4, None)  # "tracking hasn't moved in 4 days"
+    d = decide(turn("order_status", sentiment=late), S)
+    assert d.empathetic and d.steps[0].response == "utter_empathy"
+    assert d.steps[-1].response == "utter_ask_order_id"
+
+
+def test_a_customer_known_by_name_is_greeted_by_it() -> None:
+    d = decide(turn("greet", customer_name="Lina"), S)
+    assert d.steps[0] == Step("utter_greet_named", {"name": "Lina"})
+    assert decide(turn("greet"), S).steps[0].response == "utter_greet"
