@@ -557,9 +557,13 @@ class DialogueEngine:
             )
             replies += more
             status = handoff.status
-            if handoff.ticket is not None:  # the bot keeps the chat; the banner shows the promise
+        failed_turns = decision.failed_turns
+        if handoff is not None and handoff.ticket is not None:
+            failed_turns = 0  # the bot keeps the chat; the banner shows the promise
+            if (state.get("ticket") or {}).get("number") == handoff.ticket:
+                handoff = None  # the open ticket's promise repeated: no new handoff
+            else:
                 state["ticket"] = {"number": handoff.ticket, "due": handoff.due}
-        failed_turns = 0 if handoff is not None and handoff.ticket else decision.failed_turns
         state.update(
             awaiting=decision.awaiting,
             last_article=decision.kb_article,

@@ -164,10 +164,9 @@ async def test_asking_again_while_a_ticket_is_open_opens_no_second_one(
 ) -> None:
     first = await engine.handle("rest", "t3", "转人工")
     again = await engine.handle("rest", "t3", "我要人工客服")
-    assert first.handoff is not None and again.handoff is not None
-    assert again.handoff.ticket == first.handoff.ticket and first.handoff.ticket is not None
-    assert (
-        first.handoff.ticket in again.replies[-1].text and "已经在处理中" in again.replies[-1].text
-    )
+    assert first.handoff is not None and first.handoff.ticket is not None
+    assert again.handoff is None and again.status == "bot"  # no new handoff: the promise again
+    assert first.handoff.ticket in again.replies[-1].text
+    assert "已经在处理中" in again.replies[-1].text
     customer = await engine.store.customer_for("rest", "t3")
     assert len(await engine.store.tickets_of(customer.id)) == 1
