@@ -26,6 +26,7 @@ _ELLIPSIS_EN = re.compile(
 )
 _ELLIPSIS_ZH = re.compile(r"^\s*(?:那|那么|还有|另外)?\s*(.{1,24}?)\s*(?:呢|的呢)\s*[？?]?\s*$")
 MAX_FOLLOW_UP_CHARS = 60  # longer messages say what they mean on their own
+MAX_PRODUCT_ONLY_CHARS = 16  # "X5 Pro的", "what about the Pro": a product and a word or two
 
 
 @dataclass(frozen=True)
@@ -66,11 +67,26 @@ def read(text: str, entities: dict[str, str], context: Context) -> Reading:
     ellipsis = _ELLIPSIS_EN.match(t) or _ELLIPSIS_ZH.match(t)
     if ellipsis and context.question:
         fragment = ellipsis.group(1).strip()
-        return Reading(f"{context.question} {fragment}".strip(), True, True)
+        return Reading(_about(context, fragment, entities.get("product")), True, True)
+    named = entities.get("product")
+    if named and context.question and len(t) <= MAX_PRODUCT_ONLY_CHARS:
+        # "X5 Pro的", "the Pro one?": a product and little else continues the last question.
+        return Reading(_about(context, t, named), True, True)
     pointer = bool(_POINTER_EN.search(t) or _POINTER_ZH.search(t))
     if pointer and "product" not in entities and context.product:
         return Reading(f"{t} {context.product}", True, False)
     return Reading(text, pointer, False)
+
+
+def _about(context: Context, fragment: str, product: str | None) -> str:
+    """The last question again, about the product the follow-up names (in place of the one it
+    named, where it named one)."""
+    question = context.question or ""
+    old = context.product
+    if product and old and old.casefold() in question.casefold():
+        start = question.casefold().index(old.casefold())
+        return question[:start] + product + question[start + len(old) :]
+    return f"{question} {fragment}".strip()
 
 
 def update(

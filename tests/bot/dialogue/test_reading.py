@@ -109,3 +109,13 @@ def test_a_new_topic_forgets_the_product() -> None:
         ctx, entities={"order_id": "202611180042"}, reading=fresh, intent="x", question=False
     )
     assert named.order_id == "202611180042" and named.product == "Kite Watch 3"
+
+
+def test_a_product_on_its_own_continues_the_last_question_about_it() -> None:
+    ctx = Context(
+        product="Kite X5", question="Kite X5 屏幕碎了 换屏多少钱", intent="question_product"
+    )
+    named = read("X5 Pro的", {"product": "Kite X5 Pro"}, ctx)
+    assert named.ellipsis and named.search_text == "Kite X5 Pro 屏幕碎了 换屏多少钱"
+    longer = read("Kite X5 Pro 的电池容量是多少毫安", {"product": "Kite X5 Pro"}, ctx)
+    assert not longer.ellipsis and longer.search_text.startswith("Kite X5 Pro 的电池")
