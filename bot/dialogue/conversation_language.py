@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+from bot.nlu.language import han_count
+
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 MIN_HAN = 2
 MIN_LATIN_WORDS = 2
@@ -26,7 +27,7 @@ def clear_language(text: str) -> str | None:
     t = text.strip()
     if not t or t.startswith("/"):
         return None
-    han = len(_HAN.findall(t))
+    han = han_count(t)
     words = len(_LATIN_WORD.findall(t))
     if han >= MIN_HAN:
         return "zh" if han >= words else None

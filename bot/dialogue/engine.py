@@ -193,7 +193,7 @@ class DialogueEngine:
             or intent == "complaint"
             or mode == "suggest"
         )
-        if mode == "none" or self.kb is None or not wanted:
+        if self.kb is None or not wanted:
             return Understood(parse, reading=reading, intent=intent)
         same_model = self.kb.embedder is self._nlu_embedder and reading.search_text == text
         result = self.kb.search(
@@ -695,11 +695,8 @@ class DialogueEngine:
             "hours": settings.hours if settings else "00:00-24:00",
             "group": settings.shown_as(group, language) if settings else group,
         }
-        template = (
-            "utter_handoff_ticket"
-            if self.router.is_open(group, now)
-            else ("utter_handoff_unavailable")
-        )
+        open_now = self.router.is_open(group, now)
+        template = "utter_handoff_ticket" if open_now else "utter_handoff_unavailable"
         msg = self.responses.render(template, language, **values)
         return HandoffInfo(reason, group, None, ticket.number, due=values["follow_up"]), [msg]
 

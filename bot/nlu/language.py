@@ -19,8 +19,13 @@ _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")
 LATIN_WORD_WEIGHT = 2.0
 
 
+def han_count(text: str) -> int:
+    """How many Chinese characters `text` holds (the CJK blocks, extensions included)."""
+    return len(_HAN.findall(text))
+
+
 def detect(text: str, params: LanguageDetectorParams) -> str:
-    han = len(_HAN.findall(text))
+    han = han_count(text)
     latin = sum(1 for _ in _LATIN_WORD.finditer(text)) * LATIN_WORD_WEIGHT
     if han + latin == 0:
         return params.default
