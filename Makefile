@@ -5,18 +5,25 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config.yml
 
-.PHONY: run test install browser model lint bench clean rasa-env test-rasa
+.PHONY: run test install prereqs browser model lint bench clean rasa-env test-rasa
 
 run: install model
 	$(BIN)/relaydesk run --config $(CONFIG)
 
 # Lint and type-check first: they take seconds and fail with the clearest messages.
-test: install browser
+test: install prereqs browser
 	$(BIN)/ruff check bot handoff connectors tests bench
 	$(BIN)/mypy bot handoff connectors
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 install: $(STAMP)
+
+# PostgreSQL (trust auth on 127.0.0.1:5432, and its server binaries for the fault tests) and Redis
+# (127.0.0.1:6379): installed with apt-get and started when missing, else named on one line.
+# With CI=true a missing one fails here, and the tests that need it fail instead of skipping.
+prereqs: install
+	PYTHON=$(BIN)/python scripts/prereqs.sh
 
 # The browser tests drive Debian's Chromium through Playwright (Playwright's own browser download
 # cannot reach its servers from here, and is not needed).
@@ -65,6 +72,7 @@ lint: install
 	$(BIN)/ruff check bot handoff connectors tests bench
 	$(BIN)/ruff format --check bot handoff connectors tests bench
 	$(BIN)/mypy bot handoff connectors
+	$(BIN)/lint-imports
 
 bench: install model
 	$(BIN)/python bench/nlu.py

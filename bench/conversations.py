@@ -341,24 +341,26 @@ async def open_engine(stack: Stack, tmp: Path, agents_online: bool) -> Any:
     from bot.dialogue.policy import PolicySettings
     from bot.dialogue.responses import Responses
     from bot.store.sql_store import SqlStore
+    from handoff.announcer import QueueAnnouncer
     from handoff.routing import Router
 
     store = await SqlStore.open(f"sqlite:///{tmp / 'relaydesk.db'}", base_dir=tmp)
     h = stack.config.handoff
     if agents_online:
         for group in h.skill_groups:
-            await store.add_agent(
+            await store.agents.add(
                 f"agent-{group}",
                 f"Agent {group}",
                 skills=[group],
                 languages=list(LANGUAGES),
                 status="online",
             )
+    responses = Responses.load(stack.responses_path, seed=0)
     return DialogueEngine(
         store,
         stack.nlu,
         stack.kb,
-        Responses.load(stack.responses_path, seed=0),
+        responses,
         Router(h),
         SqliteOrderLookup(tmp / "orders.db"),
         PolicySettings(
@@ -368,7 +370,7 @@ async def open_engine(stack: Stack, tmp: Path, agents_online: bool) -> Any:
         ),
         default_language=stack.config.dialogue.default_language,
         ticket_follow_up_hours=h.ticket_follow_up_hours,
-        average_handle_minutes=h.average_handle_minutes,
+        announcer=QueueAnnouncer(store, responses, h.average_handle_minutes),
         auto_assign=h.auto_assign,
         clock=lambda: OPEN_HOURS,
     )
@@ -427,7 +429,7 @@ def reply_language(text: str) -> tuple[str | None, bool]:
     except where the detector says mixed only because some Chinese is there at all, below its
     English threshold: an English answer that quotes "普通发票" or "转寄" is English."""
     from bot.nlu.language import detect
-    from bot.nlu.params import LanguageDetectorParams
+    from bot.pipeline_config.params import LanguageDetectorParams
 
     if not _LETTER.search(text):
         return None, False
@@ -497,7 +499,7 @@ async def run_conversation(stack: Stack, conv: Conversation, tmp: Path, tally: T
     try:
         # The channel's language on the customer record, the store's seam for it, for engines
         # that read it from there rather than from `handle`.
-        await engine.store.customer_for("rest", sender, language=conv.language)
+        await engine.store.customers.for_identity("rest", sender, language=conv.language)
         replay = Replay(conv)
         queue = [(t.say, t, str(i)) for i, t in enumerate(conv.turns, 1)]
         while queue:

@@ -79,7 +79,7 @@ def _scores(gold: list[str], pred: list[str]) -> dict[str, Any]:
 def _load_time(settings: dict[str, Any]) -> tuple[float, int]:
     """Seconds from nothing to the first embedding in this (fresh) process, and the dimension."""
     from bot.nlu.embedders import create_embedder
-    from bot.nlu.params import SentenceEmbeddingParams
+    from bot.pipeline_config.params import SentenceEmbeddingParams
 
     params = SentenceEmbeddingParams(
         backend=settings["backend"], model_path=settings.get("model_path")

@@ -43,9 +43,9 @@ from bot.config import load_config
 from bot.nlu import rasa_format
 from bot.nlu.classifier import FallbackClassifier
 from bot.nlu.evaluate import evaluate
-from bot.nlu.params import FallbackClassifierParams
 from bot.nlu.pipeline import NLUPipeline
 from bot.nlu.sentiment import load_labelled
+from bot.pipeline_config.params import FallbackClassifierParams
 
 FRESH = {
     "fresh_en": REPO / "bench/data/nlu_fresh_en.yml",

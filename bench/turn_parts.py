@@ -1,6 +1,6 @@
-"""Where a bot turn's time goes, in process (no HTTP): storing the message (`begin_turn`),
+"""Where a bot turn's time goes, in process (no HTTP): storing the message (`turns.begin`),
 understanding it (parse plus knowledge search, on the parse thread) and storing the outcome
-(`finish_turn`), as mean milliseconds per turn over the same customer lines as bench/turns.py.
+(`turns.finish`), as mean milliseconds per turn over the same customer lines as bench/turns.py.
 
     .venv/bin/python bench/turn_parts.py [--backend sqlite|postgresql] [--turns 400]
                                          [--blas-threads 1,2]
@@ -32,10 +32,10 @@ from turns import PG_ADMIN, lines_pool, pg_admin
 
 async def measure(backend: str, turns: int) -> dict[str, float]:
     import bot.dialogue.engine as engine_module
-    import bot.store.sql_store as store_module
+    import bot.store.turns as store_module
     from bot.config import load_config
     from bot.nlu.pipeline import load_for_config
-    from bot.server.runtime import Runtime, open_runtime
+    from bot.server.context import open_context
 
     spent: dict[str, float] = defaultdict(float)
 
@@ -52,8 +52,8 @@ async def measure(backend: str, turns: int) -> dict[str, float]:
 
         setattr(cls, name, wrapper)
 
-    timed(store_module.SqlStore, "begin_turn", "store_message")
-    timed(store_module.SqlStore, "finish_turn", "store_outcome")
+    timed(store_module.SqlTurns, "begin", "store_message")
+    timed(store_module.SqlTurns, "finish", "store_outcome")
     timed(engine_module.DialogueEngine, "_run", "understand")
 
     with tempfile.TemporaryDirectory() as t:
@@ -65,8 +65,7 @@ async def measure(backend: str, turns: int) -> dict[str, float]:
             await pg_admin(f'CREATE DATABASE "{name}"')
             url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
         config = load_config(write_server_config(tmp, url))
-        runtime = Runtime()
-        await open_runtime(config, load_for_config(config), runtime)
+        runtime = await open_context(config, load_for_config(config))
         engine = runtime.engine
         assert engine is not None and runtime.store is not None
         try:

@@ -35,6 +35,7 @@ from _common import (
 )
 
 from bot.store.sql_store import SqlStore
+from tests.kit.processes import admin_execute
 
 PG_ADMIN = os.environ.get("RELAYDESK_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -47,13 +48,8 @@ def lines_pool() -> list[str]:
 
 
 async def pg_admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN.replace("postgresql://", "postgres://", 1))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+    """One statement (CREATE or DROP DATABASE) on the bench's PostgreSQL (RELAYDESK_BENCH_PG)."""
+    await admin_execute(PG_ADMIN, sql)
 
 
 async def run_level(
@@ -100,9 +96,9 @@ async def verify(storage_url: str, plans: dict[str, list[str]]) -> tuple[int, in
     lost = duplicated = disordered = 0
     try:
         for sender, sent in plans.items():
-            customer = await store.customer_for("rest", sender)
+            customer = await store.customers.for_identity("rest", sender)
             stored = [
-                m for m in await store.customer_messages(customer.id) if m.sender == "customer"
+                m for m in await store.messages.of_customer(customer.id) if m.sender == "customer"
             ]
             texts = [m.text for m in stored]
             ids = [m.external_id for m in stored]

@@ -49,7 +49,7 @@ async def add_agents(config_path: Path) -> list[str]:
     names = [f"agent{i:02d}" for i in range(AGENTS)]
     try:
         for name in names:
-            await store.add_agent(
+            await store.agents.add(
                 name,
                 name.title(),
                 skills=list(config.handoff.skill_groups),

@@ -75,7 +75,7 @@ def cmd_test_stories(args: argparse.Namespace) -> int:
     from bot.config import config_from_dict
     from bot.dialogue.stories import load_stories, run_story
     from bot.nlu.pipeline import load_for_config
-    from bot.server.runtime import Runtime, open_runtime
+    from bot.server.context import open_context
 
     base = _config(args)
     stories = load_stories(Path(args.file))
@@ -86,8 +86,7 @@ def cmd_test_stories(args: argparse.Namespace) -> int:
         raw["pipeline"] = base.pipeline_spec()
         raw["storage"]["url"] = url
         config = config_from_dict(raw, base_dir=base.base_dir)
-        runtime = Runtime()
-        await open_runtime(config, nlu, runtime)
+        runtime = await open_context(config, nlu)
         assert runtime.engine is not None and runtime.store is not None
         assert runtime.handoff is not None
         service = runtime.handoff
@@ -406,7 +405,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
                 print(f"password set for {args.username}; their other sessions are logged out")
                 return 0
             if args.action == "add":
-                a = await store.add_agent(
+                a = await store.agents.add(
                     args.username,
                     args.name or args.username,
                     role=args.role,
@@ -439,13 +438,13 @@ def cmd_agents(args: argparse.Namespace) -> int:
                     raise InputError(
                         "nothing to set: give --status, --skills, --languages, --max or --role"
                     )
-                a = await store.update_agent(args.username, **fields)
+                a = await store.agents.update(args.username, **fields)
                 print(
                     f"updated {a.username}: {a.status}, skills {', '.join(a.skills) or '-'}, "
                     f"up to {a.max_concurrent} chats"
                 )
             else:
-                agents = await store.agents()
+                agents = await store.agents.all()
                 if not agents:
                     print("no agents yet; add one with `relaydesk agents add NAME --skills ...`")
                 for a in agents:
@@ -512,15 +511,14 @@ def cmd_shell(args: argparse.Namespace) -> int:
     import uuid
 
     from bot.nlu.pipeline import load_for_config
-    from bot.server.runtime import Runtime, open_runtime
+    from bot.server.context import open_context
 
     config = _config(args)
     nlu = load_for_config(config, Path(args.model) if args.model else None)
     sender = args.sender or f"shell-{uuid.uuid4().hex[:8]}"
 
     async def run() -> int:
-        runtime = Runtime()
-        await open_runtime(config, nlu, runtime)
+        runtime = await open_context(config, nlu)
         assert runtime.engine is not None and runtime.store is not None
         print("Type a message; /exit or Ctrl-D ends. " + "输入消息开始对话。", flush=True)
         loop = asyncio.get_running_loop()
@@ -546,33 +544,6 @@ def cmd_shell(args: argparse.Namespace) -> int:
             await runtime.store.close()
 
     return asyncio.run(run())
-
-
-def cmd_simulate(args: argparse.Namespace) -> int:
-    """A lifelike month of conversations through the real engine (bot/simulate.py)."""
-    import asyncio
-
-    from threadpoolctl import threadpool_limits
-
-    from bot.nlu.pipeline import load_for_config
-    from bot.simulate import SimulationSettings, default_database, simulate
-
-    config = _config(args)
-    threadpool_limits(config.server.blas_threads, user_api="blas")
-    nlu = load_for_config(config, Path(args.model) if args.model else None)
-    settings = SimulationSettings(
-        args.month,
-        conversations=args.conversations,
-        seed=args.seed,
-        days=args.days,
-        append=args.append,
-    )
-    database = args.db or default_database(args.month.strip())
-    gc.collect()
-    gc.freeze()  # the model is loaded for good, as in `run`
-    summary = asyncio.run(simulate(config, nlu, settings, database=database))
-    print("\n".join(summary.lines()))
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -688,20 +659,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--languages")
     p.add_argument("--max", type=int)
     p.set_defaults(func=cmd_agents)
-
-    p = with_config(
-        sub.add_parser(
-            "simulate", help="fill a database with a simulated month through the real engine"
-        )
-    )
-    p.add_argument("--month", required=True, help="YYYY-MM, e.g. 2026-11")
-    p.add_argument("--db", help="database URL (default: sqlite:///var/simulated-MONTH.db)")
-    p.add_argument("--conversations", type=int, default=3000, help="about how many (3000)")
-    p.add_argument("--seed", type=int, default=1, help="the same seed gives the same month")
-    p.add_argument("--days", type=int, help="only the month's first N days")
-    p.add_argument("--append", action="store_true", help="add to a database that has conversations")
-    p.add_argument("--model", help="model folder (default: from config)")
-    p.set_defaults(func=cmd_simulate)
 
     p = with_config(sub.add_parser("shell", help="chat with the bot in the terminal"))
     p.add_argument("--model", help="model folder (default: from config)")

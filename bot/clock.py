@@ -1,6 +1,6 @@
 """The one place the bot, the store and the handoff side read the time from.
 
-`now()` is `datetime.now(UTC)` unless a simulation (`relaydesk simulate`) or a test has
+`now()` is `datetime.now(UTC)` unless a simulation (bench/simulate.py) or a test has
 substituted the source. The substitution is PROCESS-WIDE: every module, every thread (the store's
 worker threads included) and every task sees the substituted time until it is undone. A server
 never substitutes it; use it only in simulations and tests, and always through `use_clock` (or

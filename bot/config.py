@@ -27,8 +27,8 @@ from pydantic import (
 )
 
 from bot.errors import ConfigError
-from bot.nlu import rasa_config
-from bot.nlu.params import DEFAULT_PIPELINE, PARAMS, SentenceEmbeddingParams
+from bot.pipeline_config import rasa_config
+from bot.pipeline_config.params import DEFAULT_PIPELINE, PARAMS, SentenceEmbeddingParams
 
 log = logging.getLogger(__name__)
 Language = Literal["zh", "en"]

@@ -17,8 +17,8 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Hashable
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
 
 from redis import asyncio as aioredis
 from redis.exceptions import LockError, RedisError
@@ -105,6 +105,36 @@ class RedisMessageBus:
         await self.local.publish(event)
 
 
+class TurnLocks(Protocol):
+    def hold(self, key: Hashable) -> AbstractAsyncContextManager[None]: ...
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or awaits it, so a long-running
+    server does not keep a lock for every customer it ever served."""
+
+    def __init__(self) -> None:
+        self._held: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: Hashable) -> AsyncIterator[None]:
+        lock, users = self._held.get(key, (None, 0))
+        lock = lock or asyncio.Lock()
+        self._held[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._held[key]
+            if users == 1:
+                del self._held[key]
+            else:
+                self._held[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+
 class RedisTurnLocks:
     """One customer's turns one at a time across instances: an in-process lock first (cheap,
     first come first served), then a Redis lock with a time-to-live.
@@ -116,8 +146,6 @@ class RedisTurnLocks:
     atomically and answers each once, so a stuck holder cannot silence a customer)."""
 
     def __init__(self, redis: Any, *, lock_ttl_s: float = 10.0, wait_s: float = 30.0) -> None:
-        from bot.dialogue.engine import KeyedLocks
-
         self.redis = redis
         self.local = KeyedLocks()
         self.lock_ttl_s = lock_ttl_s

@@ -1,6 +1,6 @@
 """Log lines that name the conversation they are about, and an optional JSON format.
 
-Code that knows which conversation it works on (the dialogue engine after `begin_turn`, the
+Code that knows which conversation it works on (the dialogue engine after `turns.begin`, the
 handoff service's actions, the agent API's `{cid}` routes) runs inside `conversation_context`;
 `ConversationFilter`, on the handlers, copies the id onto every record logged meanwhile, and
 `JsonFormatter` writes one JSON object per line. Nothing here logs requests: headers and bodies

@@ -4,15 +4,14 @@ when /metrics is scraped, never per turn."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from bot import clock
 
 if TYPE_CHECKING:
-    from bot.dialogue.engine import TurnResult
     from bot.store.sql_store import SqlStore
 
 # A turn takes from a few milliseconds (a duplicate, a silent turn) to a few seconds (a slow
@@ -22,7 +21,23 @@ OUTCOMES = ("answered", "clarify", "fallback", "handoff", "silent", "duplicate",
 SOCKET_KINDS = ("widget", "console")
 
 
-def turn_outcome(result: TurnResult) -> str:
+class TurnSummary(Protocol):
+    """What `turn_outcome` reads of a turn's result (bot.dialogue.engine.TurnResult): metrics
+    sit beside the dialogue, so they name what they need rather than import the engine."""
+
+    @property
+    def duplicate(self) -> bool: ...
+    @property
+    def handoff(self) -> object | None: ...
+    @property
+    def replies(self) -> Sequence[object]: ...
+    @property
+    def extra(self) -> Mapping[str, Any]: ...
+    @property
+    def failed_turns(self) -> int: ...
+
+
+def turn_outcome(result: TurnSummary) -> str:
     """answered | clarify | fallback | handoff | silent | duplicate (an error never returns a
     result).
 
@@ -117,7 +132,7 @@ class Metrics:
     async def refresh_queue(self, store: SqlStore, skill_groups: Iterable[str] = ()) -> None:
         """Set the queue gauges from the store: every configured group (0 when nobody waits)
         and any other group someone waits in. Called by the /metrics handler."""
-        waiting = await store.queued_handoffs()
+        waiting = await store.handoffs.queued()
         now = clock.now()  # the clock the store stamps queued_at with
         counts = dict.fromkeys(skill_groups, 0)
         longest = dict.fromkeys(skill_groups, 0.0)

@@ -39,8 +39,15 @@ class Undeliverable(Exception):
 
 
 class ChannelSender(Protocol):
-    channel: str
-    label: str  # how agents read the channel's name: "Telegram", "WeChat"
+    """What the outbox sends through (connectors.channel.OutputChannel, or a test's fake)."""
+
+    @property
+    def channel(self) -> str: ...
+
+    @property
+    def label(self) -> str:
+        """How agents read the channel's name: "Telegram", "WeChat"."""
+        ...
 
     async def send(self, delivery: DueDelivery) -> str | None:
         """Send one message; return the channel's id for it, if any. Raise RetryLater or
@@ -161,7 +168,7 @@ class Outbox:
         await self.deliveries.failed(d.message.id, reason)
         self.metrics.deliveries_failed.labels(channel=self.sender.channel).inc()
         # The agent sees it in the transcript; the customer's channel never gets it (internal).
-        await self.store.append_message(
+        await self.store.messages.append(
             d.message.conversation_id,
             "system",
             f"Not delivered on {self.sender.label} / 未送达: {reason}",

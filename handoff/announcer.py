@@ -59,21 +59,21 @@ class QueueAnnouncer:
         self.handle_minutes = handle_minutes
 
     async def place(self, handoff: HandoffRecord) -> Place:
-        queued = await self.store.queued_handoffs()
-        return estimate(handoff, queued, await self.store.agents(), self.handle_minutes)
+        queued = await self.store.handoffs.queued()
+        return estimate(handoff, queued, await self.store.agents.all(), self.handle_minutes)
 
     async def tell(self, handoff: HandoffRecord, place: Place) -> bool:
         """Send `place` to the customer unless they were told that position already."""
-        if not await self.store.tell_position(handoff.id, place.position):
+        if not await self.store.handoffs.tell_position(handoff.id, place.position):
             return False
-        conv = await self.store.conversation(handoff.conversation_id)
+        conv = await self.store.conversations.get(handoff.conversation_id)
         msg = self.responses.render(
             "utter_queue_update",
             conv.language or "zh",
             position=place.position,
             wait_minutes=place.wait_minutes,
         )
-        await self.store.append_message(
+        await self.store.messages.append(
             handoff.conversation_id,
             "system",
             msg.text,
@@ -91,8 +91,8 @@ class QueueAnnouncer:
         """Update the waiting customers (of one skill group, or all) whose place changed;
         returns how many were told. A customer not yet told any position is skipped: the
         bot's reply that queued them carries their first one."""
-        queued = await self.store.queued_handoffs()
-        agents = await self.store.agents()
+        queued = await self.store.handoffs.queued()
+        agents = await self.store.agents.all()
         told = 0
         for h in queued:
             if (group is not None and h.skill_group != group) or h.position_told is None:

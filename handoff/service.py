@@ -45,7 +45,7 @@ class HandoffService:
         self.metrics = metrics or Metrics()
 
     async def _handoff(self, conversation_id: str) -> HandoffRecord:
-        h = await self.store.active_handoff(conversation_id)
+        h = await self.store.handoffs.active(conversation_id)
         if h is None:
             raise HandoffError(
                 f"conversation {conversation_id} is not waiting for or with an agent"
@@ -55,31 +55,31 @@ class HandoffService:
     @about_conversation
     async def claim(self, conversation_id: str, username: str) -> HandoffRecord:
         """An agent pulls a waiting conversation; atomic across processes."""
-        agent = await self.store.agent(username)
+        agent = await self.store.agents.get(username)
         h = await self._handoff(conversation_id)
         if h.status != "queued":
             raise HandoffError(f"conversation {conversation_id} is already with an agent")
-        if not await self.store.assign_handoff(h.id, agent.id):
+        if not await self.store.handoffs.assign(h.id, agent.id):
             raise HandoffError(
                 f"could not claim: taken by someone else, or {username} is at their limit of "
                 f"{agent.max_concurrent} chats"
             )
         await self._system(conversation_id, "agent_joined", agent=agent.display_name)
         await self.announcer.announce(h.skill_group)  # everyone behind moves up
-        return await self.store.handoff(h.id)
+        return await self.store.handoffs.get(h.id)
 
     @about_conversation
     async def send(self, conversation_id: str, username: str, text: str) -> AgentReply:
-        agent = await self.store.agent(username)
+        agent = await self.store.agents.get(username)
         h = await self._handoff(conversation_id)
         if h.status != "assigned" or h.assigned_to != agent.id:
             raise HandoffError(f"{username} does not hold conversation {conversation_id}")
         if not text.strip():
             raise InputError("the reply is empty")
-        msg = await self.store.append_message(conversation_id, "agent", text, sender_id=agent.id)
+        msg = await self.store.messages.append(conversation_id, "agent", text, sender_id=agent.id)
         first = h.first_agent_reply_at is None
         if first:
-            await self.store.update_handoff(h.id, first_agent_reply_at=clock.now())
+            await self.store.handoffs.update(h.id, first_agent_reply_at=clock.now())
         return AgentReply(msg, first)
 
     @about_conversation
@@ -90,12 +90,12 @@ class HandoffService:
                 f"no skill group {skill_group!r}; defined: {', '.join(sorted(self.skill_groups))}"
             )
         h = await self._handoff(conversation_id)
-        await self.store.update_handoff(h.id, status="returned", resolved_at=clock.now())
-        new = await self.store.queue_handoff(
+        await self.store.handoffs.update(h.id, status="returned", resolved_at=clock.now())
+        new = await self.store.handoffs.queue(
             conversation_id, "transfer", skill_group, priority=h.priority, language=h.language
         )
         self.metrics.handoff("transfer", skill_group)
-        conv = await self.store.conversation(conversation_id)
+        conv = await self.store.conversations.get(conversation_id)
         group = self.skill_groups.get(skill_group)
         shown = group.shown_as(skill_group, conv.language or "zh") if group else skill_group
         await self._system(conversation_id, "transferred", group=shown)
@@ -106,8 +106,8 @@ class HandoffService:
     @about_conversation
     async def return_to_bot(self, conversation_id: str) -> None:
         h = await self._handoff(conversation_id)
-        await self.store.update_handoff(h.id, status="returned", resolved_at=clock.now())
-        await self.store.update_conversation(
+        await self.store.handoffs.update(h.id, status="returned", resolved_at=clock.now())
+        await self.store.conversations.update(
             conversation_id, status="bot", failed_turns=0, negative_streak=0
         )
         await self._system(conversation_id, "back_to_bot")
@@ -118,20 +118,20 @@ class HandoffService:
     async def resolve(self, conversation_id: str) -> OutboundMessage:
         """Close the handoff and ask the customer for a 1–5 rating and a comment."""
         h = await self._handoff(conversation_id)
-        await self.store.update_handoff(h.id, status="resolved", resolved_at=clock.now())
-        await self.store.update_conversation(
+        await self.store.handoffs.update(h.id, status="resolved", resolved_at=clock.now())
+        await self.store.conversations.update(
             conversation_id, status="resolved", closed_at=clock.now()
         )
-        conv = await self.store.conversation(conversation_id)
+        conv = await self.store.conversations.get(conversation_id)
         ask = self.responses.render("utter_ask_rating", conv.language or "zh")
-        await self.store.append_message(conversation_id, "bot", ask.text, payload=ask.to_dict())
+        await self.store.messages.append(conversation_id, "bot", ask.text, payload=ask.to_dict())
         if h.status == "queued":
             await self.announcer.announce(h.skill_group)
         return ask
 
     async def _system(self, conversation_id: str, event: str, **values: str) -> None:
-        conv = await self.store.conversation(conversation_id)
+        conv = await self.store.conversations.get(conversation_id)
         note = self.responses.render(f"utter_{event}", conv.language or "zh", **values)
-        await self.store.append_message(
+        await self.store.messages.append(
             conversation_id, "system", note.text, payload={"event": event, **values}
         )

@@ -1,14 +1,17 @@
-"""Shared fixtures: the repository's real config and data, and one model trained from them."""
+"""Shared fixtures: the repository's real config and data, one model trained from them, and the
+real app on a test client (`make_client`, `client`; agents and logins: tests/apps.py)."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from bot.config import Config, config_from_dict, load_config
 from bot.nlu.pipeline import NLUPipeline, train_model
+from tests.apps import AppFactory, Client, RawEdit, edit_config, start_app
 from tests.bot.store.conftest import database
 
 __all__ = ["database"]  # a fresh PostgreSQL database, for tests that run several instances
@@ -145,3 +148,44 @@ def server_config(
         for group in raw["handoff"]["skill_groups"].values():
             group["hours"] = "00:00-24:00"
     return config_from_dict(raw, base_dir=repo_config.base_dir)
+
+
+@pytest.fixture
+def make_client(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    repo_config: Config,
+    trained: NLUPipeline,
+    tmp_path: Path,
+    kb_dir: Path,
+) -> AppFactory:
+    """Starts the real app (create_app) on a test client: server_config's settings under this
+    test's tmp_path (or its subfolder `folder`, for several instances in one test) and the
+    module's knowledge index, `edit` applied to the config's plain data, and the session's
+    trained model. Keywords: dialogue, dev_agent_api, always_open, edit, folder."""
+
+    async def make(
+        *,
+        dialogue: bool = True,
+        dev_agent_api: bool = False,
+        always_open: bool = False,
+        edit: RawEdit | None = None,
+        folder: str | None = None,
+    ) -> Client:
+        tmp = tmp_path
+        if folder is not None:
+            tmp = tmp_path / folder
+            tmp.mkdir()
+        config = server_config(
+            repo_config, tmp, kb_dir, dev_agent_api=dev_agent_api, always_open=always_open
+        )
+        if edit is not None:
+            config = edit_config(config, edit)
+        return await start_app(aiohttp_client, config, trained, dialogue=dialogue)
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client: AppFactory) -> Client:
+    """The real app with the dialogue on, as `make_client()` starts it."""
+    return await make_client()

@@ -9,31 +9,25 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 
-from bot.config import Config
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
-from bot.store.sql_store import SqlStore
-from handoff.console.accounts import Accounts
+from bot.server.context import CONTEXT
 from handoff.console.auth import COOKIE, CSRF_HEADER
-from tests.conftest import server_config
-
-Client = TestClient[Any, Any]
-ClientFactory = Callable[..., Awaitable[Client]]
-FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # tests only
-PASSWORD = "a long enough password"
-HOOK = "/webhooks/rest/webhook"
-FRAME_TIMEOUT_S = 20.0
+from tests.apps import (
+    FRAME_TIMEOUT_S,
+    HOOK,
+    PASSWORD,
+    Client,
+    Session,
+    add_agent,
+    ask_for_a_person,
+    login,
+    store_of,
+)
 
 ANON, CUSTOMER, AGENT, OTHER, SUPER, ADMIN = (
     "anonymous",
@@ -45,7 +39,7 @@ ANON, CUSTOMER, AGENT, OTHER, SUPER, ADMIN = (
 )
 PRINCIPALS = (ANON, CUSTOMER, AGENT, OTHER, SUPER, ADMIN)
 LOGGED_IN = (AGENT, OTHER, SUPER, ADMIN)
-ACCOUNTS = {  # principal -> (username, fields for store.add_agent)
+ACCOUNTS = {  # principal -> (username, fields for store.agents.add)
     AGENT: ("amy", {"skills": ["after_sales"]}),
     OTHER: ("bill", {"skills": ["billing"]}),
     SUPER: ("sue", {"role": "supervisor"}),
@@ -144,57 +138,6 @@ CSRF_FREE = {"/model/parse", HOOK, "/api/console/login", "/api/console/logout"}
 
 
 # -- the app, its principals and its data --------------------------------------------------------
-@pytest.fixture
-async def client(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-) -> Client:
-    config = server_config(repo_config, tmp_path, kb_dir, always_open=True)
-    return await aiohttp_client(create_app(config, trained, dialogue=True))
-
-
-def store_of(client: Client) -> SqlStore:
-    store: SqlStore | None = client.app[RUNTIME].store
-    assert store is not None
-    return store
-
-
-@dataclass
-class Session:
-    token: str
-    csrf: str
-
-    @property
-    def cookie(self) -> dict[str, str]:
-        return {"Cookie": f"{COOKIE}={self.token}"}
-
-
-async def add_agent(client: Client, username: str, **fields: Any) -> None:
-    store = store_of(client)
-    await store.add_agent(username, username.title(), status="online", max_concurrent=50, **fields)
-    await Accounts(store, hasher=FAST).set_password(username, PASSWORD)
-
-
-async def login(client: Client, username: str) -> Session:
-    resp = await client.post(
-        "/api/console/login", json={"username": username, "password": PASSWORD}
-    )
-    assert resp.status == 200, await resp.text()
-    session = Session(resp.cookies[COOKIE].value, (await resp.json())["csrf"])
-    client.session.cookie_jar.clear()  # each principal sends its own cookie, or none
-    return session
-
-
-async def ask_for_a_person(client: Client, sender: str) -> str:
-    resp = await client.post(HOOK, json={"sender": sender, "message": "转人工"})
-    assert resp.headers["X-Relaydesk-Status"] == "queued", await resp.text()
-    cid: str = (await resp.json())[-1]["custom"]["conversation_id"]
-    return cid
-
-
 @dataclass
 class World:
     sessions: dict[str, Session]
@@ -206,13 +149,13 @@ class World:
 
 async def build_world(client: Client) -> World:
     for username, fields in (*ACCOUNTS.values(), ("lou", {"skills": ["after_sales"]})):
-        await add_agent(client, username, **fields)
+        await add_agent(client, username, max_concurrent=50, **fields)
     sessions = {p: await login(client, ACCOUNTS[p][0]) for p in LOGGED_IN}
     cid_a = await ask_for_a_person(client, "customer-a")
     cid_b = await ask_for_a_person(client, "customer-b")
-    service = client.app[RUNTIME].handoff
+    service = client.app[CONTEXT].handoff
     await service.transfer(cid_b, "billing")
-    customer_a = (await store_of(client).conversation(cid_a)).customer_id
+    customer_a = (await store_of(client).conversations.get(cid_a)).customer_id
     return World(sessions, cid_a, cid_b, customer_a)
 
 
@@ -338,7 +281,7 @@ async def test_the_matrix(client: Client) -> None:
     assert not wrong, "\n".join(wrong)
     assert checked == len(MATRIX) * len(PRINCIPALS) - len(KNOWN_BUGS)
     # The refused calls changed nothing: the conversation is still waiting for after_sales.
-    handoff = await store_of(client).active_handoff(world.cid_a)
+    handoff = await store_of(client).handoffs.active(world.cid_a)
     assert handoff is not None and handoff.status == "queued"
     assert handoff.skill_group == "after_sales"
     # Logout really ended every session.
@@ -498,8 +441,8 @@ async def test_a_widget_token_opens_only_its_own_history(client: Client) -> None
     assert any(m["text"] == secret_a for m in history_a)
     # Nothing in the store keeps the token itself.
     store = store_of(client)
-    customer = (await store.conversation(cid_a)).customer_id
-    assert token_a not in json.dumps((await store.customer(customer)).__dict__, default=str)
+    customer = (await store.conversations.get(cid_a)).customer_id
+    assert token_a not in json.dumps((await store.customers.get(customer)).__dict__, default=str)
 
 
 async def test_metrics_are_public_but_hold_no_secrets_or_customer_text(client: Client) -> None:

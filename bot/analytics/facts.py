@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.store import models as m
 from bot.store.engine import Database
-from bot.store.sql_store import _utc
+from bot.store.tables import utc as _utc
 
 SOCIAL = frozenset(
     {"greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "rate", "feedback_positive"}

@@ -12,19 +12,21 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Hashable
+from collections.abc import Callable
 from concurrent.futures import Executor
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from bot.clock import now as clock_now
+from bot.coordination import KeyedLocks, TurnLocks
 from bot.dialogue.choices import article_fields, payload_article_id, pick_parse, read_pick
 from bot.dialogue.context import Context, Reading
 from bot.dialogue.context import read as read_context
 from bot.dialogue.context import update as update_context
 from bot.dialogue.conversation_language import clear_language, next_language
+from bot.dialogue.escalation import QueueAnnouncing, Routing
 from bot.dialogue.inbound import read_inbound
 from bot.dialogue.orders import OrderLookup
 from bot.dialogue.policy import (
@@ -43,11 +45,10 @@ from bot.logs import conversation_context
 from bot.metrics import Metrics, turn_outcome
 from bot.nlu.pipeline import NLUPipeline
 from bot.nlu.types import IntentScore, ParseResult, Sentiment
+from bot.store.errors import NotFoundError, TurnFinishedError
 from bot.store.records import CustomerRecord
-from bot.store.sql_store import NotFoundError, SqlStore, TurnFinishedError, TurnStart
-from bot.store.turns import UnfinishedTurn, UnfinishedTurns
-from handoff.announcer import QueueAnnouncer
-from handoff.routing import Router
+from bot.store.sql_store import SqlStore
+from bot.store.turns import TurnStart, UnfinishedTurn, UnfinishedTurns
 
 log = logging.getLogger(__name__)
 MAX_CANDIDATES = 3  # articles offered to a sure question with nothing close
@@ -131,13 +132,13 @@ class DialogueEngine:
         nlu: NLUPipeline,
         kb: KnowledgeBase | None,
         responses: Responses,
-        router: Router,
+        router: Routing,
         orders: OrderLookup,
         settings: PolicySettings,
         *,
+        announcer: QueueAnnouncing,
         default_language: str = "zh",
         ticket_follow_up_hours: float = 2.0,
-        average_handle_minutes: float = 4.0,
         auto_assign: bool = False,
         executor: Executor | None = None,
         clock: Callable[[], datetime] | None = None,
@@ -153,7 +154,7 @@ class DialogueEngine:
         self.settings = settings
         self.default_language = default_language
         self.follow_up = timedelta(hours=ticket_follow_up_hours)
-        self.announcer = QueueAnnouncer(store, responses, average_handle_minutes)
+        self.announcer = announcer  # handoff's: tells waiting customers their place
         self.auto_assign = auto_assign
         self.executor = executor
         embed = nlu.component("SentenceEmbeddingFeaturizer")
@@ -286,12 +287,12 @@ class DialogueEngine:
         async with self.locks.hold((channel, sender)):
             rating = parse_rating(text)
             if rating is not None:
-                customer = await self.store.customer_for(channel, sender)
-                resolved = await self.store.awaiting_rating(customer.id, channel)
+                customer = await self.store.customers.for_identity(channel, sender)
+                resolved = await self.store.ratings.awaiting(customer.id, channel)
                 if resolved is not None:
                     with conversation_context(resolved.id):
                         return await self._rate(customer.id, resolved.id, text, rating, external_id)
-            start = await self.store.begin_turn(channel, sender, text, external_id=external_id)
+            start = await self.store.turns.begin(channel, sender, text, external_id=external_id)
             inbound = start.inbound
             if inbound.duplicate and inbound.parse is None:
                 # Sent again, and its turn never finished (its process died, or it raised). We
@@ -372,7 +373,7 @@ class DialogueEngine:
         language = conv.language or self.default_language
         neutral = Sentiment("neutral", 0.0, None)
         if conv.status in ("queued", "assigned"):  # a person has it already; the bot is silent
-            await self.store.finish_turn(conv.id, inbound.id, parse, [], inbound_seq=inbound.seq)
+            await self.store.turns.finish(conv.id, inbound.id, parse, [], inbound_seq=inbound.seq)
             return TurnResult(
                 conv.id,
                 start.customer.id,
@@ -393,7 +394,7 @@ class DialogueEngine:
             language,
             inbound.text,
         )
-        stored = await self.store.finish_turn(
+        stored = await self.store.turns.finish(
             conv.id,
             inbound.id,
             parse,
@@ -463,7 +464,7 @@ class DialogueEngine:
         suggestions = understood.suggestions or state.get("suggestions", [])
         if listening:  # the bot keeps the parse for the agent's view, and says nothing
             state["suggestions"] = suggestions
-            await self.store.finish_turn(
+            await self.store.turns.finish(
                 conv.id,
                 inbound.id,
                 parse.to_dict(),
@@ -505,7 +506,7 @@ class DialogueEngine:
             if not number.startswith("T-"):
                 number = "T-" + number[1:].lstrip("-")
             try:
-                t = await self.store.ticket(number)
+                t = await self.store.tickets.get(number)
                 ticket = {
                     "number": t.number,
                     "subject": t.subject,
@@ -584,7 +585,7 @@ class DialogueEngine:
             state["kb_choices"] = list(decision.kb_choices)
         else:
             state.pop("kb_choices", None)
-        stored = await self.store.finish_turn(
+        stored = await self.store.turns.finish(
             conv.id,
             inbound.id,
             {**parse.to_dict(), "turn": _turn_record(decision)},
@@ -630,19 +631,19 @@ class DialogueEngine:
         external_id: str | None,
     ) -> TurnResult:
         # The parse marks the message's turn finished: no recovery sweeper picks it up.
-        inbound = await self.store.append_message(
+        inbound = await self.store.messages.append(
             conversation_id, "customer", text, external_id=external_id, parse={"rating": rating[0]}
         )
-        conv = await self.store.conversation(conversation_id)
+        conv = await self.store.conversations.get(conversation_id)
         language = conv.language or self.default_language
         neutral = Sentiment("neutral", 0.0, None)
         if inbound.duplicate:
             return TurnResult(
                 conv.id, customer_id, (), "resolved", 0, "rate", neutral, language, duplicate=True
             )
-        await self.store.rate(conversation_id, rating[0], rating[1])
+        await self.store.ratings.add(conversation_id, rating[0], rating[1])
         thanks = self.responses.render("utter_thanks_for_rating", language)
-        stored = await self.store.append_message(
+        stored = await self.store.messages.append(
             conversation_id, "bot", thanks.text, payload=thanks.to_dict()
         )
         return TurnResult(
@@ -685,7 +686,7 @@ class DialogueEngine:
         """Nobody can take the chat: a ticket with a promised reply time (service time: outside
         hours it runs from the next opening), told to the customer once, in their language."""
         due = self.router.next_open(group, now).astimezone(self.router.tz) + self.follow_up
-        ticket = await self.store.create_ticket(
+        ticket = await self.store.tickets.create(
             customer.id, text[:200], conversation_id=conversation_id, skill_group=group, due_at=due
         )
         settings = self.router.settings.skill_groups.get(group)
@@ -722,7 +723,9 @@ class DialogueEngine:
             priority += 1
         now = self.clock()
         online = [
-            a for a in await self.store.agents() if a.status == "online" and language in a.languages
+            a
+            for a in await self.store.agents.all()
+            if a.status == "online" and language in a.languages
         ]
 
         def can_take(g: str) -> bool:
@@ -750,18 +753,18 @@ class DialogueEngine:
             return await self._ticket(
                 customer, conversation_id, reason, wanted, language, text, now
             )
-        handoff = await self.store.queue_handoff(
+        handoff = await self.store.handoffs.queue(
             conversation_id, reason, group, priority=priority, language=language, pending=True
         )
         self.metrics.handoff(reason, group)
         agents = [a for a in online if group in a.skills]
         if self.auto_assign:
-            loads = await self.store.agent_loads()
+            loads = await self.store.handoffs.agent_loads()
             for agent in sorted(
                 agents, key=lambda a: (loads.get(a.id, 0) / a.max_concurrent, loads.get(a.id, 0))
             ):
                 # Atomic: if another process filled this agent meanwhile, try the next one.
-                if await self.store.assign_handoff(handoff.id, agent.id):
+                if await self.store.handoffs.assign(handoff.id, agent.id):
                     msg = self.responses.render(
                         "utter_agent_joined", language, agent=agent.display_name
                     )
@@ -770,7 +773,7 @@ class DialogueEngine:
         # it, and the others in the group hear of theirs if this arrival moved them back.
         # Those behind it hear that they moved back once it joins the queue (`_queued`).
         place = await self.announcer.place(handoff)
-        await self.store.tell_position(handoff.id, place.position)
+        await self.store.handoffs.tell_position(handoff.id, place.position)
         position = place.position
         msg = self.responses.render(
             "utter_handoff_queued", language, position=position, wait_minutes=place.wait_minutes
@@ -790,36 +793,6 @@ class Understood:
     candidates: list[dict[str, Any]] = field(default_factory=list)
     reading: Reading | None = None
     intent: str | None = None  # the parse's, or the question a follow-up continues
-
-
-class TurnLocks(Protocol):
-    def hold(self, key: Hashable) -> AbstractAsyncContextManager[None]: ...
-
-
-class KeyedLocks:
-    """One asyncio lock per key, dropped when nobody holds or awaits it, so a long-running
-    server does not keep a lock for every customer it ever served."""
-
-    def __init__(self) -> None:
-        self._held: dict[Hashable, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, key: Hashable) -> AsyncIterator[None]:
-        lock, users = self._held.get(key, (None, 0))
-        lock = lock or asyncio.Lock()
-        self._held[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._held[key]
-            if users == 1:
-                del self._held[key]
-            else:
-                self._held[key] = (lock, users - 1)
-
-    def __len__(self) -> int:
-        return len(self._held)
 
 
 # The digit must stand alone ("5", "4星", "3 stars, ...", "5 很满意"): "3点前下单" or "2号发货"

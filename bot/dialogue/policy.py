@@ -22,8 +22,10 @@ a line" is searched and answered (or asked back) like a question first.
 
 The bot apologises when the customer is upset, not when a word list fires: a complaint, anger
 or disappointment, very negative words, or negative words with urgency, after the bot failed
-them, or about their own order or ticket; and only once per conversation, since an apology
-repeated every turn reads as a script.
+them, or about their own order or ticket; a grievance (the sentiment analyser's learned
+probability that the service let them down: waiting, a wrong charge, a refused return, nobody
+answering), with a lower bar when they insist after a failed turn; and only once per
+conversation, since an apology repeated every turn reads as a script.
 (bench/conversations.py measured the alternatives: counting every negative label, or every
 second failed turn, apologised to calm customers reporting a fault.) A second failed turn says
 so plainly and offers a person. A negative or emotional message still raises the priority of a
@@ -77,6 +79,12 @@ class PolicySettings:
     # Negative words this strong are upset on their own; milder ones only with urgency or after
     # the bot failed the customer (a calm report of a fault is negative, not upset).
     upset_score: float = -0.9
+    # The sentiment's grievance probability (let down by the service: kept waiting, charged
+    # wrongly, refused, ignored; bot/nlu/grievance.py) at which the customer is upset whatever
+    # the polarity; and the lower one enough when the bot failed them last turn and they insist
+    # ("that is the number, check again"). Chosen on held-out lines (bench/grievance.py).
+    grievance: float = 0.7
+    grievance_insisting: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -241,6 +249,9 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
         or (s.label == "negative" and (s.emotion == "urgent" or turn.failed_turns > 0))
         # Negative about their own order or ticket: something already went wrong for them.
         or (s.label == "negative" and intent in LOOKUPS)
+        # Let down by the service, however calmly said; or insisting after the bot failed them.
+        or s.grievance >= settings.grievance
+        or (turn.failed_turns > 0 and s.grievance >= settings.grievance_insisting)
     )
     empathetic = upset and not turn.apologised
     if empathetic:

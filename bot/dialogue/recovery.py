@@ -4,7 +4,7 @@ again (a retry with the same message id is resumed at once by the engine itself)
 
 Every instance runs one. They may find the same message; the customer's turn lock and the
 re-check under it (bot/store/turns.py) let exactly one of them run the turn, and the store keeps
-one outcome even if two ever did (`finish_turn` refuses a message that has its parse already).
+one outcome even if two ever did (`turns.finish` refuses a message that has its parse already).
 """
 
 from __future__ import annotations

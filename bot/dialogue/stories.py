@@ -5,16 +5,17 @@ fresh database, through the real engine."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from bot.dialogue.engine import DialogueEngine, TurnResult
 from bot.errors import DataProblem, RelaydeskError, TrainingDataError
-from handoff.service import HandoffService
+from bot.store.sql_store import SqlStore
 
 USER_KEYS = {
     "user",
@@ -32,6 +33,19 @@ USER_KEYS = {
 }
 AGENT_KEYS = {"agent", "action", "text", "group", "status", "expect_error"}
 AGENT_ACTIONS = ("claim", "send", "transfer", "return_to_bot", "resolve")
+
+
+class AgentDesk(Protocol):
+    """The agent actions a story can take (handoff.service.HandoffService): the caller hands it
+    in, so the dialogue package never imports the handoff side."""
+
+    store: SqlStore
+
+    def claim(self, conversation_id: str, /, username: str) -> Awaitable[object]: ...
+    def send(self, conversation_id: str, /, username: str, text: str) -> Awaitable[object]: ...
+    def transfer(self, conversation_id: str, /, skill_group: str) -> Awaitable[object]: ...
+    def return_to_bot(self, conversation_id: str, /) -> Awaitable[object]: ...
+    def resolve(self, conversation_id: str, /) -> Awaitable[object]: ...
 
 
 @dataclass
@@ -84,7 +98,7 @@ def load_stories(path: Path) -> list[dict[str, Any]]:
 
 
 async def run_story(
-    story: dict[str, Any], engine: DialogueEngine, service: HandoffService
+    story: dict[str, Any], engine: DialogueEngine, service: AgentDesk
 ) -> StoryResult:
     result = StoryResult(str(story["story"]))
     store = engine.store
@@ -94,14 +108,14 @@ async def run_story(
         at = datetime.fromisoformat(str(story["time"]))
         engine.clock = lambda: at
     # Each story starts from an empty queue with only its own agents online.
-    for waiting in await store.queued_handoffs():
-        await store.update_handoff(waiting.id, status="abandoned")
-    for existing in await store.agents():
+    for waiting in await store.handoffs.queued():
+        await store.handoffs.update(waiting.id, status="abandoned")
+    for existing in await store.agents.all():
         if existing.status != "offline":
-            await store.update_agent(existing.username, status="offline")
+            await store.agents.update(existing.username, status="offline")
     for agent in story.get("agents", []):
         try:
-            await store.add_agent(
+            await store.agents.add(
                 agent["username"],
                 agent.get("name", agent["username"]),
                 skills=agent.get("skills", []),
@@ -110,16 +124,16 @@ async def run_story(
                 status=agent.get("status", "online"),
             )
         except RelaydeskError:
-            await store.update_agent(
+            await store.agents.update(
                 agent["username"],
                 status=agent.get("status", "online"),
                 skills=agent.get("skills", []),
             )
-    customer = await store.customer_for(channel, sender)
+    customer = await store.customers.for_identity(channel, sender)
     if story.get("customer", {}).get("tags"):
-        await store.update_customer(customer.id, tags=story["customer"]["tags"])
+        await store.customers.update(customer.id, tags=story["customer"]["tags"])
     for subject in story.get("tickets", []):
-        await store.create_ticket(customer.id, str(subject))
+        await store.tickets.create(customer.id, str(subject))
     conversation_id: str | None = None
     for n, step in enumerate(story["steps"], 1):
         where = f"step {n}"
@@ -137,7 +151,7 @@ async def run_story(
     return result
 
 
-async def _agent_step(step: dict[str, Any], service: HandoffService, conv: str) -> str | None:
+async def _agent_step(step: dict[str, Any], service: AgentDesk, conv: str) -> str | None:
     action = step["action"]
     try:
         if action == "claim":
@@ -157,7 +171,7 @@ async def _agent_step(step: dict[str, Any], service: HandoffService, conv: str) 
     if step.get("expect_error"):
         return f"expected an error containing {step['expect_error']!r}"
     if "status" in step:
-        status = (await service.store.conversation(conv)).status
+        status = (await service.store.conversations.get(conv)).status
         if status != step["status"]:
             return f"status {status!r}, expected {step['status']!r}"
     return None

@@ -30,8 +30,8 @@ from bot.knowledge.tuning import tune
 from bot.knowledge.writer import render, write
 from bot.nlu.embedders import Embedder, create_embedder, shared_embedder
 from bot.nlu.language import detect
-from bot.nlu.params import LanguageDetectorParams, SpacyTokenizerParams
 from bot.nlu.tokenizer import SpacyTokenizer
+from bot.pipeline_config.params import LanguageDetectorParams, SpacyTokenizerParams
 
 log = logging.getLogger(__name__)
 

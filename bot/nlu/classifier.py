@@ -16,8 +16,8 @@ import numpy as np
 
 from bot.errors import DataProblem, TrainingDataError
 from bot.nlu.component import BaseComponent, TrainContext
-from bot.nlu.params import FallbackClassifierParams, LogisticRegressionParams
 from bot.nlu.types import IntentScore, Message
+from bot.pipeline_config.params import FallbackClassifierParams, LogisticRegressionParams
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from bot.errors import ConfigError
 from bot.nlu.component import BaseComponent
-from bot.nlu.params import SentenceEmbeddingParams
 from bot.nlu.types import Message
+from bot.pipeline_config.params import SentenceEmbeddingParams
 
 
 @runtime_checkable

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bot.nlu.component import BaseComponent, TrainContext
-from bot.nlu.params import EntitySynonymMapperParams, RegexEntityExtractorParams
 from bot.nlu.types import EntitySpan, Message
+from bot.pipeline_config.params import EntitySynonymMapperParams, RegexEntityExtractorParams
 
 _LEFT = r"(?<![A-Za-z0-9])"
 _RIGHT = r"(?![A-Za-z0-9])"

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from bot.nlu.component import BaseComponent, TrainContext
-from bot.nlu.params import CountVectorsParams
 from bot.nlu.types import Message
+from bot.pipeline_config.params import CountVectorsParams
 
 _DIGITS = re.compile(r"\d")
 

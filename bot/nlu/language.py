@@ -11,8 +11,8 @@ import re
 from typing import ClassVar
 
 from bot.nlu.component import BaseComponent
-from bot.nlu.params import LanguageDetectorParams
 from bot.nlu.types import Message
+from bot.pipeline_config.params import LanguageDetectorParams
 
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef]")
 _LATIN_WORD = re.compile(r"[A-Za-z\u00c0-\u024f]+")

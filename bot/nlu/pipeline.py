@@ -20,8 +20,8 @@ from bot.config import Config
 from bot.errors import InputError, InputTooLargeError, ModelFormatError, ModelNotFoundError
 from bot.nlu import model_store, rasa_format
 from bot.nlu.component import Component, RemoteService, TrainContext
-from bot.nlu.params import PARAMS
 from bot.nlu.types import Message, ParseResult, TrainingData
+from bot.pipeline_config.params import PARAMS
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 import httpx
 
 from bot.nlu.component import BaseComponent
-from bot.nlu.params import RasaServerNLUParams
 from bot.nlu.types import EntitySpan, IntentScore, Message
+from bot.pipeline_config.params import RasaServerNLUParams
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,9 @@ import yaml
 from bot.errors import DataProblem, TrainingDataError
 from bot.nlu.component import BaseComponent, TrainContext
 from bot.nlu.featurizers import CountVectorsFeaturizer
-from bot.nlu.params import CountVectorsParams, SentimentAnalyzerParams
+from bot.nlu.grievance import GrievanceModel
 from bot.nlu.types import Message, Sentiment
+from bot.pipeline_config.params import CountVectorsParams, SentimentAnalyzerParams
 
 LABELS = ("negative", "neutral", "positive")
 EMOTIONS = ("angry", "disappointed", "urgent")  # priority order when cues of several appear
@@ -188,6 +189,7 @@ class SentimentAnalyzer(BaseComponent):
         self.bias = np.zeros(len(LABELS), dtype=np.float32)
         self.uses_dense = False
         self._vader: Any = None
+        self.grievance = GrievanceModel()
 
     @staticmethod
     def _path(value: str | None, base_dir: Path | None) -> Path | None:
@@ -245,6 +247,11 @@ class SentimentAnalyzer(BaseComponent):
         # The prior correction is folded into the bias, so a saved model needs nothing new.
         shift = prior_shift(self.params.negative_prior, float(np.mean(y == 0)))
         self.bias = (model.intercept_ + shift).astype(np.float32)
+        # Let down by the service, or not (bot/nlu/grievance.py): the file's neutral and
+        # positive lines are further examples of no grievance.
+        self.grievance = GrievanceModel.train(
+            ctx.prepare, [d.text for d in data if d.label != "negative"]
+        )
 
     def analyse(self, message: Message) -> Sentiment:
         z = self._features(message) @ self.weights + self.bias
@@ -263,7 +270,8 @@ class SentimentAnalyzer(BaseComponent):
             # "急死了") are not neutral.
             label, score = "negative", min(score, -float(p[0]))
         emotion = max(EMOTIONS, key=lambda e: (counts[e], -EMOTIONS.index(e)))
-        return Sentiment(label, score, emotion if counts[emotion] else None)
+        grievance = 0.0 if _wordless(message.text) else self.grievance.score(message)
+        return Sentiment(label, score, emotion if counts[emotion] else None, grievance)
 
     def process(self, message: Message) -> None:
         message.sentiment = self.analyse(message)
@@ -271,6 +279,7 @@ class SentimentAnalyzer(BaseComponent):
     def persist(self, directory: Path) -> None:
         self.chars.persist(directory)
         np.savez(directory / "sentiment.npz", weights=self.weights, bias=self.bias)
+        self.grievance.persist(directory)
         (directory / "sentiment.json").write_text(
             json.dumps({"uses_dense": self.uses_dense, "cues": self.cues.cues}, ensure_ascii=False),
             encoding="utf-8",
@@ -284,4 +293,5 @@ class SentimentAnalyzer(BaseComponent):
         comp.chars = CountVectorsFeaturizer.load(_CHAR_PARAMS, directory)
         with np.load(directory / "sentiment.npz", allow_pickle=False) as f:
             comp.weights, comp.bias = f["weights"], f["bias"]
+        comp.grievance = GrievanceModel.load(directory)
         return comp

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 from bot.errors import DataProblem, TrainingDataError
 from bot.nlu.component import BaseComponent, TrainContext
-from bot.nlu.params import SpacyTokenizerParams
 from bot.nlu.types import Message
+from bot.pipeline_config.params import SpacyTokenizerParams
 
 log = logging.getLogger(__name__)
 

@@ -106,6 +106,9 @@ class Sentiment:
     label: str
     score: float
     emotion: str | None = None
+    # The probability the customer was let down by the service (bot/nlu/grievance.py). Read by
+    # the dialogue policy; not part of the parse's wire shape.
+    grievance: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {"label": self.label, "score": round(float(self.score), 4), "emotion": self.emotion}

@@ -1,14 +1,12 @@
-"""Typed keys for what the aiohttp application carries."""
+"""Typed keys for what only the composition root's own routes read: the NLU pipeline and the
+metrics registry (the shared keys are in bot/http/keys.py)."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from aiohttp import web
 
-from bot.config import Config
+from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
 
-CONFIG = web.AppKey("config", Config)
 NLU = web.AppKey("nlu", NLUPipeline)
-EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+METRICS = web.AppKey("metrics", Metrics)

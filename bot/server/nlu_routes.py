@@ -10,10 +10,10 @@ from aiohttp import web
 
 from bot import __version__
 from bot.errors import InputError
+from bot.http.json_body import read_object
+from bot.http.keys import CONFIG, EXECUTOR
 from bot.nlu.pipeline import validate_text
-from bot.server.json_body import read_object
-from bot.server.keys import CONFIG, EXECUTOR, NLU
-from bot.server.runtime import RUNTIME
+from bot.server.keys import METRICS, NLU
 
 routes = web.RouteTableDef()
 
@@ -33,7 +33,7 @@ async def parse(request: web.Request) -> web.Response:
     if message_id is not None:
         out["message_id"] = message_id
     response = web.json_response(out, dumps=_dumps)
-    request.app[RUNTIME].metrics.parse_latency.observe(time.perf_counter() - started)
+    request.app[METRICS].parse_latency.observe(time.perf_counter() - started)
     return response
 
 

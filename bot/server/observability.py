@@ -11,10 +11,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from bot.http.errors import Handler
+from bot.http.keys import CONFIG
 from bot.logs import conversation_context
-from bot.server.errors import Handler
-from bot.server.keys import CONFIG, NLU
-from bot.server.runtime import RUNTIME
+from bot.server.context import CONTEXT
+from bot.server.keys import METRICS, NLU
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -25,19 +26,20 @@ MAX_CID_CHARS = 64
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    runtime = request.app[RUNTIME]
-    if runtime.store is not None:
+    registry = request.app[METRICS]
+    context = request.app.get(CONTEXT)  # not there without the dialogue, or before start-up
+    if context is not None:
         groups = request.app[CONFIG].handoff.skill_groups
         try:
             await asyncio.wait_for(
-                runtime.metrics.refresh_queue(runtime.store, groups), QUEUE_READ_TIMEOUT_S
+                registry.refresh_queue(context.store, groups), QUEUE_READ_TIMEOUT_S
             )
         except Exception as exc:
             # A stale queue length would look healthy: leave the queue series out instead.
-            runtime.metrics.queue_length.clear()
-            runtime.metrics.queue_longest_wait.clear()
+            registry.queue_length.clear()
+            registry.queue_longest_wait.clear()
             log.warning("metrics: could not read the queue: %s", exc or type(exc).__name__)
-    body = generate_latest(runtime.metrics.registry)
+    body = generate_latest(registry.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -51,17 +53,11 @@ async def ready(request: web.Request) -> web.Response:
     200 with status "degraded" and the reason, not 503: every instance shares that service, so
     taking them all out of the load balancer would turn a degraded bot (knowledge answers,
     handoff) into no bot at all."""
-    runtime = request.app[RUNTIME]
-    parts = (
-        ("store", runtime.store),
-        ("dialogue engine", runtime.engine),
-        ("knowledge base", runtime.kb),
-    )
-    missing = [name for name, part in parts if part is None]
-    if missing or runtime.store is None:
-        return _not_ready(f"not open yet: {', '.join(missing)}")
+    context = request.app.get(CONTEXT)
+    if context is None:
+        return _not_ready("not open yet: store, dialogue engine, knowledge base")
     try:
-        await asyncio.wait_for(runtime.store.db.run(_ping), READY_TIMEOUT_S)
+        await asyncio.wait_for(context.store.db.run(_ping), READY_TIMEOUT_S)
     except TimeoutError:
         return _not_ready(f"the database did not answer within {READY_TIMEOUT_S:g} s")
     except Exception as exc:
@@ -69,7 +65,7 @@ async def ready(request: web.Request) -> web.Response:
         return _not_ready("the database query failed; the server log has details")
     # How the bot decides to answer from the knowledge base: "fitted" to the base, or one of
     # the documented fallbacks when the base could not be fitted (docs/knowledge.md).
-    knowledge = runtime.kb.answer_decision() if runtime.kb is not None else {}
+    knowledge = context.kb.answer_decision()
     nlu = request.app[NLU]
     if not nlu.services:
         return web.json_response({"status": "ready", "knowledge": knowledge})

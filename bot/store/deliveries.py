@@ -1,11 +1,12 @@
 """The delivery ledger of pushed channels (Telegram, WeChat): which outbound message is due,
 which went out and how, which failed and why.
 
-Rows are written by the store in the same transaction as their message (sql_store.py), so a
-crash between storing a reply and sending it leaves a pending row, never a silent gap. A sender
-claims a row before sending (a conditional update that also sets a lease), so two workers, or a
-worker and a webhook's passive reply, never send the same message twice. Messages of one
-conversation go out strictly in order: only the oldest pending row of a conversation is ever due.
+Rows are written in the same transaction as their message (`enqueue`, run by messages.py and
+turns.py), so a crash between storing a reply and sending it leaves a pending row, never a silent
+gap. A sender claims a row before sending (a conditional update that also sets a lease), so two
+workers, or a worker and a webhook's passive reply, never send the same message twice. Messages
+of one conversation go out strictly in order: only the oldest pending row of a conversation is
+ever due.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot import clock
 from bot.store.engine import Database
 from bot.store.records import MessageRecord
-from bot.store.sql_store import CONV, DLV, IDENT, MSG, _message, _utc
+from bot.store.tables import CONV, DLV, IDENT, MSG, PUSHED_CHANNELS, message_record, utc
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class DeliveryState:
 
 
 class Deliveries:
+    """The delivery ledger of pushed channels, for the outbox workers and the agent's view."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -100,7 +103,11 @@ class Deliveries:
                     continue  # another worker, or a passive reply, took it
                 out.append(
                     DueDelivery(
-                        _message(row), channel, row.customer_id, row.recipient, row.attempts + 1
+                        message_record(row),
+                        channel,
+                        row.customer_id,
+                        row.recipient,
+                        row.attempts + 1,
                     )
                 )
             s.commit()
@@ -147,7 +154,7 @@ class Deliveries:
                 .values(status="sent", via="passive", due_at=clock.now(), attempts=1)
             ).rowcount  # type: ignore[attr-defined]
             s.commit()
-            return _message(row) if claimed else None
+            return message_record(row) if claimed else None
 
         return await self.db.run(work)
 
@@ -175,7 +182,7 @@ class Deliveries:
             rows = s.execute(select(DLV).where(DLV.c.conversation_id == conversation_id)).all()
             return {
                 r.message_id: DeliveryState(
-                    r.status, r.attempts, r.via, r.error, _utc(r.due_at) or r.due_at
+                    r.status, r.attempts, r.via, r.error, utc(r.due_at) or r.due_at
                 )
                 for r in rows
             }
@@ -209,6 +216,36 @@ class Deliveries:
                 .join(CONV, CONV.c.id == DLV.c.conversation_id)
                 .where(and_(CONV.c.customer_id == customer_id, DLV.c.channel == channel, counted))
             ).scalar_one()
-            return _utc(last), int(used)
+            return utc(last), int(used)
 
         return await self.db.run(work)
+
+
+def enqueue(
+    s: Session,
+    conversation_id: str,
+    message_ids: list[int],
+    *,
+    channel: str,
+    hold_s: float = 0.0,
+) -> None:
+    """Delivery rows for outbound messages on a pushed channel, in the caller's transaction."""
+    if channel not in PUSHED_CHANNELS or not message_ids:
+        return
+    at = clock.now()
+    due = at + timedelta(seconds=hold_s)
+    s.execute(
+        insert(DLV),
+        [
+            {
+                "message_id": i,
+                "conversation_id": conversation_id,
+                "channel": channel,
+                "status": "pending",
+                "due_at": due,
+                "attempts": 0,
+                "created_at": at,
+            }
+            for i in message_ids
+        ],
+    )

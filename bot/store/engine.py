@@ -26,7 +26,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
@@ -197,3 +197,15 @@ def _connection_lost(exc: BaseException) -> bool:
 def _reason(exc: BaseException) -> str:
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     return f"{type(orig).__name__}: {orig}"
+
+
+async def run_retrying(db: Database, fn: Callable[[Session], T], attempts: int = 3) -> T:
+    """Run `fn`, again if a concurrent writer (another process) won a unique-key race: the next
+    attempt finds what they stored (a customer created on first contact, a redelivered message)."""
+    for attempt in range(attempts):
+        try:
+            return await db.run(fn)
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")

@@ -19,7 +19,6 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from telegram import Bot, Update
@@ -28,8 +27,8 @@ from telegram.request import HTTPXRequest
 
 from bot.config import TelegramSection
 from bot.coordination import RedisLease
-from bot.server.runtime import Runtime
 from bot.store.link_codes import LinkCodes
+from connectors.channel import ChannelServices
 from connectors.outbox import Outbox
 from connectors.telegram.sender import TelegramSender
 from connectors.telegram.updates import CHANNEL, Inbound, inbound_of
@@ -41,12 +40,12 @@ STOP_GRACE_S = 10.0  # at shutdown, how long the updates in hand may take to fin
 
 
 class TelegramConnector:
-    def __init__(self, settings: TelegramSection, runtime: Runtime, media_dir: Path) -> None:
-        assert settings.token and runtime.engine is not None and runtime.store is not None
+    def __init__(self, settings: TelegramSection, services: ChannelServices) -> None:
+        assert settings.token
         self.settings = settings
-        self.engine = runtime.engine
-        self.store = runtime.store
-        self.link_codes = LinkCodes(runtime.store.db)
+        self.engine = services.engine
+        self.store = services.store
+        self.link_codes = LinkCodes(services.store.db)
         timeout = settings.delivery.request_timeout_seconds
         self.bot = Bot(
             settings.token,
@@ -66,15 +65,18 @@ class TelegramConnector:
             ),
         )
         self.outbox = Outbox(
-            self.store, TelegramSender(self.bot, media_dir), settings.delivery, runtime.metrics
+            self.store,
+            TelegramSender(self.bot, services.media_dir),
+            settings.delivery,
+            services.metrics,
         )
         self.username: str | None = None
         self.ready = asyncio.Event()
         self.lease: RedisLease | None = None
-        if runtime.redis is not None and settings.mode == "polling":
+        if services.redis is not None and settings.mode == "polling":
             bot_id = settings.token.split(":", 1)[0]  # one poller per bot, whatever else shares
             self.lease = RedisLease(
-                runtime.redis,
+                services.redis,
                 f"relaydesk:telegram:poller:{bot_id}",
                 ttl_s=settings.polling_lease_seconds,
             )
@@ -226,7 +228,7 @@ class TelegramConnector:
         if inbound.start_code:
             customer_id = await self.link_codes.redeem(inbound.start_code)
             if customer_id is not None:
-                await self.store.link_identity(customer_id, CHANNEL, inbound.chat_id)
+                await self.store.customers.link(customer_id, CHANNEL, inbound.chat_id)
                 log.info("telegram: chat linked to customer %s", customer_id)
         self._later(self.bot.send_chat_action(int(inbound.chat_id), "typing"))
         await self.engine.handle(

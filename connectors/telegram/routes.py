@@ -11,18 +11,15 @@ import logging
 from aiohttp import web
 
 from bot.errors import InputError
-from bot.server.json_body import read_object
-from bot.server.runtime import RUNTIME
+from bot.http.json_body import read_object
+from connectors.telegram.connector import TelegramConnector
 
 log = logging.getLogger(__name__)
-routes = web.RouteTableDef()
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-@routes.post("/webhooks/telegram")
-async def telegram_webhook(request: web.Request) -> web.Response:
-    connector = request.app[RUNTIME].telegram
-    if connector is None or connector.settings.mode != "webhook":
+async def telegram_webhook(request: web.Request, connector: TelegramConnector) -> web.Response:
+    if connector.settings.mode != "webhook":
         raise web.HTTPNotFound(text="the Telegram webhook is not enabled")
     expected = connector.settings.secret_token or ""
     given = request.headers.get(SECRET_HEADER, "")

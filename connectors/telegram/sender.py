@@ -23,6 +23,7 @@ from telegram.error import (
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.store.deliveries import DueDelivery
+from connectors.channel import OutputChannel
 from connectors.outbox import RetryLater, Undeliverable
 from connectors.telegram.updates import CHANNEL
 
@@ -31,7 +32,10 @@ MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_CALLBACK_DATA = 64  # bytes
 
 
-class TelegramSender:
+class TelegramSender(OutputChannel):
+    """Text with an inline keyboard, then the media; a retry after a partial success sends only
+    the rest (so `send` is its own rather than the base class's)."""
+
     channel = CHANNEL
     label = "Telegram"
 
@@ -76,6 +80,10 @@ class TelegramSender:
             raise RetryLater(f"Telegram error: {exc.message}") from exc
         self._done.pop(msg.id, None)
         return ref
+
+    async def send_text(self, recipient: str, text: str) -> str | None:
+        sent = await self.bot.send_message(int(recipient), text[:MAX_TEXT])
+        return str(sent.message_id)
 
     async def _media(self, chat_id: int, kind: str, url: str, caption: Any) -> None:
         cap = str(caption)[:1024] if caption else None

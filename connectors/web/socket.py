@@ -19,10 +19,8 @@ from aiohttp import WSMsgType, web
 
 from bot import clock
 from bot.errors import InputError, StoreUnavailableError
-from bot.server.keys import CONFIG
-from bot.server.rate_limit import LIMITS, Limits
-from bot.server.runtime import RUNTIME, Runtime
 from bot.store.records import CustomerRecord, MessageRecord
+from connectors.channel import ChannelServices, DeepLinking
 from connectors.web.identity import (
     CHANNEL,
     USER_CHANNEL,
@@ -36,7 +34,6 @@ from connectors.web.identity import (
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
-routes = web.RouteTableDef()
 HELLO_TIMEOUT_S = 15
 RETRY_AFTER_S = 1.0  # while the database is unreachable: when to send a message again
 MAX_FRAME_BYTES = 64 * 1024
@@ -44,12 +41,10 @@ MAX_CLIENT_ID = 64
 _MEDIA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}\.(svg|png|jpe?g|gif|webp|mp4|webm)$")
 
 
-@routes.get("/")
 async def demo_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "demo.html", headers={"Cache-Control": "no-cache"})
 
 
-@routes.get("/widget.js")
 async def widget_script(request: web.Request) -> web.FileResponse:
     return web.FileResponse(
         STATIC / "widget.js",
@@ -62,43 +57,36 @@ async def widget_script(request: web.Request) -> web.FileResponse:
     )
 
 
-@routes.get("/kb/media/{name}")
-async def kb_media(request: web.Request) -> web.FileResponse:
+async def kb_media(request: web.Request, folder: Path) -> web.FileResponse:
     """Images and videos that knowledge answers point to (knowledge/media/)."""
     name = request.match_info["name"]
     if not _MEDIA_NAME.match(name):
         raise web.HTTPNotFound(text="no such media file")
-    folder = Path(request.app[CONFIG].path(request.app[CONFIG].knowledge.path)) / "media"
     path = folder / name
     if not path.is_file():
         raise web.HTTPNotFound(text="no such media file")
     return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
-@routes.get("/ws/widget")
-async def widget_socket(request: web.Request) -> web.WebSocketResponse:
-    web_cfg = request.app[CONFIG].connectors.web
+async def widget_socket(request: web.Request, services: ChannelServices) -> web.WebSocketResponse:
+    web_cfg = services.config.connectors.web
     origin = request.headers.get("Origin")
     if web_cfg.allowed_origins and origin not in web_cfg.allowed_origins:
         raise web.HTTPForbidden(text=f"origin {origin!r} may not embed this widget")
-    runtime = request.app[RUNTIME]
-    if runtime.engine is None or runtime.store is None:
-        raise web.HTTPServiceUnavailable(text="starting up; try again")
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
-    open_sockets = runtime.metrics.websockets.labels(kind="widget")
+    open_sockets = services.metrics.websockets.labels(kind="widget")
     open_sockets.inc()
     try:
         await WidgetConnection(
             ws,
-            runtime,
+            services,
             IdentityPolicy(
                 web_cfg.identity_secret,
                 web_cfg.identity_max_age_seconds,
                 web_cfg.legacy_identity_hash,
             ),
             web_cfg.max_text_chars,
-            request.app[LIMITS],
         ).run()
     finally:
         open_sockets.dec()
@@ -109,17 +97,15 @@ class WidgetConnection:
     def __init__(
         self,
         ws: web.WebSocketResponse,
-        runtime: Runtime,
+        services: ChannelServices,
         identity: IdentityPolicy,
         max_text_chars: int,
-        limits: Limits,
     ) -> None:
-        assert runtime.engine is not None and runtime.store is not None
         self.ws = ws
-        self.runtime = runtime
-        self.limits = limits
-        self.engine = runtime.engine
-        self.store = runtime.store
+        self.services = services
+        self.limits = services.limits
+        self.engine = services.engine
+        self.store = services.store
         self.identity = identity
         self.max_text = max_text_chars
         self.sender = ""
@@ -186,12 +172,12 @@ class WidgetConnection:
                 await self.error(str(exc), code="identity")
                 await self.ws.close(code=4401, message=b"identity refused")
                 return False
-            known = await self.store.customer_for(USER_CHANNEL, user_id)
-            await self.store.link_identity(known.id, CHANNEL, self.sender)
-        self.customer = await self.store.find_customer(CHANNEL, self.sender)
+            known = await self.store.customers.for_identity(USER_CHANNEL, user_id)
+            await self.store.customers.link(known.id, CHANNEL, self.sender)
+        self.customer = await self.store.customers.find(CHANNEL, self.sender)
         await self.send({"type": "welcome", "token": token, "language": self.language})
         if self.customer is not None:
-            conv = await self.store.latest_conversation(self.customer.id, CHANNEL)
+            conv = await self.store.conversations.latest(self.customer.id, CHANNEL)
             if conv is not None:
                 self._watch(conv.id)
         await self._deliver()
@@ -270,12 +256,12 @@ class WidgetConnection:
         if frame.get("channel") != "telegram":
             await self.error("'channel' must be \"telegram\"")
             return
-        telegram = self.runtime.telegram
-        if telegram is None or telegram.username is None:
+        telegram = self.services.channels.get("telegram")
+        if not isinstance(telegram, DeepLinking) or not telegram.can_link():
             await self.error("Telegram is not connected on this server", code="unavailable")
             return
         if self.customer is None:
-            self.customer = await self.store.customer_for(CHANNEL, self.sender)
+            self.customer = await self.store.customers.for_identity(CHANNEL, self.sender)
         url, code, expires = await telegram.link_url(self.customer.id)
         await self.send(
             {"type": "link", "channel": "telegram", "url": url, "code": code, "expires_at": expires}
@@ -315,7 +301,7 @@ class WidgetConnection:
         finally:
             await self.send({"type": "typing", "on": False})
         if self.customer is None:
-            self.customer = await self.store.customer(result.customer_id)
+            self.customer = await self.store.customers.get(result.customer_id)
         self._watch(result.conversation_id)
         # The pump is the only sender of messages, so two deliveries never read the same
         # cursor at once; wake it in case the turn's events came before the watch began.
@@ -351,7 +337,7 @@ class WidgetConnection:
             return 0
         sent = 0
         while True:
-            batch = await self.store.web_messages(self.customer.id, CHANNEL, self.cursor)
+            batch = await self.store.messages.on_channel(self.customer.id, CHANNEL, self.cursor)
             for msg, agent in batch:
                 await self.send(_message_frame(msg, agent))
                 self.cursor = max(self.cursor, msg.id)
@@ -362,7 +348,7 @@ class WidgetConnection:
     async def _state(self) -> None:
         conv = None
         if self.customer is not None:
-            conv = await self.store.latest_conversation(self.customer.id, CHANNEL)
+            conv = await self.store.conversations.latest(self.customer.id, CHANNEL)
         if conv is None:  # nobody has written yet (a new visitor, or a verified user)
             await self.send(
                 {
@@ -377,14 +363,18 @@ class WidgetConnection:
             )
             return
         assert self.customer is not None
-        handoff = await self.store.active_handoff(conv.id)
+        handoff = await self.store.handoffs.active(conv.id)
         agent = None
         if handoff is not None and handoff.assigned_to is not None:
             agent = next(
-                (a.display_name for a in await self.store.agents() if a.id == handoff.assigned_to),
+                (
+                    a.display_name
+                    for a in await self.store.agents.all()
+                    if a.id == handoff.assigned_to
+                ),
                 None,
             )
-        awaiting = await self.store.awaiting_rating(self.customer.id, CHANNEL)
+        awaiting = await self.store.ratings.awaiting(self.customer.id, CHANNEL)
         position = wait = None
         if handoff is not None and handoff.status == "queued":
             place = await self.engine.announcer.place(handoff)

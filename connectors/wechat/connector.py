@@ -16,8 +16,8 @@ import logging
 from typing import Any
 
 from bot.config import WechatSection
-from bot.server.runtime import Runtime
 from bot.store.deliveries import Deliveries
+from connectors.channel import ChannelServices
 from connectors.outbox import Outbox
 from connectors.wechat.api import WechatApi
 from connectors.wechat.protocol import CHANNEL, Inbound, as_text, passive_text
@@ -29,13 +29,12 @@ SUCCESS = "success"  # WeChat's "received, nothing to show"
 
 
 class WechatConnector:
-    def __init__(self, settings: WechatSection, runtime: Runtime) -> None:
+    def __init__(self, settings: WechatSection, services: ChannelServices) -> None:
         assert settings.app_id and settings.app_secret and settings.token
-        assert runtime.engine is not None and runtime.store is not None
         self.settings = settings
-        self.engine = runtime.engine
-        self.store = runtime.store
-        self.deliveries = Deliveries(runtime.store.db)
+        self.engine = services.engine
+        self.store = services.store
+        self.deliveries = Deliveries(services.store.db)
         self.api = WechatApi(
             settings.api_base,
             settings.app_id,
@@ -43,9 +42,9 @@ class WechatConnector:
             timeout_s=settings.delivery.request_timeout_seconds,
         )
         sender = WechatSender(self.api, self.deliveries, settings)
-        self.outbox = Outbox(self.store, sender, settings.delivery, runtime.metrics)
+        self.outbox = Outbox(self.store, sender, settings.delivery, services.metrics)
         # Shared through Redis when instances share one: a replay to another instance is caught.
-        self.replay = ReplayGuard(settings.timestamp_window_seconds, runtime.redis)
+        self.replay = ReplayGuard(settings.timestamp_window_seconds, services.redis)
         self._background: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:

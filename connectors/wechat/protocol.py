@@ -17,6 +17,7 @@ from bot.errors import InputError
 
 CHANNEL = "wechat"
 MAX_XML_BYTES = 64 * 1024
+MAX_TEXT_CHARS = 2000  # what one text message carries; longer is cut (as_text)
 _MEDIA = {
     "image": "[image]",
     "voice": "[voice]",
@@ -115,4 +116,4 @@ def as_text(text: str, payload: dict[str, object]) -> str:
     link = payload.get("link")
     if isinstance(link, str) and link.startswith(("https://", "http://")):
         lines.append(link)
-    return "\n".join(lines)[:2000]
+    return "\n".join(lines)[:MAX_TEXT_CHARS]

@@ -6,25 +6,16 @@ signature was already used for another request (connectors/wechat/replay.py)."""
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from bot import clock
-from bot.server.runtime import RUNTIME
+from connectors.wechat.connector import WechatConnector
 from connectors.wechat.protocol import MAX_XML_BYTES, parse, verify
 from connectors.wechat.replay import ReplayRefused, request_identity
 
-if TYPE_CHECKING:
-    from connectors.wechat.connector import WechatConnector
 
-routes = web.RouteTableDef()
-
-
-def _connector(request: web.Request) -> WechatConnector:
-    connector = request.app[RUNTIME].wechat
-    if connector is None:
-        raise web.HTTPNotFound(text="the WeChat webhook is not enabled")
+def _verified(request: web.Request, connector: WechatConnector) -> WechatConnector:
     token = connector.settings.token or ""
     if not verify(token, dict(request.query)):
         raise web.HTTPForbidden(text="wrong or missing WeChat signature")
@@ -38,17 +29,15 @@ async def _first_use(request: web.Request, connector: WechatConnector, identity:
         raise web.HTTPForbidden(text=f"WeChat signature refused: {exc}") from None
 
 
-@routes.get("/webhooks/wechat")
-async def handshake(request: web.Request) -> web.Response:
-    connector = _connector(request)
+async def handshake(request: web.Request, connector: WechatConnector) -> web.Response:
+    connector = _verified(request, connector)
     echostr = request.query.get("echostr", "")
     await _first_use(request, connector, request_identity("handshake", echostr))
     return web.Response(text=echostr)
 
 
-@routes.post("/webhooks/wechat")
-async def message(request: web.Request) -> web.Response:
-    connector = _connector(request)
+async def message(request: web.Request, connector: WechatConnector) -> web.Response:
+    connector = _verified(request, connector)
     if request.content_length is not None and request.content_length > MAX_XML_BYTES:
         raise web.HTTPRequestEntityTooLarge(MAX_XML_BYTES, request.content_length)
     body = await request.read()

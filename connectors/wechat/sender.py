@@ -5,13 +5,17 @@ from __future__ import annotations
 from bot import clock
 from bot.config import WechatSection
 from bot.store.deliveries import Deliveries, DueDelivery
+from connectors.channel import OutputChannel
 from connectors.outbox import Undeliverable
 from connectors.wechat.api import WechatApi
 from connectors.wechat.protocol import CHANNEL, as_text
 from connectors.wechat.window import window_of
 
 
-class WechatSender:
+class WechatSender(OutputChannel):
+    """Inside the customer-service window only, and as one text: WeChat's text carries no
+    buttons (they become lines) and this sender no images."""
+
     channel = CHANNEL
     label = "WeChat"
 
@@ -31,4 +35,8 @@ class WechatSender:
         if not text:
             return None  # nothing WeChat text can carry (an image-only message)
         await self.api.send_text(delivery.recipient, text)
+        return None
+
+    async def send_text(self, recipient: str, text: str) -> str | None:
+        await self.api.send_text(recipient, text)
         return None

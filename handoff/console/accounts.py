@@ -23,8 +23,11 @@ from sqlalchemy.orm import Session
 from bot import clock
 from bot.errors import InputError, RelaydeskError
 from bot.store import models as m
+from bot.store.agents import agent_row
 from bot.store.records import AgentRecord
-from bot.store.sql_store import SqlStore, _agent, _utc, agent_row
+from bot.store.sql_store import SqlStore
+from bot.store.tables import agent_record as _agent
+from bot.store.tables import utc as _utc
 
 T = TypeVar("T")
 MIN_PASSWORD_CHARS = 10

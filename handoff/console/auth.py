@@ -8,10 +8,10 @@ import hmac
 
 from aiohttp import web
 
-from bot.server.keys import CONFIG
-from bot.server.runtime import RUNTIME
+from bot.http.keys import CONFIG
+from bot.store.errors import NotFoundError
 from bot.store.records import AgentRecord
-from bot.store.sql_store import NotFoundError
+from handoff.console.services import CONSOLE
 
 COOKIE = "relaydesk_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -20,11 +20,10 @@ SUPERVISORS = ("supervisor", "admin")
 
 async def current_agent(request: web.Request) -> tuple[AgentRecord, str] | None:
     """The logged-in agent and their CSRF token, or None."""
-    accounts = request.app[RUNTIME].accounts
     token = request.cookies.get(COOKIE, "")
-    if accounts is None or not token:
+    if not token:
         return None
-    return await accounts.session(token)
+    return await request.app[CONSOLE].accounts.session(token)
 
 
 async def require_agent(request: web.Request, *, write: bool = False) -> AgentRecord:
@@ -36,10 +35,10 @@ async def require_agent(request: web.Request, *, write: bool = False) -> AgentRe
         return agent
     if request.app[CONFIG].server.dev_agent_api:
         name = request.headers.get("X-Relaydesk-Agent", "").strip()
-        store = request.app[RUNTIME].store
-        if name and store is not None:
+        store = request.app[CONSOLE].store
+        if name:
             try:
-                return await store.agent(name)
+                return await store.agents.get(name)
             except NotFoundError as exc:
                 raise web.HTTPUnauthorized(text=str(exc)) from exc
     raise web.HTTPUnauthorized(text="log in at /console first")

@@ -31,10 +31,10 @@ from bot.analytics.inputs import (
 from bot.analytics.metrics import SLICES, Settings
 from bot.analytics.summary import Period, summarize
 from bot.errors import InputError
-from bot.server.keys import CONFIG
-from bot.server.runtime import RUNTIME
-from handoff.agent_api import dumps
+from bot.http.keys import CONFIG
+from handoff.console.agent_api import dumps
 from handoff.console.auth import require_agent, require_supervisor
+from handoff.console.services import CONSOLE
 
 routes = web.RouteTableDef()
 Cache = dict[str, tuple[float, dict[str, Any]]]
@@ -103,14 +103,12 @@ async def _summary(request: web.Request) -> dict[str, Any]:
     hit = cache.get(key)
     if hit is not None and time.monotonic() - hit[0] < CACHE_S:
         return hit[1]
-    runtime = request.app[RUNTIME]
-    if runtime.store is None:
-        raise web.HTTPServiceUnavailable(text="starting up; try again")
+    services = request.app[CONSOLE]
     config = request.app[CONFIG]
-    nlu = runtime.engine.nlu if runtime.engine is not None else None
+    nlu = services.nlu
     categories = await asyncio.to_thread(categories_of, Path(config.path(config.knowledge.path)))
     result = await summarize(
-        runtime.store.db,
+        services.store.db,
         period,
         settings=Settings(sla_seconds=config.console.first_response_sla_seconds),
         granularity=granularity,

@@ -7,12 +7,12 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.errors import InputError
-from bot.server.json_body import read_object
-from bot.server.keys import CONFIG
-from bot.server.runtime import RUNTIME
+from bot.http.json_body import read_object
+from bot.http.keys import CONFIG
 from bot.store.records import AgentRecord
 from handoff.console.accounts import LockedError, LoginError
 from handoff.console.auth import COOKIE, current_agent
+from handoff.console.services import CONSOLE
 
 STATIC = Path(__file__).resolve().parent / "static"
 routes = web.RouteTableDef()
@@ -62,9 +62,7 @@ async def login(request: web.Request) -> web.Response:
         raise InputError("'username' and 'password' must be strings")
     if len(username) > 64 or len(password) > 200:
         raise InputError("username or password too long")
-    accounts = request.app[RUNTIME].accounts
-    if accounts is None:
-        raise web.HTTPServiceUnavailable(text="starting up; try again")
+    accounts = request.app[CONSOLE].accounts
     try:
         done = await accounts.login(username.strip(), password)
     except LockedError as exc:
@@ -96,9 +94,9 @@ async def me(request: web.Request) -> web.Response:
 
 @routes.post("/api/console/logout")
 async def logout(request: web.Request) -> web.Response:
-    accounts = request.app[RUNTIME].accounts
+    accounts = request.app[CONSOLE].accounts
     token = request.cookies.get(COOKIE, "")
-    if accounts is not None and token:
+    if token:
         await accounts.logout(token)
     resp = web.json_response({"status": "logged out"})
     resp.del_cookie(COOKIE, path="/")

@@ -18,11 +18,11 @@ from aiohttp import WSMsgType, web
 
 from bot.errors import StoreUnavailableError
 from bot.events import MessageEvent
-from bot.server.keys import CONFIG
-from bot.server.runtime import RUNTIME
+from bot.http.keys import CONFIG
+from bot.store.errors import NotFoundError
 from bot.store.records import AgentRecord
-from bot.store.sql_store import NotFoundError, SqlStore
-from handoff.agent_api import (
+from bot.store.sql_store import SqlStore
+from handoff.console.agent_api import (
     agent_names,
     may_see,
     message_json,
@@ -32,6 +32,7 @@ from handoff.agent_api import (
     supervisor_view,
 )
 from handoff.console.auth import current_agent
+from handoff.console.services import CONSOLE
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -49,16 +50,14 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     found = await current_agent(request)
     if found is None:
         raise web.HTTPUnauthorized(text="log in at /console first")
-    runtime = request.app[RUNTIME]
-    if runtime.store is None:
-        raise web.HTTPServiceUnavailable(text="starting up; try again")
+    services = request.app[CONSOLE]
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 1024)
     await ws.prepare(request)
     sla = request.app[CONFIG].console.first_response_sla_seconds
-    open_sockets = runtime.metrics.websockets.labels(kind="console")
+    open_sockets = services.metrics.websockets.labels(kind="console")
     open_sockets.inc()
     try:
-        await ConsoleFeed(ws, runtime.store, found[0], sla).run()
+        await ConsoleFeed(ws, services.store, found[0], sla).run()
     finally:
         open_sockets.dec()
     return ws
@@ -131,7 +130,7 @@ class ConsoleFeed:
                     continue
                 # Only what this agent may see (the same rule as the JSON API).
                 try:
-                    conv = await self.store.conversation(cid)
+                    conv = await self.store.conversations.get(cid)
                 except NotFoundError:
                     conv = None
                 self.watched = (
@@ -160,13 +159,13 @@ class ConsoleFeed:
                     await asyncio.sleep(STORE_RETRY_S)
 
     async def _send_new(self, cid: str) -> None:
-        conv = await self.store.conversation(cid)
+        conv = await self.store.conversations.get(cid)
         if cid not in self.sent_seq:
             # A chat the agent just took: the page loads the transcript itself.
             self.sent_seq[cid] = conv.last_seq
             return
         upto = self.published.get(cid, 0)
-        new = [m for m in await self.store.messages(cid, self.sent_seq[cid]) if m.seq <= upto]
+        new = [m for m in await self.store.messages.of(cid, self.sent_seq[cid]) if m.seq <= upto]
         names = await agent_names(self.store) if any(m.sender == "agent" for m in new) else {}
         for m in new:
             await self.send(
@@ -203,7 +202,7 @@ class ConsoleFeed:
                 self.pending.add(cid)
                 self.wake.set()
             elif cid not in self.sent_seq:
-                self.sent_seq[cid] = (await self.store.conversation(cid)).last_seq
+                self.sent_seq[cid] = (await self.store.conversations.get(cid)).last_seq
         self.held = {i["conversation_id"] for i in held}
         keep = self.held | self.watched
         self.published = {c: n for c, n in self.published.items() if c in keep}

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.apps import run_cli
 from tests.conftest import REPO, SMALL_NLU
-
-
-def _run(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
 
 
 @pytest.fixture(scope="module")
@@ -40,19 +27,19 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_train_then_train_again_is_a_no_op(project: Path) -> None:
-    first = _run("train", cwd=project)
+    first = run_cli("train", cwd=project)
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("trained ")
-    second = _run("train", cwd=project)
+    second = run_cli("train", cwd=project)
     assert second.returncode == 0
     assert second.stdout.startswith("up to date:")
-    forced = _run("train", "--force", cwd=project)
+    forced = run_cli("train", "--force", cwd=project)
     assert forced.stdout.startswith("trained ")
 
 
 def test_parse_prints_the_rasa_shaped_json(project: Path) -> None:
-    _run("train", cwd=project)
-    out = _run("parse", "订单202611180042到哪了", cwd=project)
+    run_cli("train", cwd=project)
+    out = run_cli("parse", "订单202611180042到哪了", cwd=project)
     assert out.returncode == 0, out.stderr
     body = json.loads(out.stdout)
     assert body["intent"]["name"] == "order_status"
@@ -60,7 +47,7 @@ def test_parse_prints_the_rasa_shaped_json(project: Path) -> None:
 
 
 def test_test_nlu_writes_reports_shaped_like_scikit_learns(project: Path, tmp_path: Path) -> None:
-    _run("train", cwd=project)
+    run_cli("train", cwd=project)
     labelled = tmp_path / "test.yml"
     labelled.write_text(
         'version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    - hello there friend\n'
@@ -70,7 +57,7 @@ def test_test_nlu_writes_reports_shaped_like_scikit_learns(project: Path, tmp_pa
         encoding="utf-8",
     )
     out_dir = tmp_path / "results"
-    res = _run("test", "nlu", "--nlu", str(labelled), "--out", str(out_dir), cwd=project)
+    res = run_cli("test", "nlu", "--nlu", str(labelled), "--out", str(out_dir), cwd=project)
     assert res.returncode == 0, res.stderr
     report = json.loads((out_dir / "intent_report.json").read_text("utf-8"))
     assert {"accuracy", "macro avg", "weighted avg", "greet", "order_status"} <= set(report)
@@ -93,7 +80,7 @@ def test_train_accepts_another_rasa_file_and_output_folder(project: Path, tmp_pa
         "- intent: no\n  examples: |\n    - no\n    - nope\n    - 不是\n",
         encoding="utf-8",
     )
-    res = _run("train", "--nlu", str(other), "--out", str(tmp_path / "m"), cwd=project)
+    res = run_cli("train", "--nlu", str(other), "--out", str(tmp_path / "m"), cwd=project)
     assert res.returncode == 0, res.stderr
     assert list((tmp_path / "m").glob("nlu-*/metadata.json"))
 
@@ -101,7 +88,7 @@ def test_train_accepts_another_rasa_file_and_output_folder(project: Path, tmp_pa
 def test_invalid_training_data_names_file_and_line(project: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.yml"
     bad.write_text('version: "3.1"\nnlu:\n- intent: greet\n  examples: |\n    hi\n', "utf-8")
-    res = _run("data", "validate", "--nlu", str(bad), cwd=project)
+    res = run_cli("data", "validate", "--nlu", str(bad), cwd=project)
     assert res.returncode == 1
     assert f"{bad}:5:" in res.stderr
     assert "must start with '- '" in res.stderr
@@ -110,19 +97,19 @@ def test_invalid_training_data_names_file_and_line(project: Path, tmp_path: Path
 def test_bad_config_names_the_key(project: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "config.yml"
     cfg.write_text((project / "config.yml").read_text("utf-8").replace("port: 5005", "prt: 5005"))
-    res = _run("train", "--config", str(cfg), cwd=project)
+    res = run_cli("train", "--config", str(cfg), cwd=project)
     assert res.returncode == 1
     assert "server.prt: unknown key" in res.stderr
 
 
 def test_parse_refuses_text_over_the_limit(project: Path) -> None:
-    res = _run("parse", "x" * 4001, cwd=project)
+    res = run_cli("parse", "x" * 4001, cwd=project)
     assert res.returncode == 1
     assert "limit is 4000" in res.stderr
 
 
 def test_validate_reports_counts_for_the_shipped_data() -> None:
-    res = _run("data", "validate", cwd=REPO)
+    res = run_cli("data", "validate", cwd=REPO)
     assert res.returncode == 0, res.stderr
     assert "17 intents" in res.stdout
 
@@ -133,7 +120,7 @@ def test_run_serves_parse_over_http_and_stops_cleanly_on_sigterm(project: Path) 
     import time
     import urllib.request
 
-    _run("train", cwd=project)
+    run_cli("train", cwd=project)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -170,20 +157,20 @@ def test_run_serves_parse_over_http_and_stops_cleanly_on_sigterm(project: Path) 
 
 
 def test_agents_add_set_and_list(project: Path) -> None:
-    res = _run("agents", "add", "amy", "--name", "Amy Li", "--skills", "billing", cwd=project)
+    res = run_cli("agents", "add", "amy", "--name", "Amy Li", "--skills", "billing", cwd=project)
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("added amy")
-    assert _run("agents", "set", "amy", "--status", "online", cwd=project).returncode == 0
-    listing = _run("agents", "list", cwd=project).stdout
+    assert run_cli("agents", "set", "amy", "--status", "online", cwd=project).returncode == 0
+    listing = run_cli("agents", "list", cwd=project).stdout
     assert "amy" in listing and "online" in listing and "billing" in listing
-    dup = _run("agents", "add", "amy", cwd=project)
+    dup = run_cli("agents", "add", "amy", cwd=project)
     assert dup.returncode == 1 and "exists already" in dup.stderr
-    bad = _run("agents", "add", "bob", "--skills", "nope", cwd=project)
+    bad = run_cli("agents", "add", "bob", "--skills", "nope", cwd=project)
     assert bad.returncode == 1 and "unknown skill group(s) nope" in bad.stderr
 
 
 def test_shell_chats_until_exit(project: Path) -> None:
-    _run("train", cwd=project)
+    run_cli("train", cwd=project)
     res = subprocess.run(
         [sys.executable, "-m", "bot", "shell"],
         cwd=project,

@@ -10,7 +10,11 @@ import pytest
 
 from bot.config import Config, config_from_dict, load_config
 from bot.errors import ConfigError
-from bot.nlu.params import CountVectorsParams, LogisticRegressionParams, SpacyTokenizerParams
+from bot.pipeline_config.params import (
+    CountVectorsParams,
+    LogisticRegressionParams,
+    SpacyTokenizerParams,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -71,17 +72,22 @@ async def test_the_bus_resubscribes_after_redis_drops_it(
     assert on_b[0].conversation_id == "conv-9"
 
 
+async def _turn(
+    order: list[str], key: tuple[str, str], locks: RedisTurnLocks, name: str, pause: float
+) -> None:
+    """One customer turn under `locks`: `order` notes when it starts and when it ends."""
+    async with locks.hold(key):
+        order.append(f"{name} in")
+        await asyncio.sleep(pause)
+        order.append(f"{name} out")
+
+
 async def test_one_customers_turns_run_one_at_a_time_across_instances() -> None:
     redis = aioredis.from_url(REDIS)
     first, second = RedisTurnLocks(redis), RedisTurnLocks(redis)  # two instances' locks
     key = ("web", f"customer-{uuid.uuid4().hex}")
     order: list[str] = []
-
-    async def turn(locks: RedisTurnLocks, name: str, pause: float) -> None:
-        async with locks.hold(key):
-            order.append(f"{name} in")
-            await asyncio.sleep(pause)
-            order.append(f"{name} out")
+    turn = functools.partial(_turn, order, key)
 
     try:
         one = asyncio.create_task(turn(first, "A", 0.3))
@@ -101,12 +107,7 @@ async def test_a_turn_longer_than_the_lock_ttl_keeps_its_lock_and_a_dead_holders
     first, second = RedisTurnLocks(redis, lock_ttl_s=1), RedisTurnLocks(redis, lock_ttl_s=1)
     key = ("rest", f"customer-{uuid.uuid4().hex}")
     order: list[str] = []
-
-    async def turn(locks: RedisTurnLocks, name: str, pause: float) -> None:
-        async with locks.hold(key):
-            order.append(f"{name} in")
-            await asyncio.sleep(pause)
-            order.append(f"{name} out")
+    turn = functools.partial(_turn, order, key)
 
     try:
         # A's turn runs three times the time-to-live: renewed, it is never run beside B's.

@@ -9,25 +9,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.config import Config, config_from_dict
+from bot.http.keys import CONFIG
 from bot.logs import REDACTED, JsonFormatter, redact, register_secrets
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
+from bot.server.context import CONTEXT
 from connectors.web.identity import user_hash
 from handoff.console.auth import COOKIE, CSRF_HEADER
-from tests.conftest import server_config
+from tests.apps import AppFactory, RawEdit
 from tests.standins.telegram_api import SECRET_TOKEN_HEADER, TelegramStandIn
 from tests.standins.wechat_api import WechatStandIn, signed_query, text_message_xml
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 TG_TOKEN = "7012345678:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
 TG_SECRET = "tg-webhook-secret-5f1e2d"
 WX_TOKEN = "wx-webhook-token-9a8b7c"
@@ -81,35 +77,35 @@ async def standins() -> AsyncIterator[tuple[TelegramStandIn, WechatStandIn]]:
         yield tg, wx
 
 
-def flow_config(
-    repo_config: Config, tmp: Path, kb: Path, tg: TelegramStandIn, wx: WechatStandIn, mode: str
-) -> Config:
-    base = server_config(repo_config, tmp, kb, always_open=True)
-    raw = base.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = base.pipeline_spec()
-    fast = {"first_backoff_seconds": 0.05, "max_backoff_seconds": 0.2}
-    raw["connectors"]["web"]["identity_secret"] = IDENTITY_SECRET
-    raw["connectors"]["telegram"] = {
-        "enabled": True,
-        "token": TG_TOKEN,
-        "mode": mode,
-        "secret_token": TG_SECRET,
-        "webhook_url": "http://127.0.0.1:9/webhooks/telegram",
-        "polling_timeout_seconds": 1,
-        "base_url": tg.base_url,
-        "base_file_url": tg.base_file_url,
-        "delivery": fast,
-    }
-    raw["connectors"]["wechat"] = {
-        "enabled": True,
-        "token": WX_TOKEN,
-        "app_id": WX_APP_ID,
-        "app_secret": WX_APP_SECRET,
-        "api_base": wx.api_base,
-        "passive_reply_seconds": 0.001,  # every reply through the API, with the access token
-        "delivery": fast,
-    }
-    return config_from_dict(raw, base_dir=base.base_dir)
+def flow_edit(tg: TelegramStandIn, wx: WechatStandIn, mode: str) -> RawEdit:
+    """A config edit: a widget identity secret, Telegram (in `mode`) and WeChat against the
+    stand-ins, every WeChat reply through the API (with the access token)."""
+
+    def edit(raw: dict[str, Any]) -> None:
+        fast = {"first_backoff_seconds": 0.05, "max_backoff_seconds": 0.2}
+        raw["connectors"]["web"]["identity_secret"] = IDENTITY_SECRET
+        raw["connectors"]["telegram"] = {
+            "enabled": True,
+            "token": TG_TOKEN,
+            "mode": mode,
+            "secret_token": TG_SECRET,
+            "webhook_url": "http://127.0.0.1:9/webhooks/telegram",
+            "polling_timeout_seconds": 1,
+            "base_url": tg.base_url,
+            "base_file_url": tg.base_file_url,
+            "delivery": fast,
+        }
+        raw["connectors"]["wechat"] = {
+            "enabled": True,
+            "token": WX_TOKEN,
+            "app_id": WX_APP_ID,
+            "app_secret": WX_APP_SECRET,
+            "api_base": wx.api_base,
+            "passive_reply_seconds": 0.001,  # every reply through the API, with the access token
+            "delivery": fast,
+        }
+
+    return edit
 
 
 async def _widget(client: TestClient[Any, Any]) -> str:
@@ -152,7 +148,7 @@ def _update(update_id: int, text: str) -> dict[str, Any]:
 
 async def _console(client: TestClient[Any, Any], cid: str) -> tuple[str, str]:
     """An agent logs in (once wrongly) and claims a chat; returns the session cookie and CSRF."""
-    runtime = client.app[RUNTIME]
+    runtime = client.app[CONTEXT]
     assert runtime.store is not None and runtime.accounts is not None
     await runtime.accounts.set_password("amy", PASSWORD)
     wrong = await client.post(
@@ -176,21 +172,17 @@ async def test_no_secret_reaches_any_log_line_in_either_format(
     mode: str,
     captured: Capture,
     standins: tuple[TelegramStandIn, WechatStandIn],
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
+    make_client: AppFactory,
 ) -> None:
     tg, wx = standins
-    config = flow_config(repo_config, tmp_path, kb_dir, tg, wx, mode)
-    client = await aiohttp_client(create_app(config, trained, dialogue=True))
-    runtime = client.app[RUNTIME]
-    assert runtime.telegram is not None and runtime.store is not None
-    await asyncio.wait_for(runtime.telegram.ready.wait(), 10)
+    client = await make_client(always_open=True, edit=flow_edit(tg, wx, mode))
+    config = client.app[CONFIG]
+    runtime = client.app[CONTEXT]
+    assert runtime.channels["telegram"].connector is not None and runtime.store is not None
+    await asyncio.wait_for(runtime.channels["telegram"].connector.ready.wait(), 10)
     # Online before the customer asks for a person: the request queues (nobody online: a ticket).
     groups = sorted(config.handoff.skill_groups)
-    await runtime.store.add_agent("amy", "Amy", role="supervisor", skills=groups, status="online")
+    await runtime.store.agents.add("amy", "Amy", role="supervisor", skills=groups, status="online")
 
     rest = await client.post("/webhooks/rest/webhook", json={"sender": "r1", "message": "你好"})
     assert rest.status == 200
@@ -211,9 +203,9 @@ async def test_no_secret_reaches_any_log_line_in_either_format(
     assert resp.status == 200
     await wx.wait_for_messages(1)
 
-    telegram_customer = await runtime.store.find_customer("telegram", str(CHAT))
+    telegram_customer = await runtime.store.customers.find("telegram", str(CHAT))
     assert telegram_customer is not None
-    conv = await runtime.store.latest_conversation(telegram_customer.id, "telegram")
+    conv = await runtime.store.conversations.latest(telegram_customer.id, "telegram")
     assert conv is not None
     session, csrf = await _console(client, conv.id)
     await asyncio.sleep(0.3)  # the deliveries the claim started, and their log lines

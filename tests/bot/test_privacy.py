@@ -4,21 +4,13 @@ whole path through the REST channel with `privacy.mask_transcripts` on."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from bot.config import Config, config_from_dict
-from bot.nlu.pipeline import NLUPipeline
 from bot.privacy import mask, mask_parse, mask_text
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
-from tests.conftest import server_config
-
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+from bot.server.context import CONTEXT
+from tests.apps import AppFactory
 
 
 @pytest.mark.parametrize(
@@ -110,29 +102,23 @@ def test_spans_say_where_each_replacement_went() -> None:
 
 
 async def test_with_masking_on_the_bot_reads_the_original_and_the_store_keeps_it_masked(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
+    make_client: AppFactory,
 ) -> None:
-    base = server_config(repo_config, tmp_path, kb_dir)
-    raw = base.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = base.pipeline_spec()
-    raw["privacy"] = {"mask_transcripts": True}
-    config = config_from_dict(raw, base_dir=base.base_dir)
-    client = await aiohttp_client(create_app(config, trained, dialogue=True))
+    def masking(raw: dict[str, Any]) -> None:
+        raw["privacy"] = {"mask_transcripts": True}
+
+    client = await make_client(edit=masking)
     text = "我的订单202611180042到哪了？有事打我电话13800138000"
     resp = await client.post("/webhooks/rest/webhook", json={"sender": "p1", "message": text})
     assert resp.status == 200
     replies = await resp.json()
     assert replies[-1]["custom"]["intent"] == "order_status"
 
-    store = client.app[RUNTIME].store
+    store = client.app[CONTEXT].store
     assert store is not None
-    customer = await store.find_customer("rest", "p1")
+    customer = await store.customers.find("rest", "p1")
     assert customer is not None
-    [said] = [m for m in await store.customer_messages(customer.id) if m.sender == "customer"]
+    [said] = [m for m in await store.messages.of_customer(customer.id) if m.sender == "customer"]
     assert said.text == "我的订单202611180042到哪了？有事打我电话[phone]"
     assert said.parse is not None and "13800138000" not in str(said.parse)
     entities = {e["entity"]: e["value"] for e in said.parse["entities"]}

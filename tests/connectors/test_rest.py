@@ -3,35 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-
-from bot.config import Config
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from tests.conftest import server_config
-
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-
-
-def _config(repo_config: Config, tmp: Path, kb: Path) -> Config:
-    return server_config(repo_config, tmp, kb)
-
-
-@pytest.fixture
-async def client(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-) -> TestClient[Any, Any]:
-    config = _config(repo_config, tmp_path, kb_dir)
-    return await aiohttp_client(create_app(config, trained, dialogue=True))
 
 
 async def test_replies_in_rasa_shape_with_the_state_in_custom(client: TestClient) -> None:
@@ -55,11 +30,11 @@ async def test_a_knowledge_answer_cites_its_article(client: TestClient) -> None:
 
 
 async def test_while_queued_the_bot_answers_with_an_empty_list(client: TestClient) -> None:
-    from bot.server.runtime import RUNTIME
+    from bot.server.context import CONTEXT
 
-    store = client.app[RUNTIME].store
+    store = client.app[CONTEXT].store
     assert store is not None
-    await store.add_agent("ava", "Ava", skills=["after_sales"], status="online")
+    await store.agents.add("ava", "Ava", skills=["after_sales"], status="online")
     first = await client.post("/webhooks/rest/webhook", json={"sender": "s3", "message": "转人工"})
     assert (await first.json())[-1]["custom"]["status"] == "queued"
     resp = await client.post("/webhooks/rest/webhook", json={"sender": "s3", "message": "在吗"})
@@ -98,11 +73,11 @@ async def test_replies_carry_increasing_sequence_numbers(client: TestClient) -> 
 
 
 async def test_a_long_poll_wakes_with_the_agent_reply(client: TestClient) -> None:
-    from bot.server.runtime import RUNTIME
+    from bot.server.context import CONTEXT
 
-    runtime = client.app[RUNTIME]
+    runtime = client.app[CONTEXT]
     assert runtime.store is not None and runtime.handoff is not None
-    await runtime.store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+    await runtime.store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
     queued = await (
         await client.post("/webhooks/rest/webhook", json={"sender": "lp", "message": "转人工"})
     ).json()

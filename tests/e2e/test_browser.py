@@ -7,79 +7,29 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from bot.config import Config, config_from_dict
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
+from bot.server.context import CONTEXT
 from bot.store.deliveries import Deliveries
-from bot.store.sql_store import MSG, SqlStore
-from tests.conftest import server_config
-
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="make test installs chromium")
-PASSWORD = "amy's long password"
-ServerFactory = Callable[..., Awaitable[TestServer]]
+from bot.store.sql_store import SqlStore
+from bot.store.tables import MSG
+from tests.apps import PASSWORD
+from tests.e2e.conftest import ServerFactory, site_of
 
 
-def _config(repo_config: Config, tmp: Path, kb: Path) -> Config:
-    return server_config(repo_config, tmp, kb, always_open=True)
-
-
-@pytest.fixture
-async def server(
-    aiohttp_server: ServerFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-) -> AsyncIterator[TestServer]:
-    server = await aiohttp_server(
-        create_app(_config(repo_config, tmp_path, kb_dir), trained, dialogue=True)
-    )
-    runtime = server.app[RUNTIME]
-    assert runtime.store is not None and runtime.accounts is not None
-    await runtime.store.add_agent(
-        "amy",
-        "Amy",
-        role="agent",
-        skills=["after_sales", "pre_sales", "tech_support"],
-        languages=["zh", "en"],
-        status="online",
-    )
-    await runtime.accounts.set_password("amy", PASSWORD)
-    yield server
-
-
-@pytest.fixture
-async def site(server: TestServer) -> AsyncIterator[str]:
-    yield str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-        try:
-            yield b
-        finally:
-            await b.close()
+async def _open_widget(browser: Any, site: str) -> Any:
+    """A phone-sized English page of the site with the widget opened."""
+    page = await browser.new_page(viewport={"width": 390, "height": 800}, locale="en-US")
+    await page.goto(site)
+    await page.get_by_test_id("rd-launcher").click()
+    return page
 
 
 async def _say(page: Any, text: str) -> None:
@@ -98,9 +48,7 @@ async def _login(page: Any, site: str, password: str = PASSWORD) -> None:
 async def test_a_question_gets_a_knowledge_answer_with_its_image(
     site: str, browser: Any, artifacts: Path
 ) -> None:
-    page = await browser.new_page(viewport={"width": 390, "height": 800}, locale="en-US")
-    await page.goto(site)
-    await page.get_by_test_id("rd-launcher").click()
+    page = await _open_widget(browser, site)
     await _say(page, "How long does delivery take?")
     bot = page.locator('[data-testid="rd-msg"][data-sender="bot"]')
     await bot.locator("img").first.wait_for()
@@ -129,12 +77,10 @@ async def test_with_nobody_online_the_banner_repeats_the_tickets_promise(
 ) -> None:
     """One state, one message: no queue position while a ticket is what the customer has; an
     emoji is acknowledged in the page's language, not failed."""
-    store = server.app[RUNTIME].store
+    store = server.app[CONTEXT].store
     assert store is not None
-    await store.update_agent("amy", status="offline")
-    page = await browser.new_page(viewport={"width": 390, "height": 800}, locale="en-US")
-    await page.goto(site)  # the demo page is in English: so is the widget
-    await page.get_by_test_id("rd-launcher").click()
+    await store.agents.update("amy", status="offline")
+    page = await _open_widget(browser, site)  # the demo page is in English: so is the widget
     await _say(page, "👍")
     bot = page.locator('[data-testid="rd-msg"][data-sender="bot"]')
     await bot.filter(has_text="can't read stickers").first.wait_for()
@@ -150,9 +96,7 @@ async def test_with_nobody_online_the_banner_repeats_the_tickets_promise(
 async def test_failed_turns_queue_the_customer_and_an_agent_takes_over(
     site: str, browser: Any, artifacts: Path
 ) -> None:
-    customer = await browser.new_page(viewport={"width": 390, "height": 800}, locale="en-US")
-    await customer.goto(site)
-    await customer.get_by_test_id("rd-launcher").click()
+    customer = await _open_widget(browser, site)
     for line in ("qwzx plorb", "vrrm kzzt blaf", "xyzzy frobnicate quux"):
         await _say(customer, line)
         await customer.wait_for_timeout(300)
@@ -237,7 +181,7 @@ async def _age_customer_messages(store: SqlStore, conversation_id: str, hours: f
 async def test_console_shows_failed_telegram_deliveries_and_the_closed_wechat_window(
     server: TestServer, site: str, browser: Any, artifacts: Path
 ) -> None:
-    runtime = server.app[RUNTIME]
+    runtime = server.app[CONTEXT]
     engine, store = runtime.engine, runtime.store
     assert engine is not None and store is not None
     # No Telegram or WeChat connector runs here, so nothing sends: every reply to these customers
@@ -245,12 +189,12 @@ async def test_console_shows_failed_telegram_deliveries_and_the_closed_wechat_wi
     tg = await engine.handle("telegram", "4242", "转人工")
     wx = await engine.handle("wechat", "o-wx-4242", "转人工")
     assert tg.status == wx.status == "queued"
-    blocked = [m for m in await store.messages(tg.conversation_id) if m.sender != "customer"][-1]
+    blocked = [m for m in await store.messages.of(tg.conversation_id) if m.sender != "customer"][-1]
     reason = "Forbidden: bot was blocked by the user"
     deliveries = Deliveries(store.db)
     await deliveries.failed(blocked.id, reason)
     # What the outbox adds when it gives up (connectors/outbox.py, Outbox._fail).
-    await store.append_message(
+    await store.messages.append(
         tg.conversation_id,
         "system",
         f"Not delivered on Telegram / 未送达: {reason}",
@@ -285,13 +229,13 @@ async def test_console_shows_failed_telegram_deliveries_and_the_closed_wechat_wi
     await page.get_by_test_id("reply-send").click()
     mine = page.locator('[data-testid="msg"][data-sender="agent"]')
     await mine.locator('[data-status="pending"]').filter(has_text="sending…").wait_for()
-    sent = next(m for m in await store.messages(tg.conversation_id) if m.sender == "agent")
+    sent = next(m for m in await store.messages.of(tg.conversation_id) if m.sender == "agent")
     await deliveries.sent(sent.id, via="api")
     await mine.locator('[data-status="sent"]').wait_for(timeout=5000)
     await page.screenshot(path=str(artifacts / "console-delivery.png"))
 
     # WeChat: the bot's replies went back in the webhook's answer (passive: no quota) ...
-    for m in await store.messages(wx.conversation_id):
+    for m in await store.messages.of(wx.conversation_id):
         if m.sender != "customer":
             await deliveries.sent(m.id, via="passive")
     # ... so the window is open: 48 hours, and 4 of 5 messages left, since the "agent joined"
@@ -314,7 +258,8 @@ async def test_console_shows_failed_telegram_deliveries_and_the_closed_wechat_wi
     assert await box.is_disabled() and await send.is_disabled()
     assert await box.input_value() == "Are you still there?"  # kept for another channel
     assert await page.locator("#notice").is_hidden()  # not a generic error
-    assert all(m.text != "Are you still there?" for m in await store.messages(wx.conversation_id))
+    stored = await store.messages.of(wx.conversation_id)
+    assert all(m.text != "Are you still there?" for m in stored)
 
     # Opened afresh, the page knows before anyone types.
     await page.reload()
@@ -328,23 +273,19 @@ async def test_console_shows_failed_telegram_deliveries_and_the_closed_wechat_wi
 
 
 async def test_a_host_page_signs_its_visitor_and_a_stale_signature_is_refused(
+    make_server: ServerFactory,
     aiohttp_server: ServerFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
     browser: Any,
 ) -> None:
     """widget.js passes data-user-id, data-user-ts and data-user-hash on to the server."""
     secret = "browser-identity-secret-0123"
-    base = _config(repo_config, tmp_path, kb_dir)
-    raw = base.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = base.pipeline_spec()
-    raw["connectors"]["web"]["identity_secret"] = secret
-    config = config_from_dict(raw, base_dir=base.base_dir)
-    server = await aiohttp_server(create_app(config, trained, dialogue=True))
-    site = str(server.make_url("")).rstrip("/")
-    store = server.app[RUNTIME].store
+
+    def signed(raw: dict[str, Any]) -> None:
+        raw["connectors"]["web"]["identity_secret"] = secret
+
+    server = await make_server(edit=signed, amy=False)
+    site = site_of(server)
+    store = server.app[CONTEXT].store
     assert store is not None
 
     def host_page(user_id: str, ts: int) -> str:
@@ -376,10 +317,10 @@ async def test_a_host_page_signs_its_visitor_and_a_stale_signature_is_refused(
     page = await visit("account", host_page("u-3001", now))
     await _say(page, "hello")
     await page.locator('[data-testid="rd-msg"][data-sender="bot"]').first.wait_for()
-    known = await store.find_customer("web_user", "u-3001")
+    known = await store.customers.find("web_user", "u-3001")
     assert known is not None
-    assert next(m.text for m in await store.customer_messages(known.id)) == "hello"
+    assert next(m.text for m in await store.messages.of_customer(known.id)) == "hello"
 
     stale = await visit("cached", host_page("u-3002", now - 2 * 86_400))
     await stale.get_by_test_id("rd-conn").filter(has_text="could not verify").wait_for()
-    assert await store.find_customer("web_user", "u-3002") is None
+    assert await store.customers.find("web_user", "u-3002") is None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,69 +13,24 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
-from bot.config import Config
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
-from handoff.console.accounts import Accounts
+from bot.server.context import CONTEXT
 from handoff.console.auth import COOKIE, CSRF_HEADER
-from tests.conftest import REPO, server_config
+from tests.apps import HOOK, PASSWORD
+from tests.conftest import REPO
+from tests.e2e.conftest import ServerFactory
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="make test installs chromium")
-PASSWORD = "a long enough password"
-HOOK = "/webhooks/rest/webhook"
 GIBBERISH = ("qwzx plorb", "vrrm kzzt blaf", "xyzzy frobnicate quux")
 CHARTS = ("chart-trend", "chart-frt", "chart-problems", "chart-categories", "chart-reasons")
-ServerFactory = Callable[..., Awaitable[TestServer]]
 
 
 @pytest.fixture
-async def server(
-    aiohttp_server: ServerFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-) -> AsyncIterator[TestServer]:
-    config = server_config(repo_config, tmp_path, kb_dir, always_open=True)
-    server = await aiohttp_server(create_app(config, trained, dialogue=True))
-    store = server.app[RUNTIME].store
-    assert store is not None
-    await store.add_agent(
-        "amy",
-        "Amy",
-        role="agent",
-        skills=["after_sales", "pre_sales", "tech_support"],
-        languages=["zh", "en"],
-        status="online",
-    )
-    await store.add_agent("sue", "Sue", role="supervisor", languages=["zh", "en"])
-    accounts = Accounts(store)
-    for name in ("amy", "sue"):
-        await accounts.set_password(name, PASSWORD)
-    yield server
-
-
-@pytest.fixture
-async def site(server: TestServer) -> AsyncIterator[str]:
-    yield str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        b = await p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
-        try:
-            yield b
-        finally:
-            await b.close()
+async def server(make_server: ServerFactory) -> TestServer:
+    """The e2e server with Sue, a supervisor, besides Amy."""
+    server = await make_server()
+    context = server.app[CONTEXT]
+    await context.store.agents.add("sue", "Sue", role="supervisor", languages=["zh", "en"])
+    await context.accounts.set_password("sue", PASSWORD)
+    return server
 
 
 async def _say(http: aiohttp.ClientSession, site: str, sender: str, text: str) -> str:

@@ -1,17 +1,21 @@
 """Fixtures of the fault tests: the session's trained model and one knowledge index for every
-server they start, and private PostgreSQL and Redis servers that are always stopped again."""
+server they start, private PostgreSQL and Redis servers that are always stopped again, and a
+pair of instances on one database and Redis."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from bot.config import Config, config_from_dict
 from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline, train_model
-from tests.faults.cluster import PrivatePostgres, PrivateRedis
+from tests.kit.processes import PrivatePostgres, PrivateRedis, Unavailable
+from tests.kit.servers import Instance, instance_pair
+from tests.prereqs import missing
 
 
 @pytest.fixture(scope="session")
@@ -36,21 +40,51 @@ def fault_kb(
     return folder
 
 
+S = TypeVar("S", PrivatePostgres, PrivateRedis)
+
+
+async def _serve(make: Callable[[], S]) -> AsyncIterator[S]:
+    """Start what `make` builds (a skip, or under CI a failure, if the machine lacks it), and
+    always stop it again."""
+    try:
+        server = make()
+    except Unavailable as exc:
+        missing(str(exc))
+    try:
+        await server.start()
+        yield server
+    finally:
+        await server.close()
+
+
 @pytest.fixture
 async def private_pg() -> AsyncIterator[PrivatePostgres]:
-    pg = PrivatePostgres()
-    try:
-        await pg.start()
+    async for pg in _serve(PrivatePostgres):
         yield pg
-    finally:
-        await pg.close()
 
 
 @pytest.fixture
 async def private_redis() -> AsyncIterator[PrivateRedis]:
-    redis = PrivateRedis()
-    try:
-        await redis.start()
+    async for redis in _serve(PrivateRedis):
         yield redis
-    finally:
-        await redis.close()
+
+
+@pytest.fixture
+def pair(
+    repo_config: Config,
+    tmp_path: Path,
+    model_dir: Path,
+    database: str,
+    private_redis: PrivateRedis,
+    fault_kb: Path,
+) -> tuple[Instance, Instance]:
+    """Instances "a" and "b" (not started yet) on the test's PostgreSQL database and its private
+    Redis, each with a folder of its own."""
+    return instance_pair(
+        repo_config,
+        tmp_path,
+        model_dir,
+        storage_url=database,
+        redis_url=private_redis.url,
+        kb_dir=fault_kb,
+    )

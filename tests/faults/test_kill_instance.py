@@ -8,17 +8,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from pathlib import Path
 
 import aiohttp
 import asyncpg
 import pytest
 
 from bot.config import Config
-from bot.store.sql_store import SqlStore
-from tests.faults.clients import RestCustomer
-from tests.faults.cluster import PrivateRedis, at_least, instance_pair, until
-from tests.faults.invariants import Ledger, check
+from tests.kit.clients import RestCustomer
+from tests.kit.invariants import Ledger, check
+from tests.kit.processes import at_least, until
+from tests.kit.servers import Instance, add_agents, logs_on_failure
 
 pytestmark = pytest.mark.slow
 LINES = ["你好", "满多少包邮", "退货运费谁出", "谢谢", "hello", "how long does a refund take"]
@@ -39,33 +38,17 @@ async def unfinished(url: str) -> set[int]:
 
 async def test_an_instance_killed_mid_turn_loses_nothing_and_its_customers_go_on(
     database: str,
-    private_redis: PrivateRedis,
     repo_config: Config,
-    model_dir: Path,
-    fault_kb: Path,
-    tmp_path: Path,
+    pair: tuple[Instance, Instance],
 ) -> None:
-    store = await SqlStore.open(database)  # the schema, and the agents on duty
-    try:
-        groups = list(repo_config.handoff.skill_groups)
-        for name in AGENTS:
-            # One chat each: fewer places than customers asking, so every claim is contested.
-            await store.add_agent(
-                name, name.title(), skills=groups, status="online", max_concurrent=1
-            )
-    finally:
-        await store.close()
-    a, b = instance_pair(
-        repo_config,
-        tmp_path,
-        model_dir,
-        storage_url=database,
-        redis_url=private_redis.url,
-        kb_dir=fault_kb,
-    )
+    groups = list(repo_config.handoff.skill_groups)
+    # The schema, and the agents on duty: one chat each, fewer places than customers asking, so
+    # every claim is contested.
+    await add_agents(database, AGENTS, skills=groups, status="online", max_concurrent=1)
+    a, b = pair
     ledger = Ledger()
     rng = random.Random(8)
-    try:
+    async with logs_on_failure(a, b):
         async with asyncio.timeout(240):
             await asyncio.gather(a.start(), b.start())
             urls = [a.url, b.url]
@@ -145,13 +128,6 @@ async def test_an_instance_killed_mid_turn_loses_nothing_and_its_customers_go_on
             assert summary.handed_over >= len(seekers)
             assert summary.assigned == len(AGENTS)  # every agent full, none beyond
             assert 1 <= sum(len(w) for w in ledger.claims.values()) <= len(AGENTS)
-    except BaseException:
-        print(a.log_tail(60))
-        print(b.log_tail(60))
-        raise
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def _none_of(ids: set[int], url: str) -> bool:

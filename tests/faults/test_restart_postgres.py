@@ -11,9 +11,10 @@ import aiohttp
 import pytest
 
 from bot.config import Config
-from tests.faults.clients import RestCustomer, WidgetCustomer
-from tests.faults.cluster import Instance, PrivatePostgres, at_least, until, write_config
-from tests.faults.invariants import Ledger, check
+from tests.kit.clients import RestCustomer, WidgetCustomer
+from tests.kit.invariants import Ledger, check
+from tests.kit.processes import PrivatePostgres, at_least, until
+from tests.kit.servers import Instance, logs_on_failure, write_config
 
 pytestmark = pytest.mark.slow
 LINES = ["你好", "满多少包邮", "退货运费谁出", "谢谢", "hello", "how long does a refund take"]
@@ -31,7 +32,7 @@ async def test_a_postgresql_restart_loses_no_message_and_conversations_go_on(
     config = write_config(repo_config, tmp_path / "a", storage_url=url, kb_dir=fault_kb)
     server = Instance("a", config, model_dir)
     ledger = Ledger()
-    try:
+    async with logs_on_failure(server, lines=80):
         async with asyncio.timeout(180):
             await server.start()
             async with aiohttp.ClientSession() as session:
@@ -81,8 +82,3 @@ async def test_a_postgresql_restart_loses_no_message_and_conversations_go_on(
             summary = await check(url, ledger)
             print(summary, ledger.statuses, "widget retries", widget.retries)
             assert summary.customer_messages >= 40
-    except BaseException:
-        print(server.log_tail(80))
-        raise
-    finally:
-        await server.close()

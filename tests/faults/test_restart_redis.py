@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import time
 from itertools import groupby
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,9 +15,10 @@ import pytest
 
 from bot.config import Config
 from bot.store.sql_store import SqlStore
-from tests.faults.clients import RestCustomer, WidgetCustomer
-from tests.faults.cluster import PrivateRedis, at_least, instance_pair, until
-from tests.faults.invariants import Ledger, check
+from tests.kit.clients import RestCustomer, WidgetCustomer
+from tests.kit.invariants import Ledger, check
+from tests.kit.processes import PrivateRedis, at_least, until
+from tests.kit.servers import Instance, add_agents, logs_on_failure
 
 pytestmark = pytest.mark.slow
 LINES = ["你好", "满多少包邮", "退货运费谁出", "谢谢", "hello", "how long does a refund take"]
@@ -29,27 +29,14 @@ async def test_a_redis_restart_keeps_events_flowing_between_instances_and_turns_
     database: str,
     private_redis: PrivateRedis,
     repo_config: Config,
-    model_dir: Path,
-    fault_kb: Path,
-    tmp_path: Path,
+    pair: tuple[Instance, Instance],
 ) -> None:
-    store = await SqlStore.open(database)
-    try:
-        groups = list(repo_config.handoff.skill_groups)
-        await store.add_agent("amy", "Amy", skills=groups, status="online")
-    finally:
-        await store.close()
-    a, b = instance_pair(
-        repo_config,
-        tmp_path,
-        model_dir,
-        storage_url=database,
-        redis_url=private_redis.url,
-        kb_dir=fault_kb,
-    )
+    groups = list(repo_config.handoff.skill_groups)
+    await add_agents(database, ["amy"], skills=groups, status="online")
+    a, b = pair
     ledger = Ledger()
     amy = {"X-Relaydesk-Agent": "amy"}
-    try:
+    async with logs_on_failure(a, b):
         async with asyncio.timeout(180):
             await asyncio.gather(a.start(), b.start())
             async with aiohttp.ClientSession() as session:
@@ -132,17 +119,10 @@ async def test_a_redis_restart_keeps_events_flowing_between_instances_and_turns_
             store = await SqlStore.open(database)
             try:
                 for customer in rest:
-                    record = await store.customer_for("rest", customer.name)
-                    messages = await store.customer_messages(record.id)
+                    record = await store.customers.for_identity("rest", customer.name)
+                    messages = await store.messages.of_customer(record.id)
                     runs = [(k, len(list(g))) for k, g in groupby(x.sender for x in messages)]
                     assert all(k == "bot" or n == 1 for k, n in runs), runs
                     assert runs[0][0] == "customer" and runs[-1][0] == "bot", runs
             finally:
                 await store.close()
-    except BaseException:
-        print(a.log_tail(60))
-        print(b.log_tail(60))
-        raise
-    finally:
-        await a.close()
-        await b.close()

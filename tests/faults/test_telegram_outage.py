@@ -15,8 +15,9 @@ from bot.config import Config
 from bot.store.deliveries import Deliveries
 from bot.store.records import MessageRecord
 from bot.store.sql_store import SqlStore
-from tests.faults.cluster import Instance, until, write_config
-from tests.faults.invariants import Ledger, check
+from tests.kit.invariants import Ledger, check
+from tests.kit.processes import until
+from tests.kit.servers import Instance, write_config
 from tests.standins.telegram_api import TelegramStandIn
 
 pytestmark = pytest.mark.slow
@@ -34,12 +35,12 @@ async def tg() -> AsyncIterator[TelegramStandIn]:
 
 async def outbound(store: SqlStore, chat: int) -> list[MessageRecord]:
     """What the server has to send this chat: every stored message for the customer, in order."""
-    customer = await store.find_customer("telegram", str(chat))
+    customer = await store.customers.find("telegram", str(chat))
     if customer is None:
         return []
     return [
         m
-        for m in await store.customer_messages(customer.id)
+        for m in await store.messages.of_customer(customer.id)
         if m.sender != "customer" and not m.payload.get("internal")
     ]
 
@@ -91,10 +92,10 @@ async def test_telegram_failing_and_hanging_delays_replies_but_loses_and_repeats
     async def everything_delivered() -> bool:
         assert store is not None
         for chat in CHATS:
-            customer = await store.find_customer("telegram", str(chat))
+            customer = await store.customers.find("telegram", str(chat))
             if customer is None:
                 return False
-            stored = await store.customer_messages(customer.id)
+            stored = await store.messages.of_customer(customer.id)
             if sum(m.sender == "customer" and m.parse is not None for m in stored) < said[chat]:
                 return False
             if len(texts_sent(tg, chat)) < len(await outbound(store, chat)):

@@ -3,59 +3,27 @@ over, replies and resolves, and the customer rates."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
-
-from aiohttp.test_utils import TestClient
-
-from bot.config import Config
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
-from tests.conftest import server_config
-
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-
-
-def _config(repo_config: Config, tmp: Path, kb: Path, dev: bool) -> Config:
-    return server_config(repo_config, tmp, kb, dev_agent_api=dev)
-
-
-async def _client(
-    factory: ClientFactory, repo_config: Config, nlu: NLUPipeline, tmp: Path, kb: Path, dev: bool
-) -> TestClient[Any, Any]:
-    return await factory(create_app(_config(repo_config, tmp, kb, dev), nlu, dialogue=True))
+from tests.apps import AppFactory, store_of
 
 
 async def test_without_a_login_the_header_is_not_enough_outside_development(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
+    make_client: AppFactory,
 ) -> None:
-    client = await _client(aiohttp_client, repo_config, trained, tmp_path, kb_dir, dev=False)
-    store = client.app[RUNTIME].store
-    assert store is not None
-    await store.add_agent("amy", "Amy", skills=["after_sales"])
+    client = await make_client(dev_agent_api=False)
+    store = store_of(client)
+    await store.agents.add("amy", "Amy", skills=["after_sales"])
     resp = await client.get("/api/agent/queue", headers={"X-Relaydesk-Agent": "amy"})
     assert resp.status == 401
     assert "log in at /console" in (await resp.json())["message"]
 
 
 async def test_an_agent_takes_over_replies_and_resolves(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
+    make_client: AppFactory,
 ) -> None:
-    client = await _client(aiohttp_client, repo_config, trained, tmp_path, kb_dir, dev=True)
-    store = client.app[RUNTIME].store
-    assert store is not None
-    await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
-    await store.add_agent("bob", "Bob", skills=["after_sales"], status="online")
+    client = await make_client(dev_agent_api=True)
+    store = store_of(client)
+    await store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
+    await store.agents.add("bob", "Bob", skills=["after_sales"], status="online")
     hook = "/webhooks/rest/webhook"
     first = await (await client.post(hook, json={"sender": "c1", "message": "转人工"})).json()
     cid = first[-1]["custom"]["conversation_id"]

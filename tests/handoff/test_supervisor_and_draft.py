@@ -3,29 +3,16 @@ written into a copy of the repository's knowledge folder, never into the reposit
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 
-from bot.config import Config, config_from_dict
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
-from bot.store.sql_store import SqlStore
-from handoff.console.accounts import Accounts
-from handoff.console.auth import COOKIE, CSRF_HEADER
-from tests.conftest import REPO, copy_tree, server_config
+from bot.http.keys import CONFIG
+from bot.server.context import CONTEXT
+from tests.apps import AppFactory, Client, Session, add_agent, ask_for_a_person, login, store_of
+from tests.conftest import REPO, copy_tree
 
-Client = TestClient[Any, Any]
-ClientFactory = Callable[..., Awaitable[Client]]
-FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # tests only
-PASSWORD = "a long enough password"
-HOOK = "/webhooks/rest/webhook"
 QUESTION = "How long does a refund take to reach my card?"
 ANSWER = "Refunds reach the original card within 3 to 5 working days after we receive the item."
 
@@ -43,21 +30,14 @@ def knowledge(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def client(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-    knowledge: Path,
-) -> Client:
-    base = server_config(repo_config, tmp_path, kb_dir, always_open=True)
-    raw = base.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = base.pipeline_spec()
-    raw["knowledge"]["path"] = str(knowledge)
-    config = config_from_dict(raw, base_dir=base.base_dir)
+async def client(make_client: AppFactory, knowledge: Path) -> Client:
+    def into_the_copy(raw: dict[str, Any]) -> None:
+        raw["knowledge"]["path"] = str(knowledge)
+
+    client = await make_client(always_open=True, edit=into_the_copy)
+    config = client.app[CONFIG]
     assert config.path(config.knowledge.path) == knowledge
-    return await aiohttp_client(create_app(config, trained, dialogue=True))
+    return client
 
 
 @pytest.fixture(autouse=True)
@@ -68,44 +48,10 @@ def repository_knowledge_untouched(repo_knowledge: dict[Path, bytes]) -> Any:
     assert now == repo_knowledge, "a test wrote into the repository's knowledge folder"
 
 
-def store_of(client: Client) -> SqlStore:
-    store: SqlStore | None = client.app[RUNTIME].store
-    assert store is not None
-    return store
-
-
-@dataclass
-class Session:
-    token: str
-    csrf: str
-
-    @property
-    def reads(self) -> dict[str, str]:
-        return {"Cookie": f"{COOKIE}={self.token}"}
-
-    @property
-    def writes(self) -> dict[str, str]:
-        return {**self.reads, CSRF_HEADER: self.csrf}
-
-
 async def agent(client: Client, username: str, **fields: Any) -> Session:
     """Create an agent with a password and log them in."""
-    store = store_of(client)
-    await store.add_agent(username, username.title(), status="online", **fields)
-    await Accounts(store, hasher=FAST).set_password(username, PASSWORD)
-    resp = await client.post(
-        "/api/console/login", json={"username": username, "password": PASSWORD}
-    )
-    assert resp.status == 200, await resp.text()
-    client.session.cookie_jar.clear()  # each session sends its own cookie
-    return Session(resp.cookies[COOKIE].value, (await resp.json())["csrf"])
-
-
-async def ask_for_a_person(client: Client, sender: str) -> str:
-    resp = await client.post(HOOK, json={"sender": sender, "message": "转人工"})
-    assert resp.headers["X-Relaydesk-Status"] == "queued"
-    cid: str = (await resp.json())[-1]["custom"]["conversation_id"]
-    return cid
+    await add_agent(client, username, **fields)
+    return await login(client, username)
 
 
 def drafts_in(knowledge: Path) -> set[Path]:
@@ -118,10 +64,10 @@ async def test_the_floor_view_is_for_supervisors_and_admins(client: Client) -> N
     boss = await agent(client, "boss", role="supervisor")
     root = await agent(client, "root", role="admin")
     assert (await client.get("/api/agent/supervisor")).status == 401
-    refused = await client.get("/api/agent/supervisor", headers=amy.reads)
+    refused = await client.get("/api/agent/supervisor", headers=amy.cookie)
     assert refused.status == 403 and "supervisors" in (await refused.json())["message"]
     for who in (boss, root):
-        resp = await client.get("/api/agent/supervisor", headers=who.reads)
+        resp = await client.get("/api/agent/supervisor", headers=who.cookie)
         assert resp.status == 200
         body = await resp.json()
         assert [a["username"] for a in body["agents"]] == ["amy", "boss", "root"]
@@ -136,7 +82,7 @@ async def test_the_floor_view_counts_each_agents_load_and_each_groups_queue(
     boss = await agent(client, "boss", role="supervisor")
 
     async def floor() -> tuple[dict[str, int], dict[str, int]]:
-        resp = await client.get("/api/agent/supervisor", headers=boss.reads)
+        resp = await client.get("/api/agent/supervisor", headers=boss.cookie)
         assert resp.status == 200
         body = await resp.json()
         for a in body["agents"]:
@@ -165,7 +111,7 @@ async def test_the_floor_view_counts_each_agents_load_and_each_groups_queue(
     assert moved.status == 200
     assert await floor() == ({"amy": 0, "bob": 0, "boss": 0}, {"after_sales": 1, "billing": 1})
 
-    resp = await client.get("/api/agent/supervisor", headers=boss.reads)
+    resp = await client.get("/api/agent/supervisor", headers=boss.cookie)
     amy_row = next(a for a in (await resp.json())["agents"] if a["username"] == "amy")
     assert amy_row["max_concurrent"] == 2 and amy_row["display_name"] == "Amy"
 
@@ -188,7 +134,7 @@ async def test_a_resolution_becomes_a_draft_in_the_knowledge_folder(
     draft = (await resp.json())["draft"]
     assert draft == {"id": draft["id"], "version": 1, "status": "draft"}
     assert draft["id"].startswith(f"{CATEGORY}/how-long-does-a-refund-take")
-    conv = await store_of(client).conversation(cid)
+    conv = await store_of(client).conversations.get(cid)
     file = knowledge / (conv.language or "zh") / f"{draft['id']}.md"
     assert drafts_in(knowledge) == {file}
     text = file.read_text("utf-8")
@@ -205,7 +151,7 @@ async def test_a_resolution_becomes_a_draft_in_the_knowledge_folder(
     assert ANSWER in file.read_text("utf-8")
 
     # A draft is not served: the knowledge base still indexes only published articles.
-    kb = client.app[RUNTIME].kb
+    kb = client.app[CONTEXT].kb
     assert kb is not None
     assert draft["id"] not in kb.index.articles and second["id"] not in kb.index.articles
 
@@ -290,7 +236,7 @@ async def test_only_an_agent_who_may_see_the_conversation_saves_a_draft(
         "/api/agent/conversations/no-such-conversation/draft", headers=amy.writes, json=BODY
     )
     assert unknown.status == 404
-    assert (await client.post(path, headers=amy.reads, json=BODY)).status == 403  # no CSRF
+    assert (await client.post(path, headers=amy.cookie, json=BODY)).status == 403  # no CSRF
     assert (await client.post(path, json=BODY)).status == 401  # not logged in
     assert drafts_in(knowledge) == set()
 

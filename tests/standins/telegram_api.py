@@ -46,11 +46,12 @@ from copy import deepcopy
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
+
+from tests.standins.lifecycle import StandIn
 
 __all__ = [
     "SECRET_TOKEN_HEADER",
@@ -435,7 +436,7 @@ def _check_markdown_v2(text: str) -> None:
 Handler = Callable[[Call], Awaitable[Any]]
 
 
-class TelegramStandIn:
+class TelegramStandIn(StandIn):
     """A Telegram Bot API server on loopback; see the module docstring.
 
     Recording: ``calls`` (every request, as ``Call``), ``sent()``, ``webhook_responses``.
@@ -456,6 +457,7 @@ class TelegramStandIn:
         strict_callback_queries: bool = True,
         host: str = "127.0.0.1",
     ) -> None:
+        super().__init__()
         self.token = token
         self.username = username
         self.first_name = first_name
@@ -466,7 +468,6 @@ class TelegramStandIn:
         self.webhook_timeout = webhook_timeout
         self.strict_callback_queries = strict_callback_queries
         self.host = host
-        self.port = 0
 
         self.calls: list[Call] = []
         self.webhook_responses: list[WebhookDelivery] = []
@@ -490,9 +491,6 @@ class TelegramStandIn:
         self._blocked: set[int | str] = set()
         self._poll: _Poll | None = None
 
-        self._changed = asyncio.Event()
-        self._closing = asyncio.Event()
-        self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
         self._delivery_task: asyncio.Task[None] | None = None
         self._handlers: dict[str, Handler] = {
@@ -519,27 +517,11 @@ class TelegramStandIn:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
     async def start(self) -> None:
         app = web.Application(client_max_size=60 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._handle_api)
         app.router.add_route("GET", "/file/bot{token}/{path:.+}", self._handle_file)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        await self._serve(app)
         self._session = ClientSession()
         self._delivery_task = asyncio.create_task(self._deliver_forever())
 
@@ -552,12 +534,7 @@ class TelegramStandIn:
                 await self._delivery_task
         if self._session is not None:
             await self._session.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        await self._stop_serving()
 
     @property
     def base_url(self) -> str:
@@ -957,22 +934,6 @@ class TelegramStandIn:
         )
 
     # ------------------------------------------------------------------ waiting
-
-    def _notify(self) -> None:
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
-
-    async def _wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            remaining = deadline - loop.time()
-            if remaining <= 0 or self._closing.is_set():
-                return False
-            event = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
-        return True
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

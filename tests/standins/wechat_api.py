@@ -22,20 +22,19 @@ the bot's passive reply with ``parse_reply_xml``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import secrets
 import time
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import web
+
+from tests.standins.lifecycle import StandIn
 
 __all__ = [
     "WechatCall",
@@ -126,7 +125,7 @@ class _State:
     stable: _Token | None = None
 
 
-class WechatStandIn:
+class WechatStandIn(StandIn):
     """The WeChat Official Account API on loopback; see the module docstring."""
 
     def __init__(
@@ -143,13 +142,13 @@ class WechatStandIn:
         clients that must compare ``errcode``, never ``errmsg``). ``content_type``: the header
         on JSON answers; WeChat's own is ``application/json; encoding=utf-8``, some of its
         endpoints send ``text/plain``."""
+        super().__init__()
         self.appid = appid
         self.secret = secret
         self.expires_in = expires_in
         self.rid_suffix = rid_suffix
         self.content_type = content_type
         self.host = host
-        self.port = 0
 
         self.token_requests = 0
         self.issued_tokens: list[str] = []
@@ -159,22 +158,8 @@ class WechatStandIn:
 
         self._state = _State()
         self._faults: deque[_Fault] = deque()
-        self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
 
     # ------------------------------------------------------------------ lifecycle
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def start(self) -> None:
         app = web.Application()
@@ -182,19 +167,14 @@ class WechatStandIn:
         app.router.add_post(STABLE_TOKEN_PATH, self._handle_stable_token)
         app.router.add_post(CUSTOM_SEND_PATH, self._handle_custom_send)
         app.router.add_post(CUSTOM_TYPING_PATH, self._handle_typing)
-        self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        await self._serve(app)
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._stop_serving()
 
     @property
     def api_base(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.url
 
     # ------------------------------------------------------------------ test controls
 
@@ -248,22 +228,6 @@ class WechatStandIn:
         return self.messages
 
     # ------------------------------------------------------------------ plumbing
-
-    def _notify(self) -> None:
-        event, self._changed = self._changed, asyncio.Event()
-        event.set()
-
-    async def _wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            event = self._changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), remaining)
-        return True
 
     def _answer(
         self, call: WechatCall, errcode: int, errmsg: str | None = None, **extra: Any
@@ -397,15 +361,25 @@ class WechatStandIn:
         call.body = body
         return (body, None) if isinstance(body, dict) else (None, 47001)
 
-    async def _handle_custom_send(self, request: web.Request) -> web.Response:
+    async def _authorised_json(
+        self, request: web.Request
+    ) -> tuple[WechatCall, dict[str, Any], web.Response | None]:
+        """An API call with a JSON body, checked as WeChat does: an injected HTTP fault, then
+        the access token, then the body. The call, its body, and the answer when it fails."""
         call = WechatCall(request.path, dict(request.query), None, 200, None)
         if (failed := self._http_fault(call)) is not None:
-            return failed
+            return call, {}, failed
         body, error = await self._read_json(request, call)
         if (token_error := self._check_token(call)) is not None:
-            return self._answer(call, *token_error)
+            return call, {}, self._answer(call, *token_error)
         if error is not None:
-            return self._answer(call, error)
+            return call, {}, self._answer(call, error)
+        return call, body, None
+
+    async def _handle_custom_send(self, request: web.Request) -> web.Response:
+        call, body, refused = await self._authorised_json(request)
+        if refused is not None:
+            return refused
         touser, msgtype = body.get("touser"), body.get("msgtype")
         if not isinstance(touser, str) or not touser:
             return self._answer(call, 40003)
@@ -430,14 +404,9 @@ class WechatStandIn:
         return self._answer(call, 0)
 
     async def _handle_typing(self, request: web.Request) -> web.Response:
-        call = WechatCall(request.path, dict(request.query), None, 200, None)
-        if (failed := self._http_fault(call)) is not None:
-            return failed
-        body, error = await self._read_json(request, call)
-        if (token_error := self._check_token(call)) is not None:
-            return self._answer(call, *token_error)
-        if error is not None:
-            return self._answer(call, error)
+        call, body, refused = await self._authorised_json(request)
+        if refused is not None:
+            return refused
         if not isinstance(body.get("touser"), str) or not body["touser"]:
             return self._answer(call, 40003)
         if body.get("command") not in ("Typing", "CancelTyping"):

@@ -35,8 +35,8 @@ async def _turn(
     channel: str = "web",
     failed: bool = False,
 ) -> str:
-    start = await store.begin_turn(channel, sender, text)
-    await store.finish_turn(
+    start = await store.turns.begin(channel, sender, text)
+    await store.turns.finish(
         start.conversation.id, start.inbound.id, _parse(intent, failed), replies
     )
     return start.conversation.id
@@ -79,17 +79,19 @@ async def test_summary_counts_handoffs_ratings_and_returns(store: SqlStore) -> N
     bot_only = await _turn(store, "a", "满多少包邮", "question_shipping", [{"text": "99"}])
     await _at(store, bot_only, T0)
     handed = await _turn(store, "b", "转人工", "request_human", [{"text": "正在转接"}])
-    h = await store.queue_handoff(handed, "explicit_request", "after_sales", language="zh")
-    agent = await store.add_agent("amy", "Amy", skills=["after_sales"])
-    await store.assign_handoff(h.id, agent.id)
-    await store.update_handoff(
+    h = await store.handoffs.queue(handed, "explicit_request", "after_sales", language="zh")
+    agent = await store.agents.add("amy", "Amy", skills=["after_sales"])
+    await store.handoffs.assign(h.id, agent.id)
+    await store.handoffs.update(
         h.id,
         status="resolved",
         first_agent_reply_at=T0 + timedelta(seconds=50),
         resolved_at=T0 + timedelta(minutes=10),
     )
-    await store.update_conversation(handed, status="resolved", closed_at=T0 + timedelta(minutes=10))
-    await store.rate(handed, 4, "客服很耐心")
+    await store.conversations.update(
+        handed, status="resolved", closed_at=T0 + timedelta(minutes=10)
+    )
+    await store.ratings.add(handed, 4, "客服很耐心")
 
     def backdate(s: Session) -> None:
         s.execute(

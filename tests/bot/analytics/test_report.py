@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[3]
 async def _fill(url: str) -> None:
     store = await SqlStore.open(url)
     try:
-        start = await store.begin_turn("web", "v1", "你们卖火星车吗")
-        await store.finish_turn(
+        start = await store.turns.begin("web", "v1", "你们卖火星车吗")
+        await store.turns.finish(
             start.conversation.id,
             start.inbound.id,
             {

@@ -19,6 +19,7 @@ from bot.dialogue.responses import Responses
 from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import SqlStore
+from handoff.announcer import QueueAnnouncer
 from handoff.routing import Router
 from tests.conftest import REPO
 
@@ -45,20 +46,30 @@ def kb(tmp_path_factory: pytest.TempPathFactory, trained: NLUPipeline) -> Knowle
 OPEN_HOURS = datetime(2026, 11, 24, 14, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
+def build_engine(
+    store: SqlStore, trained: NLUPipeline, kb: KnowledgeBase, tmp: Path, **options: Any
+) -> DialogueEngine:
+    """The engine over `store` with the shipped templates (seeded), the default skill groups
+    and policy, and the sample orders in `tmp`; `options`: the engine's keyword arguments."""
+    config = config_from_dict({"pipeline": [{"name": "LanguageDetector"}]}, base_dir=str(tmp))
+    responses = Responses.load(REPO / "responses.yml", seed=0)
+    return DialogueEngine(
+        store,
+        trained,
+        kb,
+        responses,
+        Router(config.handoff),
+        SqliteOrderLookup(tmp / "orders.db"),
+        PolicySettings(),
+        announcer=QueueAnnouncer(store, responses),
+        **options,
+    )
+
+
 @pytest.fixture
 async def engine(
     tmp_path: Path, trained: NLUPipeline, kb: KnowledgeBase
 ) -> AsyncIterator[DialogueEngine]:
-    config = config_from_dict({"pipeline": [{"name": "LanguageDetector"}]}, base_dir=str(tmp_path))
     store = await SqlStore.open("sqlite:///var/relaydesk.db", base_dir=tmp_path)
-    yield DialogueEngine(
-        store,
-        trained,
-        kb,
-        Responses.load(REPO / "responses.yml", seed=0),
-        Router(config.handoff),
-        SqliteOrderLookup(tmp_path / "orders.db"),
-        PolicySettings(),
-        clock=lambda: OPEN_HOURS,
-    )
+    yield build_engine(store, trained, kb, tmp_path, clock=lambda: OPEN_HOURS)
     await store.close()

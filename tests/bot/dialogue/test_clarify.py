@@ -154,9 +154,9 @@ async def test_a_chinese_close_call_is_offered_in_chinese_and_is_no_failed_turn(
     assert turn_outcome(r) == "clarify"
     # Text-only channels number the buttons, the person last.
     assert ask.fallback_text().splitlines()[-1].endswith(f"{len(ask.buttons)}. 转人工")
-    conv = await engine.store.conversation(r.conversation_id)
+    conv = await engine.store.conversations.get(r.conversation_id)
     assert conv.state["awaiting"] == "kb_choice" and conv.state["kb_choices"] == offered(r)
-    stored = await engine.store.messages(r.conversation_id)
+    stored = await engine.store.messages.of(r.conversation_id)
     customer = [m for m in stored if m.sender == "customer"][-1]
     assert customer.parse is not None
     assert customer.parse["turn"] == {"failed": False, "kb_choices": offered(r)}
@@ -186,9 +186,9 @@ async def test_picking_the_button_payload_answers_with_that_article(
     assert r.intent == KB_PICK and r.kb_article == {"id": chosen, "version": article.version}
     assert r.replies[-1].text == article.body
     assert (r.failed_turns, r.handoff, turn_outcome(r)) == (0, None, "answered")
-    stored = await engine.store.messages(r.conversation_id)
+    stored = await engine.store.messages.of(r.conversation_id)
     assert stored[-1].kb_article_id == chosen
-    conv = await engine.store.conversation(r.conversation_id)
+    conv = await engine.store.conversations.get(r.conversation_id)
     assert conv.state["awaiting"] is None and "kb_choices" not in conv.state
     # The offer is used up: a digit now is an ordinary message, not a pick.
     again = await engine.handle("rest", "p1", "1")

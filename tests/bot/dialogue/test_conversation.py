@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bot.dialogue.engine import DialogueEngine, TurnResult
 from bot.nlu.language import detect
-from bot.nlu.params import LanguageDetectorParams
+from bot.pipeline_config.params import LanguageDetectorParams
 from handoff.service import HandoffService
 
 LANG = LanguageDetectorParams()
@@ -100,14 +100,16 @@ async def test_a_follow_up_question_is_searched_with_the_product_named_before(
     engine: DialogueEngine,
 ) -> None:
     await engine.handle("rest", "ctx2", "Does the Kite Watch 3 support eSIM?")
-    conv = await engine.store.latest_conversation(
-        (await engine.store.customer_for("rest", "ctx2")).id, "rest"
+    conv = await engine.store.conversations.latest(
+        (await engine.store.customers.for_identity("rest", "ctx2")).id, "rest"
     )
     assert conv is not None and conv.state["context"]["product"] == "Kite Watch 3"
     r = await engine.handle("rest", "ctx2", "can I return it?")
-    hits = [h["title"] for h in (await engine.store.conversation(conv.id)).state["suggestions"]]
+    state = (await engine.store.conversations.get(conv.id)).state
+    hits = [h["title"] for h in state["suggestions"]]
     assert r.kb_article is not None or r.extra.get("kb_choices"), hits
-    assert (await engine.store.conversation(conv.id)).state["context"]["product"] == "Kite Watch 3"
+    state = (await engine.store.conversations.get(conv.id)).state
+    assert state["context"]["product"] == "Kite Watch 3"
 
 
 async def test_nobody_online_opens_a_ticket_and_the_bot_keeps_the_chat(
@@ -117,9 +119,9 @@ async def test_nobody_online_opens_a_ticket_and_the_bot_keeps_the_chat(
     assert r.handoff is not None and r.handoff.ticket is not None
     assert r.status == "bot" and len(r.replies) == 1
     assert r.handoff.ticket in r.replies[0].text and "在这个对话里回复您" in r.replies[0].text
-    assert await engine.store.handoff_views(statuses=("queued", "pending")) == []
-    customer = await engine.store.customer_for("rest", "t1")
-    conv = await engine.store.latest_conversation(customer.id, "rest")
+    assert await engine.store.handoffs.views(statuses=("queued", "pending")) == []
+    customer = await engine.store.customers.for_identity("rest", "t1")
+    conv = await engine.store.conversations.latest(customer.id, "rest")
     assert conv is not None and conv.state["ticket"]["number"] == r.handoff.ticket
     after = await engine.handle("rest", "t1", "满多少包邮")  # the bot still answers
     assert after.replies and after.status == "bot"
@@ -128,7 +130,7 @@ async def test_nobody_online_opens_a_ticket_and_the_bot_keeps_the_chat(
 async def test_a_complaint_overflows_to_the_default_group_when_its_own_is_empty(
     engine: DialogueEngine,
 ) -> None:
-    await engine.store.add_agent("ann", "Ann", skills=["after_sales"], status="online")
+    await engine.store.agents.add("ann", "Ann", skills=["after_sales"], status="online")
     r = await engine.handle("rest", "t2", "你们的服务太差了，我要投诉！")
     assert r.handoff is not None and r.handoff.reason == "complaint"
     assert r.handoff.skill_group == "after_sales" and r.handoff.ticket is None
@@ -137,25 +139,26 @@ async def test_a_complaint_overflows_to_the_default_group_when_its_own_is_empty(
 
 
 async def test_agents_get_suggestions_on_every_customer_message(engine: DialogueEngine) -> None:
-    await engine.store.add_agent("bea", "Bea", skills=["after_sales"], status="online")
+    await engine.store.agents.add("bea", "Bea", skills=["after_sales"], status="online")
     queued = await engine.handle("rest", "s1", "转人工")
     assert queued.status == "queued"
     quiet = await engine.handle("rest", "s1", "退款多久能到账")
     assert quiet.replies == ()
-    conv = await engine.store.conversation(quiet.conversation_id)
+    conv = await engine.store.conversations.get(quiet.conversation_id)
     titles = [h["id"] for h in conv.state["suggestions"]]
     assert titles and titles[0].startswith("after-sales/refunds")
 
 
 async def test_a_transfer_names_the_group_as_customers_read_it(engine: DialogueEngine) -> None:
-    await engine.store.add_agent("cy", "Cy", skills=["after_sales"], status="online")
+    await engine.store.agents.add("cy", "Cy", skills=["after_sales"], status="online")
     r = await engine.handle("rest", "tr1", "转人工")
     service = HandoffService(
         engine.store, engine.responses, skill_groups=engine.router.settings.skill_groups
     )
     await service.claim(r.conversation_id, "cy")
     await service.transfer(r.conversation_id, "billing")
-    notes = [m.text for m in await engine.store.messages(r.conversation_id) if m.sender == "system"]
+    stored = await engine.store.messages.of(r.conversation_id)
+    notes = [m.text for m in stored if m.sender == "system"]
     assert any("支付与账单" in n for n in notes) and not any("billing" in n for n in notes)
 
 
@@ -168,5 +171,5 @@ async def test_asking_again_while_a_ticket_is_open_opens_no_second_one(
     assert again.handoff is None and again.status == "bot"  # no new handoff: the promise again
     assert first.handoff.ticket in again.replies[-1].text
     assert "已经在处理中" in again.replies[-1].text
-    customer = await engine.store.customer_for("rest", "t3")
-    assert len(await engine.store.tickets_of(customer.id)) == 1
+    customer = await engine.store.customers.for_identity("rest", "t3")
+    assert len(await engine.store.tickets.of_customer(customer.id)) == 1

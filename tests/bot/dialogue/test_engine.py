@@ -24,7 +24,7 @@ async def test_a_question_is_answered_from_the_knowledge_base_with_its_citation(
     r = await engine.handle("rest", "u2", "满多少钱包邮啊")
     assert r.kb_article == {"id": "service/shipping/free-shipping", "version": 1}
     assert "99" in r.replies[-1].text
-    stored = await engine.store.messages(r.conversation_id)
+    stored = await engine.store.messages.of(r.conversation_id)
     assert stored[0].sender == "customer" and stored[0].parse is not None
     bot = [msg for msg in stored if msg.kb_article_id]
     assert (bot[0].kb_article_id, bot[0].kb_article_version) == (
@@ -53,14 +53,14 @@ async def test_an_explicit_request_escalates_at_once_and_opens_a_ticket_when_nob
     r = await engine.handle("rest", "u4", "转人工")
     assert r.handoff is not None and r.handoff.reason == "explicit_request"
     assert r.handoff.ticket is not None and r.handoff.ticket in r.replies[-1].text
-    ticket = await engine.store.ticket(r.handoff.ticket)
+    ticket = await engine.store.tickets.get(r.handoff.ticket)
     assert ticket.due_at is not None
 
 
 async def test_with_an_agent_online_the_customer_is_told_their_position(
     engine: DialogueEngine,
 ) -> None:
-    await engine.store.add_agent(
+    await engine.store.agents.add(
         "amy", "Amy", skills=["after_sales"], languages=["en", "zh"], status="online"
     )
     r = await engine.handle("rest", "u5", "agent please")
@@ -69,7 +69,7 @@ async def test_with_an_agent_online_the_customer_is_told_their_position(
     # While queued the bot listens but does not answer.
     quiet = await engine.handle("rest", "u5", "hello? anyone?")
     assert quiet.replies == () and quiet.status == "queued"
-    stored = await engine.store.messages(r.conversation_id)
+    stored = await engine.store.messages.of(r.conversation_id)
     assert stored[-1].text == "hello? anyone?" and stored[-1].parse is not None
 
 
@@ -90,8 +90,8 @@ async def test_order_status_asks_for_the_number_then_answers(engine: DialogueEng
 
 
 async def test_ticket_status_reads_the_ticket_store(engine: DialogueEngine) -> None:
-    customer = await engine.store.customer_for("rest", "u8")
-    ticket = await engine.store.create_ticket(customer.id, "屏幕闪烁")
+    customer = await engine.store.customers.for_identity("rest", "u8")
+    ticket = await engine.store.tickets.create(customer.id, "屏幕闪烁")
     r = await engine.handle("rest", "u8", f"工单{ticket.number}现在什么进度")
     assert ticket.number in r.replies[-1].text and "屏幕闪烁" in r.replies[-1].text
 
@@ -104,7 +104,7 @@ async def test_a_redelivered_message_is_processed_once(engine: DialogueEngine) -
         len(
             [
                 m
-                for m in await engine.store.messages(first.conversation_id)
+                for m in await engine.store.messages.of(first.conversation_id)
                 if m.sender == "customer"
             ]
         )
@@ -120,7 +120,7 @@ async def test_a_button_payload_is_understood_without_the_nlu(engine: DialogueEn
 async def test_outside_service_hours_a_ticket_is_opened_even_with_agents_online(
     engine: DialogueEngine,
 ) -> None:
-    await engine.store.add_agent(
+    await engine.store.agents.add(
         "bo", "Bo", skills=["after_sales"], languages=["zh", "en"], status="online"
     )
     engine.clock = lambda: NIGHT
@@ -134,18 +134,18 @@ async def test_outside_service_hours_a_ticket_is_opened_even_with_agents_online(
 async def test_auto_assignment_picks_the_least_loaded_eligible_agent(
     engine: DialogueEngine,
 ) -> None:
-    busy = await engine.store.add_agent(
+    busy = await engine.store.agents.add(
         "busy", "Busy", skills=["after_sales"], status="online", max_concurrent=2
     )
-    await engine.store.add_agent(
+    await engine.store.agents.add(
         "idle", "Idle", skills=["after_sales"], status="online", max_concurrent=2
     )
-    await engine.store.add_agent("away", "Away", skills=["after_sales"], status="away")
-    await engine.store.add_agent("billing", "Bill", skills=["billing"], status="online")
+    await engine.store.agents.add("away", "Away", skills=["after_sales"], status="away")
+    await engine.store.agents.add("billing", "Bill", skills=["billing"], status="online")
     first = await engine.handle("rest", "a1", "agent please")
     assert first.handoff is not None and first.handoff.position is not None
-    h = await engine.store.active_handoff(first.conversation_id)
-    assert h is not None and await engine.store.assign_handoff(h.id, busy.id)
+    h = await engine.store.handoffs.active(first.conversation_id)
+    assert h is not None and await engine.store.handoffs.assign(h.id, busy.id)
     engine.auto_assign = True
     second = await engine.handle("rest", "a2", "转人工")
     assert second.status == "assigned" and second.handoff is not None
@@ -154,7 +154,7 @@ async def test_auto_assignment_picks_the_least_loaded_eligible_agent(
 
 
 async def test_keyed_locks_serialise_one_key_and_forget_it_when_free() -> None:
-    from bot.dialogue.engine import KeyedLocks
+    from bot.coordination import KeyedLocks
 
     locks = KeyedLocks()
     order: list[str] = []

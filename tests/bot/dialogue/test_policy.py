@@ -233,3 +233,36 @@ def test_a_customer_known_by_name_is_greeted_by_it() -> None:
     d = decide(turn("greet", customer_name="Lina"), S)
     assert d.steps[0] == Step("utter_greet_named", {"name": "Lina"})
     assert decide(turn("greet"), S).steps[0].response == "utter_greet"
+
+
+def test_a_grievance_is_upset_however_calm_its_words() -> None:
+    # "my repair has been away three weeks": neutral words, but the service let them down.
+    waited = Sentiment("neutral", -0.1, None, grievance=0.85)
+    d = decide(turn("question_product", kb_answer=ANSWER, sentiment=waited), S)
+    assert d.empathetic and d.steps[0].response == "utter_empathy"
+    assert d.steps[-1].response == "utter_kb_answer" and not d.failed
+    once = decide(turn("question_product", kb_answer=ANSWER, sentiment=waited, apologised=True), S)
+    assert not once.empathetic
+
+
+def test_a_calm_fault_report_or_question_with_little_grievance_gets_no_apology() -> None:
+    fault = Sentiment("negative", -0.7, None, grievance=0.3)  # "the screen flickers"
+    assert not decide(turn("question_product", kb_answer=ANSWER, sentiment=fault), S).empathetic
+    asked = Sentiment("neutral", 0.0, None, grievance=S.grievance - 0.01)
+    assert not decide(turn("question_shipping", kb_answer=ANSWER, sentiment=asked), S).empathetic
+
+
+def test_insisting_after_a_failed_turn_takes_less_grievance() -> None:
+    # "that's the number, look again" after "order not found".
+    insist = Sentiment("neutral", 0.0, None, grievance=S.grievance_insisting + 0.05)
+    first = decide(turn("order_status", entities={"order_id": "202611180042"}, sentiment=insist), S)
+    assert not first.empathetic
+    again = decide(
+        turn(
+            "order_status", entities={"order_id": "202611180042"}, sentiment=insist, failed_turns=1
+        ),
+        S,
+    )
+    assert again.empathetic and again.steps[0].response == "utter_empathy"
+    low = Sentiment("neutral", 0.0, None, grievance=S.grievance_insisting - 0.05)
+    assert not decide(turn("out_of_scope", sentiment=low, failed_turns=1), S).empathetic

@@ -1,6 +1,6 @@
 """Turns whose process died before they finished, on SQLite and PostgreSQL, through the real
 engine (real model, knowledge base, store and templates). A dead turn is what a kill -9 between
-the two transactions of a turn leaves: `begin_turn` stored the message, no `finish_turn` came."""
+the two transactions of a turn leaves: `turns.begin` stored the message, no `turns.finish` came."""
 
 from __future__ import annotations
 
@@ -21,15 +21,13 @@ from bot.clock import SimulatedClock, use_clock
 from bot.config import Config, RecoverySettings, config_from_dict
 from bot.coordination import RedisTurnLocks
 from bot.dialogue.engine import DialogueEngine
-from bot.dialogue.orders import SqliteOrderLookup
-from bot.dialogue.policy import PolicySettings
 from bot.dialogue.recovery import TurnRecovery
-from bot.dialogue.responses import Responses
 from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline
-from bot.store.sql_store import MSG, SqlStore, TurnStart
-from handoff.routing import Router
-from tests.bot.dialogue.conftest import OPEN_HOURS
+from bot.store.sql_store import SqlStore
+from bot.store.tables import MSG
+from bot.store.turns import TurnStart
+from tests.bot.dialogue.conftest import OPEN_HOURS, build_engine
 from tests.bot.store.conftest import PG_ADMIN, _pg_admin
 from tests.bot.test_coordination import REDIS
 from tests.conftest import REPO
@@ -80,14 +78,11 @@ async def make_engine(
     url: str, tmp_path: Path, trained: NLUPipeline, kb: KnowledgeBase
 ) -> DialogueEngine:
     store = await SqlStore.open(url)
-    return DialogueEngine(
+    return build_engine(
         store,
         trained,
         kb,
-        Responses.load(REPO / "responses.yml", seed=0),
-        Router(_config(tmp_path).handoff),
-        SqliteOrderLookup(tmp_path / "orders.db"),
-        PolicySettings(),
+        tmp_path,
         clock=lambda: OPEN_HOURS,
         max_turn_attempts=SETTINGS.max_attempts,
     )
@@ -107,7 +102,7 @@ async def engine(
 
 async def dead_turn(engine: DialogueEngine, sender: str, text: str, mid: str) -> TurnStart:
     """The message is stored, then the process dies before the turn's outcome is."""
-    return await engine.store.begin_turn("rest", sender, text, external_id=mid)
+    return await engine.store.turns.begin("rest", sender, text, external_id=mid)
 
 
 async def tries(engine: DialogueEngine, message_id: int) -> int:
@@ -125,14 +120,14 @@ async def test_a_message_sent_again_after_its_turn_died_is_answered_then(
     again = await engine.handle("rest", "ann", "满多少钱包邮啊", external_id="m1")
     assert not again.duplicate and again.kb_article is not None
     assert again.replies and "99" in again.replies[-1].text
-    messages = await engine.store.messages(start.conversation.id)
+    messages = await engine.store.messages.of(start.conversation.id)
     assert [x.sender for x in messages] == ["customer"] + ["bot"] * len(again.replies)
     assert messages[0].parse is not None and messages[0].parse["intent"]["name"]
     assert list(again.seqs) == [x.seq for x in messages[1:]]
     # Once finished, the next copy is the plain duplicate it always was: nothing said twice.
     third = await engine.handle("rest", "ann", "满多少钱包邮啊", external_id="m1")
     assert third.duplicate and third.replies == ()
-    assert len(await engine.store.messages(start.conversation.id)) == len(messages)
+    assert len(await engine.store.messages.of(start.conversation.id)) == len(messages)
     assert await tries(engine, start.inbound.id) == 1
 
 
@@ -145,7 +140,7 @@ async def test_the_sweeper_finishes_old_dead_turns_in_order_and_leaves_young_one
     assert await sweeper.sweep() == 0  # seconds old: their first run may still be going
     sim.advance(20)
     assert await sweeper.sweep() == 2
-    messages = await engine.store.messages(first.conversation.id)
+    messages = await engine.store.messages.of(first.conversation.id)
     customer = [x for x in messages if x.sender == "customer"]
     assert [x.id for x in customer] == [first.inbound.id, second.inbound.id]
     assert all(x.parse is not None for x in customer)
@@ -154,23 +149,23 @@ async def test_the_sweeper_finishes_old_dead_turns_in_order_and_leaves_young_one
     replies = [x.text for x in messages if x.sender == "bot"]
     assert "风筝数码" in replies[0] and "风筝数码" not in replies[-1]
     assert await sweeper.sweep() == 0  # nothing left, and nothing answered twice
-    assert len(await engine.store.messages(first.conversation.id)) == len(messages)
+    assert len(await engine.store.messages.of(first.conversation.id)) == len(messages)
 
 
 async def test_in_a_conversation_a_person_holds_recovery_only_stores_the_parse(
     engine: DialogueEngine, sim: SimulatedClock
 ) -> None:
-    await engine.store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+    await engine.store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
     queued = await engine.handle("rest", "cat", "转人工")
     assert queued.status == "queued"
-    before = await engine.store.messages(queued.conversation_id)
+    before = await engine.store.messages.of(queued.conversation_id)
     dead = await dead_turn(engine, "cat", "还要等多久", "c2")
     sim.advance(20)
     assert await TurnRecovery(engine, SETTINGS).sweep() == 1
-    after = await engine.store.messages(queued.conversation_id)
+    after = await engine.store.messages.of(queued.conversation_id)
     assert len(after) == len(before) + 1  # the customer's message, and no bot reply
     assert after[-1].id == dead.inbound.id and after[-1].parse is not None
-    assert (await engine.store.conversation(queued.conversation_id)).status == "queued"
+    assert (await engine.store.conversations.get(queued.conversation_id)).status == "queued"
 
 
 async def test_a_turn_that_keeps_failing_is_handed_to_a_person_not_tried_forever(
@@ -182,7 +177,7 @@ async def test_a_turn_that_keeps_failing_is_handed_to_a_person_not_tried_forever
 ) -> None:
     engine = await make_engine(url, tmp_path, trained, kb)
     try:
-        await engine.store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+        await engine.store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
         # A real fault: the order system's table is gone, so every order look-up raises.
         with sqlite3.connect(tmp_path / "orders.db") as orders:
             orders.execute("DROP TABLE orders")
@@ -193,15 +188,15 @@ async def test_a_turn_that_keeps_failing_is_handed_to_a_person_not_tried_forever
         sim.advance(20)
         for expected_tries in (1, 2):  # tried again, and failing again: still the bot's
             assert await sweeper.sweep() == 0
-            assert await engine.store.handoff_views(statuses=("queued",)) == []
-            customer = await engine.store.customer_for("rest", "dan")
-            [message] = await engine.store.customer_messages(customer.id)
+            assert await engine.store.handoffs.views(statuses=("queued",)) == []
+            customer = await engine.store.customers.for_identity("rest", "dan")
+            [message] = await engine.store.messages.of_customer(customer.id)
             assert message.parse is None
             assert await tries(engine, message.id) == expected_tries
         assert await sweeper.sweep() == 1  # the third try fails too: a person takes over
-        [view] = await engine.store.handoff_views(statuses=("queued",))
+        [view] = await engine.store.handoffs.views(statuses=("queued",))
         assert view["reason"] == "bot_error"
-        messages = await engine.store.messages(message.conversation_id)
+        messages = await engine.store.messages.of(message.conversation_id)
         assert messages[0].parse is not None
         assert messages[0].parse["turn"]["failed"] and messages[0].parse["turn"]["attempts"] == 3
         assert "no such table" in messages[0].parse["turn"]["error"]
@@ -217,17 +212,17 @@ async def test_a_message_that_kills_its_process_every_time_is_handed_over_too(
 ) -> None:
     """A try that never returns (its process killed) is counted as well: after the last one
     the conversation goes to a person without running the turn again."""
-    await engine.store.add_agent("ida", "Ida", skills=["after_sales"], status="online")
+    await engine.store.agents.add("ida", "Ida", skills=["after_sales"], status="online")
     dead = await dead_turn(engine, "eve", "退款多久到账", "e1")
     for _ in range(SETTINGS.max_attempts):  # each try counted, then its process died
         assert await engine.unfinished.attempt(dead.inbound.id) is not None
     sim.advance(20)
     assert await TurnRecovery(engine, SETTINGS).sweep() == 1
-    messages = await engine.store.messages(dead.conversation.id)
+    messages = await engine.store.messages.of(dead.conversation.id)
     assert messages[0].parse == {
         "turn": {"failed": True, "error": "the turn never finished", "attempts": 4}
     }
-    assert (await engine.store.conversation(dead.conversation.id)).status == "queued"
+    assert (await engine.store.conversations.get(dead.conversation.id)).status == "queued"
 
 
 async def test_two_sweepers_on_one_database_finish_each_turn_once(
@@ -262,8 +257,8 @@ async def test_two_sweepers_on_one_database_finish_each_turn_once(
         for start in dead:
             assert await tries(a, start.inbound.id) == 1  # run once, by one of the two
         for who in customers:
-            customer = await a.store.customer_for("rest", who)
-            messages = await a.store.customer_messages(customer.id)
+            customer = await a.store.customers.for_identity("rest", who)
+            messages = await a.store.messages.of_customer(customer.id)
             said = [x.text for x in messages if x.sender == "customer"]
             replies = [x for x in messages if x.sender == "bot"]
             # Every customer message answered exactly once: one greeting back, and one

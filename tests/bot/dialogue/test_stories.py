@@ -6,18 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import config_from_dict
-from bot.dialogue.engine import DialogueEngine
-from bot.dialogue.orders import SqliteOrderLookup
-from bot.dialogue.policy import PolicySettings
-from bot.dialogue.responses import Responses
 from bot.dialogue.stories import load_stories, run_story
 from bot.errors import TrainingDataError
 from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import SqlStore
-from handoff.routing import Router
 from handoff.service import HandoffService
+from tests.bot.dialogue.conftest import build_engine
 from tests.bot.store.conftest import store  # noqa: F401  (SQLite and PostgreSQL)
 from tests.conftest import REPO
 
@@ -30,18 +25,8 @@ async def test_every_shipped_story_passes(
     kb: KnowledgeBase,
     tmp_path: Path,
 ) -> None:
-    config = config_from_dict({"pipeline": [{"name": "LanguageDetector"}]}, base_dir=str(REPO))
-    responses = Responses.load(REPO / "responses.yml", seed=0)
-    engine = DialogueEngine(
-        store,
-        trained,
-        kb,
-        responses,
-        Router(config.handoff),
-        SqliteOrderLookup(tmp_path / "orders.db"),
-        PolicySettings(),
-    )
-    service = HandoffService(store, responses)
+    engine = build_engine(store, trained, kb, tmp_path)
+    service = HandoffService(store, engine.responses)
     failures = []
     for story in load_stories(STORIES):
         result = await run_story(story, engine, service)

@@ -22,7 +22,7 @@ from bot.knowledge.retriever import SearchResult
 from bot.nlu.embedders import UseEmbedder
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
+from bot.server.context import CONTEXT
 from tests.bot.knowledge.conftest import kb_config
 from tests.conftest import server_config
 from tests.connectors.web.test_widget_socket import connect, messages, turn
@@ -451,7 +451,7 @@ def app_for(
 
 
 def expected_id(client: Client, name: str) -> str:
-    kb: KnowledgeBase | None = client.app[RUNTIME].kb
+    kb: KnowledgeBase | None = client.app[CONTEXT].kb
     assert kb is not None and kb.root.name == "knowledge"
     (article,) = [a for a in kb.index.articles.values() if a.title == SHAPES[name].expected]
     return article.id
@@ -477,7 +477,7 @@ async def test_the_rest_channel_answers_or_declines_on_the_base(
             assert cited == [], body
     # /ready says how this base decides, fitted or a fallback, as the served index does.
     ready = await (await client.get("/ready")).json()
-    kb: KnowledgeBase | None = client.app[RUNTIME].kb
+    kb: KnowledgeBase | None = client.app[CONTEXT].kb
     assert kb is not None
     assert ready["knowledge"]["decision"] == kb.retriever.decision.method
     assert ready["knowledge"]["fallback"] == (kb.retriever.decision.method != "fitted")

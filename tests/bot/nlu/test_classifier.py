@@ -7,9 +7,9 @@ import pytest
 
 from bot.config import Config
 from bot.nlu.classifier import FallbackClassifier, _softmax, fit_temperature
-from bot.nlu.params import FallbackClassifierParams
 from bot.nlu.pipeline import NLUPipeline, train_model
 from bot.nlu.types import IntentScore, Message
+from bot.pipeline_config.params import FallbackClassifierParams
 
 
 def test_temperature_softens_overconfident_logits() -> None:

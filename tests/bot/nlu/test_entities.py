@@ -5,8 +5,8 @@ from pathlib import Path
 from bot.nlu import rasa_format
 from bot.nlu.component import TrainContext
 from bot.nlu.entities import EntitySynonymMapper, RegexEntityExtractor
-from bot.nlu.params import EntitySynonymMapperParams, RegexEntityExtractorParams
 from bot.nlu.types import Message
+from bot.pipeline_config.params import EntitySynonymMapperParams, RegexEntityExtractorParams
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -6,8 +6,8 @@ import numpy as np
 
 from bot.nlu.component import TrainContext
 from bot.nlu.featurizers import CountVectorsFeaturizer, normalise_token
-from bot.nlu.params import CountVectorsParams
 from bot.nlu.types import Message, TrainingData
+from bot.pipeline_config.params import CountVectorsParams
 
 
 def _trained(params: CountVectorsParams, token_lists: list[list[str]]) -> CountVectorsFeaturizer:

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from bot.nlu.language import LanguageDetector, detect
-from bot.nlu.params import LanguageDetectorParams
 from bot.nlu.types import Message
+from bot.pipeline_config.params import LanguageDetectorParams
 
 P = LanguageDetectorParams()
 

@@ -13,10 +13,10 @@ import yaml
 from bot.config import config_from_dict, load_config
 from bot.errors import ConfigError
 from bot.nlu.component import TrainContext
-from bot.nlu.params import DEFAULT_PIPELINE
 from bot.nlu.pipeline import NLUPipeline, train_model
 from bot.nlu.tokenizer import SpacyTokenizer
 from bot.nlu.types import TrainingData
+from bot.pipeline_config.params import DEFAULT_PIPELINE
 from tests.conftest import REPO
 
 # config.yml as `rasa init` (Rasa Open Source 3.6) writes it, Apache-2.0: the pipeline and the

@@ -12,7 +12,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from aiohttp.test_utils import TestClient
 from bot.config import Config, config_from_dict
 from bot.nlu.pipeline import NLUPipeline, load_for_config, train_model
 from bot.server.app import create_app
+from tests.apps import run_cli
 from tests.conftest import REPO, server_config
 from tests.rasa_env import SKIP_REASON, RasaServer, rasa_bin, rasa_env, require_rasa, trained_model
 
@@ -122,14 +122,7 @@ def rasa_init_project(rasa: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 
 
 def relaydesk(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_cli(*args, cwd=cwd, timeout=600)
 
 
 @pytest.mark.parametrize("pipeline", ["as generated", "suggested pipeline uncommented"])

@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from bot.config import Config, config_from_dict
-from bot.nlu.params import RasaServerNLUParams
 from bot.nlu.pipeline import NLUPipeline, load_for_config, train_model
 from bot.nlu.rasa_server import RasaServerNLU
+from bot.pipeline_config.params import RasaServerNLUParams
 from tests.conftest import SMALL_NLU
 
 TOKEN = "t0k3n-s3cret"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.nlu.params import SpacyTokenizerParams
 from bot.nlu.tokenizer import SpacyTokenizer
+from bot.pipeline_config.params import SpacyTokenizerParams
 
 
 def test_chinese_is_segmented_into_words_by_jieba() -> None:

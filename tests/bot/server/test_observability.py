@@ -7,12 +7,11 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import Config, config_from_dict
@@ -26,28 +25,18 @@ from bot.logs import (
 from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
+from bot.server.context import CONTEXT
 from bot.store.deliveries import DueDelivery
 from bot.store.sql_store import SqlStore
 from connectors.outbox import Outbox, Undeliverable
-from tests.conftest import server_config
+from tests.apps import HOOK, AppFactory, Client, ClientFactory, say
 
-Client = TestClient[Any, Any]
-ClientFactory = Callable[..., Awaitable[Client]]
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-HOOK = "/webhooks/rest/webhook"
 
 
 @pytest.fixture
-async def client(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-) -> Client:
-    config = server_config(repo_config, tmp_path, kb_dir, dev_agent_api=True, always_open=True)
-    return await aiohttp_client(create_app(config, trained, dialogue=True))
+async def client(make_client: AppFactory) -> Client:
+    return await make_client(dev_agent_api=True, always_open=True)
 
 
 async def scrape(client: Client) -> Samples:
@@ -65,20 +54,13 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
-async def say(client: Client, sender: str, text: str, **extra: Any) -> list[dict[str, Any]]:
-    resp = await client.post(HOOK, json={"sender": sender, "message": text, **extra})
-    assert resp.status == 200
-    replies: list[dict[str, Any]] = await resp.json()
-    return replies
-
-
 # --- /metrics ---------------------------------------------------------------------------------
 
 
 async def test_turns_are_counted_by_channel_and_outcome_with_their_latency(client: Client) -> None:
-    store = client.app[RUNTIME].store
+    store = client.app[CONTEXT].store
     assert store is not None
-    await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+    await store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
     await say(client, "c1", "你好", message_id="m-1")
     await say(client, "c1", "你好", message_id="m-1")  # a retry: stored once
     await say(client, "c2", "今天天气怎么样")  # out of scope: a failed turn
@@ -111,9 +93,9 @@ async def test_turns_are_counted_by_channel_and_outcome_with_their_latency(clien
 
 
 async def test_the_queue_gauges_follow_the_store_at_each_scrape(client: Client) -> None:
-    store = client.app[RUNTIME].store
+    store = client.app[CONTEXT].store
     assert store is not None
-    await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+    await store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
     before = await scrape(client)
     assert value(before, "relaydesk_queue_length", skill_group="after_sales") == 0
     assert value(before, "relaydesk_queue_length", skill_group="complaints") == 0
@@ -162,7 +144,7 @@ async def test_error_responses_are_counted_by_class_and_parses_are_timed(client:
 async def test_a_failed_turn_is_counted_as_an_error(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = client.app[RUNTIME].engine
+    engine = client.app[CONTEXT].engine
     assert engine is not None
 
     def broken(*_args: Any) -> Any:
@@ -213,8 +195,8 @@ class _Refusing:
 async def test_an_undeliverable_message_counts_as_a_failed_delivery(tmp_path: Path) -> None:
     store = await SqlStore.open(f"sqlite:///{tmp_path / 'outbox.db'}")
     try:
-        start = await store.begin_turn("telegram", "42", "hi")
-        await store.append_message(start.conversation.id, "bot", "hello")
+        start = await store.turns.begin("telegram", "42", "hi")
+        await store.messages.append(start.conversation.id, "bot", "hello")
         metrics = Metrics()
         outbox = Outbox(store, _Refusing(), metrics=metrics)
         try:
@@ -243,7 +225,7 @@ async def test_ready_once_the_runtime_is_open_and_the_database_answers(
     assert body["knowledge"]["answer_precision"] == 0.95
     assert (await client.get("/health")).status == 200
 
-    store = client.app[RUNTIME].store
+    store = client.app[CONTEXT].store
     assert store is not None
 
     async def down(_fn: Any) -> Any:
@@ -317,10 +299,10 @@ def test_json_lines_carry_the_conversation_only_inside_its_context(
 async def test_a_turn_and_an_agent_action_log_with_their_conversation(
     client: Client, json_lines: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = client.app[RUNTIME].store
+    store = client.app[CONTEXT].store
     assert store is not None
-    await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
-    finish_turn, active_handoff = store.finish_turn, store.active_handoff
+    await store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
+    finish_turn, active_handoff = store.turns.finish, store.handoffs.active
 
     async def logged_finish(*args: Any, **kwargs: Any) -> Any:
         logging.getLogger("bot.test").info("finishing a turn")
@@ -330,8 +312,8 @@ async def test_a_turn_and_an_agent_action_log_with_their_conversation(
         logging.getLogger("handoff.test").info("looking up the handoff")
         return await active_handoff(conversation_id)
 
-    monkeypatch.setattr(store, "finish_turn", logged_finish)
-    monkeypatch.setattr(store, "active_handoff", logged_lookup)
+    monkeypatch.setattr(store.turns, "finish", logged_finish)
+    monkeypatch.setattr(store.handoffs, "active", logged_lookup)
     cid = (await say(client, "c1", "转人工"))[-1]["custom"]["conversation_id"]
     turn = [r for r in records(json_lines) if r["message"] == "finishing a turn"]
     assert [r.get("conversation_id") for r in turn] == [cid]
@@ -345,7 +327,7 @@ async def test_a_turn_and_an_agent_action_log_with_their_conversation(
 
     json_lines.seek(0)
     json_lines.truncate()
-    await store.active_handoff(cid)  # outside any request or turn
+    await store.handoffs.active(cid)  # outside any request or turn
     assert [r.get("conversation_id") for r in records(json_lines)] == [None]
 
 

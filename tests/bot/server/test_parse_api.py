@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.config import Config, config_from_dict
 from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-
-
-def _config(repo_config: Config, **server: Any) -> Config:
-    raw = repo_config.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = repo_config.pipeline_spec()
-    raw["server"].update(server)
-    return config_from_dict(raw, base_dir=repo_config.base_dir)
+from tests.apps import AppFactory, Client
 
 
 @pytest.fixture
-async def client(
-    aiohttp_client: ClientFactory, repo_config: Config, trained: NLUPipeline
-) -> TestClient[Any, Any]:
-    return await aiohttp_client(create_app(_config(repo_config), trained))
+async def client(make_client: AppFactory) -> Client:
+    """The app without the dialogue (the store is never opened): parsing only."""
+    return await make_client(dialogue=False)
 
 
 async def test_parse_returns_rasa_shape_with_sentiment_and_language(client: TestClient) -> None:
@@ -84,9 +72,12 @@ async def test_bad_requests_get_a_clear_reason(
 
 
 async def test_a_body_over_the_byte_limit_is_refused_with_413(
-    aiohttp_client: ClientFactory, repo_config: Config, trained: NLUPipeline
+    make_client: AppFactory,
 ) -> None:
-    client = await aiohttp_client(create_app(_config(repo_config, max_body_bytes=2048), trained))
+    def small_bodies(raw: dict[str, Any]) -> None:
+        raw["server"]["max_body_bytes"] = 2048
+
+    client = await make_client(dialogue=False, edit=small_bodies)
     resp = await client.post("/model/parse", data=json.dumps({"text": "我" * 3000}))
     assert resp.status == 413
     assert "2048 bytes" in (await resp.json())["message"]

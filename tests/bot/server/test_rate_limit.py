@@ -5,33 +5,25 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from aiohttp.test_utils import TestClient
 from redis import asyncio as aioredis
 
-from bot.config import Config, RateLimits, config_from_dict
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.rate_limit import RateLimiter, SharedRateLimiter
-from bot.server.runtime import RUNTIME
+from bot.config import RateLimits
+from bot.http.rate_limit import RateLimiter, SharedRateLimiter
+from bot.server.context import CONTEXT
+from tests.apps import AppFactory, RawEdit
 from tests.bot.test_coordination import REDIS
-from tests.conftest import server_config
-
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 
 
-def limited(
-    repo_config: Config, tmp: Path, kb: Path, redis_url: str | None = None, **limits: Any
-) -> Config:
-    base = server_config(repo_config, tmp, kb)
-    raw = base.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = base.pipeline_spec()
-    raw["server"]["rate_limits"] = RateLimits(**limits).model_dump()
-    raw["server"]["redis_url"] = redis_url
-    return config_from_dict(raw, base_dir=base.base_dir)
+def limited(redis_url: str | None = None, **limits: Any) -> RawEdit:
+    """A config edit: these rate limits, and Redis to share them through (or none)."""
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["server"]["rate_limits"] = RateLimits(**limits).model_dump()
+        raw["server"]["redis_url"] = redis_url
+
+    return edit
 
 
 def test_a_bucket_allows_its_burst_then_its_rate() -> None:
@@ -45,16 +37,10 @@ def test_a_bucket_allows_its_burst_then_its_rate() -> None:
 
 
 async def test_a_customer_over_the_limit_gets_429_and_nothing_is_stored(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
+    make_client: AppFactory,
 ) -> None:
-    config = limited(
-        repo_config, tmp_path, kb_dir, ip_per_minute=0, customer_per_minute=6, customer_burst=2
-    )
-    client = await aiohttp_client(create_app(config, trained, dialogue=True))
+    edit = limited(ip_per_minute=0, customer_per_minute=6, customer_burst=2)
+    client = await make_client(edit=edit)
     hook = "/webhooks/rest/webhook"
     for i in range(2):
         ok = await client.post(hook, json={"sender": "fast", "message": f"你好 {i}"})
@@ -65,10 +51,12 @@ async def test_a_customer_over_the_limit_gets_429_and_nothing_is_stored(
     assert "too many messages" in body["message"] and int(refused.headers["Retry-After"]) >= 1
     other = await client.post(hook, json={"sender": "calm", "message": "你好"})
     assert other.status == 200  # another customer is not held back
-    store = client.app[RUNTIME].store
+    store = client.app[CONTEXT].store
     assert store is not None
-    customer = await store.customer_for("rest", "fast")
-    texts = [m.text for m in await store.customer_messages(customer.id) if m.sender == "customer"]
+    customer = await store.customers.for_identity("rest", "fast")
+    texts = [
+        m.text for m in await store.messages.of_customer(customer.id) if m.sender == "customer"
+    ]
     assert texts == ["你好 0", "你好 1"]  # the refused one was not stored
 
     ws = await client.ws_connect("/ws/widget")
@@ -84,14 +72,10 @@ async def test_a_customer_over_the_limit_gets_429_and_nothing_is_stored(
 
 
 async def test_an_address_over_the_limit_gets_429_on_any_route(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
+    make_client: AppFactory,
 ) -> None:
-    config = limited(repo_config, tmp_path, kb_dir, ip_per_minute=8, customer_per_minute=0)
-    client = await aiohttp_client(create_app(config, trained, dialogue=False))
+    edit = limited(ip_per_minute=8, customer_per_minute=0)
+    client = await make_client(dialogue=False, edit=edit)
     statuses = [(await client.get("/health")).status for _ in range(2)]  # burst: 8 // 4 = 2
     assert statuses == [200, 200]
     refused = await client.post("/model/parse", json={"text": "你好"})
@@ -99,27 +83,12 @@ async def test_an_address_over_the_limit_gets_429_on_any_route(
 
 
 async def test_instances_sharing_redis_share_one_customer_bucket(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
+    make_client: AppFactory,
 ) -> None:
     """Behind a load balancer one customer's messages reach every instance in turn; the limit
     must hold for their sum, not for each instance's share."""
-    clients = []
-    for name in ("a", "b"):
-        (tmp_path / name).mkdir()
-        config = limited(
-            repo_config,
-            tmp_path / name,
-            kb_dir,
-            REDIS,
-            ip_per_minute=0,
-            customer_per_minute=6,
-            customer_burst=2,
-        )
-        clients.append(await aiohttp_client(create_app(config, trained, dialogue=True)))
+    edit = limited(REDIS, ip_per_minute=0, customer_per_minute=6, customer_burst=2)
+    clients = [await make_client(edit=edit, folder=name) for name in ("a", "b")]
     a, b = clients
     sender = f"spread-{uuid.uuid4().hex[:8]}"
     hook = "/webhooks/rest/webhook"

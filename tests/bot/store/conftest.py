@@ -1,4 +1,5 @@
-"""The store under test, on a fresh SQLite file and on a fresh PostgreSQL database each time."""
+"""The store under test, on a fresh SQLite file and on a fresh PostgreSQL database each time: every
+test that takes `store` is part of the repositories' contract and runs on both back ends."""
 
 from __future__ import annotations
 

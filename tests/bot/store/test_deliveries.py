@@ -10,13 +10,11 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from bot.store import models as m
-from bot.store.deliveries import Deliveries
-from bot.store.link_codes import LinkCodes
 from bot.store.sql_store import SqlStore
 
 
 async def _conversation(store: SqlStore, channel: str, sender: str) -> str:
-    start = await store.begin_turn(channel, sender, "hello")
+    start = await store.turns.begin(channel, sender, "hello")
     return start.conversation.id
 
 
@@ -25,10 +23,10 @@ async def test_outbound_messages_on_pushed_channels_get_a_delivery_and_others_do
 ) -> None:
     tg = await _conversation(store, "telegram", "42")
     web = await _conversation(store, "web", "tok")
-    await store.append_message(tg, "bot", "hi on telegram")
-    await store.append_message(tg, "system", "for agents", payload={"internal": True})
-    await store.append_message(web, "bot", "hi on the web")
-    d = Deliveries(store.db)
+    await store.messages.append(tg, "bot", "hi on telegram")
+    await store.messages.append(tg, "system", "for agents", payload={"internal": True})
+    await store.messages.append(web, "bot", "hi on the web")
+    d = store.deliveries
     assert [s.status for s in (await d.states(tg)).values()] == ["pending"]
     assert await d.states(web) == {}
     [due] = await d.claim_due("telegram")
@@ -42,9 +40,9 @@ async def test_one_conversation_goes_out_in_order_and_a_claim_is_exclusive(
     a = await _conversation(store, "telegram", "1")
     b = await _conversation(store, "telegram", "2")
     for text in ("a1", "a2"):
-        await store.append_message(a, "bot", text)
-    await store.append_message(b, "bot", "b1")
-    d = Deliveries(store.db)
+        await store.messages.append(a, "bot", text)
+    await store.messages.append(b, "bot", "b1")
+    d = store.deliveries
     first = await d.claim_due("telegram")
     # Only the head of each conversation is due; both conversations at once.
     assert sorted(x.message.text for x in first) == ["a1", "b1"]
@@ -60,8 +58,8 @@ async def test_one_conversation_goes_out_in_order_and_a_claim_is_exclusive(
 
 async def test_an_expired_lease_makes_the_message_due_again(store: SqlStore) -> None:
     cid = await _conversation(store, "telegram", "7")
-    await store.append_message(cid, "bot", "once")
-    d = Deliveries(store.db)
+    await store.messages.append(cid, "bot", "once")
+    d = store.deliveries
     [claimed] = await d.claim_due("telegram", lease_s=0.05)
     await asyncio.sleep(0.1)  # the claimer died without a word
     [again] = await d.claim_due("telegram")
@@ -70,14 +68,14 @@ async def test_an_expired_lease_makes_the_message_due_again(store: SqlStore) -> 
 
 async def test_a_passive_reply_and_a_sender_never_both_take_a_message(store: SqlStore) -> None:
     cid = await _conversation(store, "wechat", "openid-1")
-    replies = await store.finish_turn(
+    replies = await store.turns.finish(
         cid,
-        (await store.messages(cid))[0].id,
+        (await store.messages.of(cid))[0].id,
         {},
         [{"text": "first"}, {"text": "second"}],
         hold_s=30,
     )
-    d = Deliveries(store.db)
+    d = store.deliveries
     assert await d.claim_due("wechat") == []  # held for the passive window
     taken = await d.claim_passive(cid, replies[0].seq)
     assert taken is not None and taken.text == "first"
@@ -94,10 +92,10 @@ async def test_the_window_counts_api_sends_since_the_customers_last_message(
     store: SqlStore,
 ) -> None:
     cid = await _conversation(store, "wechat", "openid-2")
-    customer = (await store.conversation(cid)).customer_id
-    d = Deliveries(store.db)
+    customer = (await store.conversations.get(cid)).customer_id
+    d = store.deliveries
     for text in ("a", "b"):
-        await store.append_message(cid, "agent", text)
+        await store.messages.append(cid, "agent", text)
     for due in await d.claim_due("wechat"):
         await d.sent(due.message.id)
     for due in await d.claim_due("wechat"):
@@ -106,13 +104,13 @@ async def test_the_window_counts_api_sends_since_the_customers_last_message(
     assert used == 2 and last is not None
     assert abs((datetime.now(UTC) - last).total_seconds()) < 60
     await asyncio.sleep(0.01)
-    await store.begin_turn("wechat", "openid-2", "again")
+    await store.turns.begin("wechat", "openid-2", "again")
     assert (await d.window(customer, "wechat"))[1] == 0  # a new message opens a new window
 
 
 async def test_a_link_code_works_once_and_not_after_it_expires(store: SqlStore) -> None:
-    customer = await store.customer_for("web", "tok-9")
-    codes = LinkCodes(store.db)
+    customer = await store.customers.for_identity("web", "tok-9")
+    codes = store.link_codes
     code, expires = await codes.issue(customer.id, minutes=5)
     assert expires > datetime.now(UTC)
     assert await codes.redeem("not-a-code") is None
@@ -133,22 +131,22 @@ async def test_an_idle_bot_conversation_expires_and_a_queued_one_never_does(
 ) -> None:
     from bot.clock import SimulatedClock, use_clock
 
-    store.session_expiry = timedelta(minutes=60)
+    store.settings.session_expiry = timedelta(minutes=60)
     clock = SimulatedClock(datetime(2026, 11, 3, 9, 0, tzinfo=UTC))
     with use_clock(clock):
-        first = await store.begin_turn("web", "idle", "你好")
+        first = await store.turns.begin("web", "idle", "你好")
         clock.advance(59 * 60)
-        same = await store.begin_turn("web", "idle", "还在吗")
+        same = await store.turns.begin("web", "idle", "还在吗")
         assert same.conversation.id == first.conversation.id
         quiet_since = clock.now()
         clock.advance(61 * 60)
-        fresh = await store.begin_turn("web", "idle", "我又来了")
+        fresh = await store.turns.begin("web", "idle", "我又来了")
         assert fresh.conversation.id != first.conversation.id
-        old = await store.conversation(first.conversation.id)
+        old = await store.conversations.get(first.conversation.id)
         assert old.status == "closed" and old.closed_at == quiet_since
 
-        waiting = await store.begin_turn("web", "queued", "转人工")
-        await store.queue_handoff(waiting.conversation.id, "explicit_request", "after_sales")
+        waiting = await store.turns.begin("web", "queued", "转人工")
+        await store.handoffs.queue(waiting.conversation.id, "explicit_request", "after_sales")
         clock.advance(5 * 3600)  # a queue wait, however long, is not the end of a chat
-        later = await store.begin_turn("web", "queued", "还要等多久")
+        later = await store.turns.begin("web", "queued", "还要等多久")
         assert later.conversation.id == waiting.conversation.id

@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.store.sql_store import MSG, SqlStore
+from bot.store.sql_store import SqlStore
+from bot.store.tables import MSG
 
 SAID = "订单202611180042还没到，回电13800138000或邮件li.lei@example.com"
 MASKED = "订单202611180042还没到，回电[phone]或邮件[email]"
@@ -48,13 +49,13 @@ async def _stored_texts(store: SqlStore, conversation_id: str) -> list[tuple[str
 async def test_with_masking_on_the_database_never_sees_the_contact_details(
     store: SqlStore,
 ) -> None:
-    store.mask_transcripts = True
-    start = await store.begin_turn("web", "masked-1", SAID, external_id="c-1")
+    store.settings.mask_transcripts = True
+    start = await store.turns.begin("web", "masked-1", SAID, external_id="c-1")
     assert start.inbound.text == SAID  # for this turn's understanding, in memory only
-    await store.finish_turn(start.conversation.id, start.inbound.id, PARSE, [])
+    await store.turns.finish(start.conversation.id, start.inbound.id, PARSE, [])
     cid = start.conversation.id
-    await store.append_message(cid, "customer", "/rate 5 call 139-1234-5678")
-    await store.append_message(cid, "agent", "I will call 13800138000 now")  # not the customer
+    await store.messages.append(cid, "customer", "/rate 5 call 139-1234-5678")
+    await store.messages.append(cid, "agent", "I will call 13800138000 now")  # not the customer
 
     [(text, parse), (rated, _), (agent, _)] = await _stored_texts(store, cid)
     assert text == MASKED
@@ -69,21 +70,21 @@ async def test_with_masking_on_the_database_never_sees_the_contact_details(
     assert agent == "I will call 13800138000 now"
 
     # A redelivery is recognised by its id and answered from what was stored.
-    again = await store.begin_turn("web", "masked-1", SAID, external_id="c-1")
+    again = await store.turns.begin("web", "masked-1", SAID, external_id="c-1")
     assert again.inbound.duplicate and again.inbound.text == MASKED
 
-    ticket = await store.create_ticket(start.customer.id, SAID, conversation_id=cid)
+    ticket = await store.tickets.create(start.customer.id, SAID, conversation_id=cid)
     assert ticket.subject == MASKED
-    assert (await store.ticket(ticket.number)).subject == MASKED
-    rating = await store.rate(cid, 2, "客服没回我电话13800138000")
+    assert (await store.tickets.get(ticket.number)).subject == MASKED
+    rating = await store.ratings.add(cid, 2, "客服没回我电话13800138000")
     assert rating.comment == "客服没回我电话[phone]"
 
 
 async def test_with_masking_off_everything_is_stored_as_said(store: SqlStore) -> None:
-    assert store.mask_transcripts is False
-    start = await store.begin_turn("web", "plain-1", SAID)
-    await store.finish_turn(start.conversation.id, start.inbound.id, PARSE, [])
+    assert store.settings.mask_transcripts is False
+    start = await store.turns.begin("web", "plain-1", SAID)
+    await store.turns.finish(start.conversation.id, start.inbound.id, PARSE, [])
     [(text, parse)] = await _stored_texts(store, start.conversation.id)
     assert text == SAID and parse == PARSE
-    ticket = await store.create_ticket(start.customer.id, SAID)
+    ticket = await store.tickets.create(start.customer.id, SAID)
     assert ticket.subject == SAID

@@ -8,25 +8,18 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from bot.config import Config, config_from_dict
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
+from bot.server.context import CONTEXT
 from bot.store.sql_store import SqlStore
 from connectors.telegram.connector import TelegramConnector
+from tests.apps import AppFactory, Client
 from tests.bot.test_coordination import REDIS
-from tests.conftest import server_config
 from tests.standins.telegram_api import TelegramStandIn
 
-Client = TestClient[Any, Any]
-ClientFactory = Callable[..., Awaitable[Client]]
 # A bot of its own per run: the lease is per bot, so nothing else sharing Redis interferes.
 TOKEN = f"{random.randint(10**8, 10**9 - 1)}:relaydesk-lease-test-token"
 
@@ -38,40 +31,33 @@ async def tg() -> AsyncIterator[TelegramStandIn]:
 
 
 async def _instance(
-    factory: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp: Path,
-    kb: Path,
-    database: str,
-    tg: TelegramStandIn,
+    make_client: AppFactory, folder: str, database: str, tg: TelegramStandIn
 ) -> Client:
-    tmp.mkdir()
-    base = server_config(repo_config, tmp, kb, always_open=True)
-    raw = base.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = base.pipeline_spec()
-    raw["storage"]["url"] = database
-    raw["server"]["redis_url"] = REDIS
-    raw["connectors"]["telegram"] = {
-        "enabled": True,
-        "token": TOKEN,
-        "mode": "polling",
-        "base_url": tg.base_url,
-        "base_file_url": tg.base_file_url,
-        "polling_timeout_seconds": 1,
-        "polling_lease_seconds": 1,
-        "delivery": {"first_backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
-    }
-    config = config_from_dict(raw, base_dir=base.base_dir)
-    client = await factory(create_app(config, trained, dialogue=True))
-    connector = client.app[RUNTIME].telegram
+    """One instance on the shared database and Redis, polling the stand-in with a 1 s lease."""
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["storage"]["url"] = database
+        raw["server"]["redis_url"] = REDIS
+        raw["connectors"]["telegram"] = {
+            "enabled": True,
+            "token": TOKEN,
+            "mode": "polling",
+            "base_url": tg.base_url,
+            "base_file_url": tg.base_file_url,
+            "polling_timeout_seconds": 1,
+            "polling_lease_seconds": 1,
+            "delivery": {"first_backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
+        }
+
+    client = await make_client(always_open=True, edit=edit, folder=folder)
+    connector = client.app[CONTEXT].channels["telegram"].connector
     assert connector is not None
     await asyncio.wait_for(connector.ready.wait(), 10)
     return client
 
 
 def _connector(client: Client) -> TelegramConnector:
-    connector = client.app[RUNTIME].telegram
+    connector = client.app[CONTEXT].channels["telegram"].connector
     assert connector is not None
     return connector
 
@@ -87,38 +73,31 @@ async def _until(check: Callable[[], bool], timeout: float) -> float:
 
 
 async def _said(store: SqlStore, chat: int) -> list[str]:
-    customer = await store.find_customer("telegram", str(chat))
+    customer = await store.customers.find("telegram", str(chat))
     if customer is None:
         return []
-    return [m.text for m in await store.customer_messages(customer.id) if m.sender == "customer"]
+    return [m.text for m in await store.messages.of_customer(customer.id) if m.sender == "customer"]
 
 
 async def _bot_messages(store: SqlStore, chat: int) -> list[str]:
-    customer = await store.find_customer("telegram", str(chat))
+    customer = await store.customers.find("telegram", str(chat))
     assert customer is not None
-    return [m.text for m in await store.customer_messages(customer.id) if m.sender == "bot"]
+    return [m.text for m in await store.messages.of_customer(customer.id) if m.sender == "bot"]
 
 
 async def test_one_instance_polls_and_the_other_takes_over_without_doing_anything_twice(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
+    make_client: AppFactory,
     database: str,
     tg: TelegramStandIn,
 ) -> None:
-    clients = [
-        await _instance(aiohttp_client, repo_config, trained, tmp_path / n, kb_dir, database, tg)
-        for n in ("a", "b")
-    ]
+    clients = [await _instance(make_client, n, database, tg) for n in ("a", "b")]
     connectors = [_connector(c) for c in clients]
     await _until(lambda: any(c.polling for c in connectors), 5)
     await asyncio.sleep(2.5)  # more than twice the lease: renewed, never handed back and forth
     assert [c.polling for c in connectors].count(True) == 1
     holder = next(i for i, c in enumerate(connectors) if c.polling)
     standby = 1 - holder
-    store = clients[standby].app[RUNTIME].store
+    store = clients[standby].app[CONTEXT].store
     assert store is not None
 
     # Customers write while one instance polls, and on through the handover.

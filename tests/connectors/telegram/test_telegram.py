@@ -7,23 +7,17 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
-from bot.config import Config, config_from_dict
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
+from bot.server.context import CONTEXT
 from bot.store.deliveries import Deliveries
 from bot.store.records import ConversationRecord
 from bot.store.sql_store import SqlStore
-from tests.conftest import server_config
+from tests.apps import AppFactory, Client, RawEdit, store_of
 from tests.standins.telegram_api import SECRET_TOKEN_HEADER, TelegramStandIn
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 TOKEN = "123456:relaydesk-test-token"
 SECRET = "s3cret-webhook-token"
 CHAT = 4242
@@ -35,77 +29,53 @@ async def tg() -> AsyncIterator[TelegramStandIn]:
         yield standin
 
 
-def telegram_config(
-    repo_config: Config, tmp: Path, kb: Path, tg: TelegramStandIn, **telegram: Any
-) -> Config:
-    base = server_config(repo_config, tmp, kb, dev_agent_api=True, always_open=True)
-    raw = base.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = base.pipeline_spec()
-    raw["connectors"]["telegram"] = {
-        "enabled": True,
-        "token": TOKEN,
-        "base_url": tg.base_url,
-        "base_file_url": tg.base_file_url,
-        "mode": "polling",
-        "polling_timeout_seconds": 1,
-        "delivery": {"first_backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
-        **telegram,
-    }
-    return config_from_dict(raw, base_dir=base.base_dir)
+def polling_against(tg: TelegramStandIn, **telegram: Any) -> RawEdit:
+    """A config edit: Telegram on, in polling mode against the stand-in, `telegram` over it."""
+
+    def edit(raw: dict[str, Any]) -> None:
+        raw["connectors"]["telegram"] = {
+            "enabled": True,
+            "token": TOKEN,
+            "base_url": tg.base_url,
+            "base_file_url": tg.base_file_url,
+            "mode": "polling",
+            "polling_timeout_seconds": 1,
+            "delivery": {"first_backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
+            **telegram,
+        }
+
+    return edit
 
 
-async def start(
-    factory: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp: Path,
-    kb: Path,
-    tg: TelegramStandIn,
-    **telegram: Any,
-) -> TestClient[Any, Any]:
-    config = telegram_config(repo_config, tmp, kb, tg, **telegram)
-    client = await factory(create_app(config, trained, dialogue=True))
-    connector = client.app[RUNTIME].telegram
+async def start(make_client: AppFactory, tg: TelegramStandIn, **telegram: Any) -> Client:
+    """The app with Telegram against the stand-in (dev agent API on), once the connector is up."""
+    edit = polling_against(tg, **telegram)
+    client = await make_client(dev_agent_api=True, always_open=True, edit=edit)
+    connector = client.app[CONTEXT].channels["telegram"].connector
     assert connector is not None
     await asyncio.wait_for(connector.ready.wait(), 10)
     return client
 
 
-Client = TestClient[Any, Any]
-
-
 @pytest.fixture
-async def client(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-    tg: TelegramStandIn,
-) -> Client:
+async def client(make_client: AppFactory, tg: TelegramStandIn) -> Client:
     """The server with Telegram in polling mode against the stand-in."""
-    return await start(aiohttp_client, repo_config, trained, tmp_path, kb_dir, tg)
+    return await start(make_client, tg)
 
 
 async def chat_conversation(store: SqlStore, chat: int = CHAT) -> ConversationRecord:
-    customer = await store.find_customer("telegram", str(chat))
+    customer = await store.customers.find("telegram", str(chat))
     assert customer is not None
-    conv = await store.latest_conversation(customer.id, "telegram")
+    conv = await store.conversations.latest(customer.id, "telegram")
     assert conv is not None
     return conv
 
 
-def store_of(client: TestClient[Any, Any]) -> SqlStore:
-    store = client.app[RUNTIME].store
-    assert store is not None
-    return store
-
-
 async def customer_texts(store: SqlStore, chat: int = CHAT) -> list[str]:
-    customer = await store.find_customer("telegram", str(chat))
+    customer = await store.customers.find("telegram", str(chat))
     if customer is None:
         return []
-    return [m.text for m in await store.customer_messages(customer.id) if m.sender == "customer"]
+    return [m.text for m in await store.messages.of_customer(customer.id) if m.sender == "customer"]
 
 
 async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
@@ -139,19 +109,10 @@ async def _n_texts(store: SqlStore, n: int) -> bool:
 
 
 async def test_the_webhook_needs_the_secret_and_takes_a_redelivered_update_once(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-    tg: TelegramStandIn,
+    make_client: AppFactory, tg: TelegramStandIn
 ) -> None:
     client = await start(
-        aiohttp_client,
-        repo_config,
-        trained,
-        tmp_path,
-        kb_dir,
+        make_client,
         tg,
         mode="webhook",
         secret_token=SECRET,
@@ -226,7 +187,7 @@ async def test_a_blocked_bot_is_recorded_and_shown_to_the_agent(
     client: Client, tg: TelegramStandIn
 ) -> None:
     store = store_of(client)
-    await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+    await store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
     tg.push_message(CHAT, "转人工")
     await tg.wait_for_sent(1, chat_id=CHAT)
     conv = await chat_conversation(store)
@@ -260,14 +221,14 @@ async def test_three_failed_turns_hand_over_and_the_agent_reply_reaches_telegram
     client: Client, tg: TelegramStandIn
 ) -> None:
     store = store_of(client)
-    await store.add_agent("amy", "Amy", skills=["after_sales"], status="online")
+    await store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
     for i, text in enumerate(["qwzx plorb", "vrrm kzzt blaf", "xyzzy frobnicate quux"]):
         tg.push_message(CHAT, text)
         await wait_until(lambda n=i + 1: _n_texts(store, n))  # type: ignore[misc]
     conv = await chat_conversation(store)
 
     async def queued() -> bool:
-        return (await store.conversation(conv.id)).status == "queued"
+        return (await store.conversations.get(conv.id)).status == "queued"
 
     await wait_until(queued)
     amy = {"X-Relaydesk-Agent": "amy"}
@@ -314,7 +275,7 @@ async def test_buttons_become_an_inline_keyboard(client: Client, tg: TelegramSta
     tg.push_message(CHAT, "hello")
     await tg.wait_for_sent(1, chat_id=CHAT)
     conv = await chat_conversation(store)
-    await store.append_message(
+    await store.messages.append(
         conv.id,
         "bot",
         "Anything else?",
@@ -348,7 +309,7 @@ async def test_a_web_customer_continues_on_telegram_with_one_history(
     client: Client, tg: TelegramStandIn
 ) -> None:
     store = store_of(client)
-    await store.add_agent("sue", "Sue", role="supervisor", status="online")
+    await store.agents.add("sue", "Sue", role="supervisor", status="online")
     ws = await client.ws_connect("/ws/widget")
     await ws.send_json({"type": "hello", "token": None, "after": 0, "language": "zh"})
     await ws.send_json({"type": "message", "text": "满多少包邮", "client_id": "w1"})
@@ -366,7 +327,7 @@ async def test_a_web_customer_continues_on_telegram_with_one_history(
     tg.push_message(CHAT, "我的订单到哪了")
     await wait_until(lambda: _n_texts(store, 2))
 
-    web_customer = await store.find_customer("telegram", str(CHAT))
+    web_customer = await store.customers.find("telegram", str(CHAT))
     assert web_customer is not None
     sue = {"X-Relaydesk-Agent": "sue"}
     profile = await (
@@ -379,7 +340,7 @@ async def test_a_web_customer_continues_on_telegram_with_one_history(
     # A code works once: another chat using it stays a separate customer.
     tg.push_message(CHAT + 1, f"/start {link['code']}")
     await tg.wait_for_sent(1, chat_id=CHAT + 1)
-    other = await store.find_customer("telegram", str(CHAT + 1))
+    other = await store.customers.find("telegram", str(CHAT + 1))
     assert other is not None and other.id != web_customer.id
 
 

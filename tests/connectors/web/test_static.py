@@ -2,31 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import Any
-
-import pytest
 from aiohttp.test_utils import TestClient
-
-from bot.config import Config
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from tests.conftest import server_config
-
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
-
-
-@pytest.fixture
-async def client(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> TestClient[Any, Any]:
-    config = server_config(repo_config, tmp_path, tmp_path_factory.mktemp("kb"))
-    return await aiohttp_client(create_app(config, trained, dialogue=True))
 
 
 async def test_the_widget_script_is_utf8_javascript_for_any_host(client: TestClient) -> None:

@@ -6,71 +6,34 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
 
-from bot.config import Config, config_from_dict
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
-from bot.store.sql_store import SqlStore
 from connectors.web.identity import CHANNEL, sender_for, user_hash, valid_token
-from tests.conftest import server_config
+from tests.apps import FRAME_TIMEOUT_S, WS, AppFactory, Client, Frame, recv, store_of
 
-Client = TestClient[Any, Any]
-ClientFactory = Callable[..., Awaitable[Client]]
-Frame = dict[str, Any]
-WS = aiohttp.ClientWebSocketResponse
 SECRET = "a-test-identity-secret-0123456789"
-FRAME_TIMEOUT_S = 20.0
 QUIET_S = 0.3
 
 
-def widget_config(repo_config: Config, tmp: Path, kb: Path, **web: Any) -> Config:
-    """server_config with `connectors.web` settings changed (secret, origins, text limit)."""
-    base = server_config(repo_config, tmp, kb)
-    raw = base.model_dump(exclude={"base_dir"})
-    raw["pipeline"] = base.pipeline_spec()
-    raw["connectors"]["web"].update({"identity_secret": None, "allowed_origins": [], **web})
-    return config_from_dict(raw, base_dir=base.base_dir)
-
-
 @pytest.fixture
-def make_client(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-) -> Callable[..., Awaitable[Client]]:
+def widget_client(make_client: AppFactory) -> Callable[..., Awaitable[Client]]:
+    """The app with `connectors.web` settings changed (secret, origins, text limit)."""
+
     async def make(**web: Any) -> Client:
-        config = widget_config(repo_config, tmp_path, kb_dir, **web)
-        return await aiohttp_client(create_app(config, trained, dialogue=True))
+        def edit(raw: dict[str, Any]) -> None:
+            raw["connectors"]["web"].update({"identity_secret": None, "allowed_origins": [], **web})
+
+        return await make_client(edit=edit)
 
     return make
 
 
 @pytest.fixture
-async def client(make_client: Callable[..., Awaitable[Client]]) -> Client:
-    return await make_client()
-
-
-def store_of(client: Client) -> SqlStore:
-    store: SqlStore | None = client.app[RUNTIME].store
-    assert store is not None
-    return store
-
-
-async def recv(ws: WS, timeout: float = FRAME_TIMEOUT_S) -> Frame:
-    msg = await ws.receive(timeout=timeout)
-    assert msg.type == aiohttp.WSMsgType.TEXT, f"expected a text frame, got {msg}"
-    frame = json.loads(msg.data)
-    assert isinstance(frame, dict)
-    return frame
+async def client(widget_client: Callable[..., Awaitable[Client]]) -> Client:
+    return await widget_client()
 
 
 async def collect(ws: WS, done: Callable[[list[Frame]], bool]) -> list[Frame]:
@@ -182,21 +145,21 @@ async def test_an_unknown_frame_type_gets_an_error_naming_the_expected_types(
 
 
 async def test_text_over_the_configured_limit_is_refused_and_nothing_stored(
-    make_client: Callable[..., Awaitable[Client]],
+    widget_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    client = await make_client(max_text_chars=40)
+    client = await widget_client(max_text_chars=40)
     ws, frames = await connect(client)
     token = frames[0]["token"]
     error = await expect_error(ws, {"type": "message", "text": "好" * 41, "client_id": "long"})
     assert "40 characters" in error["message"]
     store = store_of(client)
-    assert await store.find_customer(CHANNEL, sender_for(token)) is None
+    assert await store.customers.find(CHANNEL, sender_for(token)) is None
     # Exactly at the limit is a message like any other.
     got = await turn(ws, "好" * 40, client_id="at-limit")
     assert [m["client_id"] for m in messages(got) if m["sender"] == "customer"] == ["at-limit"]
-    customer = await store.find_customer(CHANNEL, sender_for(token))
+    customer = await store.customers.find(CHANNEL, sender_for(token))
     assert customer is not None
-    stored = [m.text for m, _ in await store.web_messages(customer.id, CHANNEL)]
+    stored = [m.text for m, _ in await store.messages.on_channel(customer.id, CHANNEL)]
     assert "好" * 41 not in stored and "好" * 40 in stored
 
 
@@ -204,7 +167,7 @@ async def test_the_default_limit_is_4000_characters(client: Client) -> None:
     ws, frames = await connect(client)
     error = await expect_error(ws, {"type": "message", "text": "a" * 4001})
     assert "4000 characters" in error["message"]
-    assert await store_of(client).find_customer(CHANNEL, sender_for(frames[0]["token"])) is None
+    assert await store_of(client).customers.find(CHANNEL, sender_for(frames[0]["token"])) is None
 
 
 @pytest.mark.parametrize(
@@ -223,7 +186,7 @@ async def test_a_message_without_usable_text_is_refused(client: Client, frame: F
     ws, frames = await connect(client)
     error = await expect_error(ws, frame)
     assert error["code"] == "bad_request"
-    assert await store_of(client).find_customer(CHANNEL, sender_for(frames[0]["token"])) is None
+    assert await store_of(client).customers.find(CHANNEL, sender_for(frames[0]["token"])) is None
 
 
 @pytest.mark.parametrize("score", [0, 6, "5", True, 4.5, None])
@@ -233,7 +196,7 @@ async def test_a_rating_score_must_be_a_whole_number_from_1_to_5(
     ws, frames = await connect(client)
     error = await expect_error(ws, {"type": "rate", "score": score})
     assert "1 to 5" in error["message"]
-    assert await store_of(client).find_customer(CHANNEL, sender_for(frames[0]["token"])) is None
+    assert await store_of(client).customers.find(CHANNEL, sender_for(frames[0]["token"])) is None
 
 
 async def test_a_rating_comment_over_2000_characters_is_refused(client: Client) -> None:
@@ -263,9 +226,9 @@ async def refused(client: Client, hello: Frame) -> str:
 
 
 async def test_a_wrong_user_hash_is_refused_with_4401(
-    make_client: Callable[..., Awaitable[Client]],
+    widget_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    client = await make_client(identity_secret=SECRET)
+    client = await widget_client(identity_secret=SECRET)
     now = int(time.time())
     for hello in (
         {**signed("u-1001"), "user_hash": signed("u-1002")["user_hash"]},  # another user's
@@ -276,19 +239,19 @@ async def test_a_wrong_user_hash_is_refused_with_4401(
         {**signed("u-1001"), "user_ts": "soon"},
     ):
         await refused(client, hello)
-    assert await store_of(client).find_customer("web_user", "u-1001") is None
+    assert await store_of(client).customers.find("web_user", "u-1001") is None
 
 
 async def test_a_signed_identity_expires_and_is_never_dated_ahead(
-    make_client: Callable[..., Awaitable[Client]],
+    widget_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    client = await make_client(identity_secret=SECRET, identity_max_age_seconds=3600)
+    client = await widget_client(identity_secret=SECRET, identity_max_age_seconds=3600)
     now = int(time.time())
     stale = await refused(client, signed("u-1001", now - 3700))
     assert "expired" in stale and "3600" in stale
     future = await refused(client, signed("u-1001", now + 900))
     assert "future" in future
-    assert await store_of(client).find_customer("web_user", "u-1001") is None
+    assert await store_of(client).customers.find("web_user", "u-1001") is None
 
     # Within the age, and a little ahead (clocks disagree): both good, one customer.
     for ts in (now - 3500, now + 60):
@@ -297,18 +260,18 @@ async def test_a_signed_identity_expires_and_is_never_dated_ahead(
     # A data- attribute arrives as a string of digits.
     _, frames = await connect(client, **{**signed("u-1001", now), "user_ts": str(now)})
     assert frames[0]["type"] == "welcome"
-    assert await store_of(client).find_customer("web_user", "u-1001") is not None
+    assert await store_of(client).customers.find("web_user", "u-1001") is not None
 
 
 async def test_the_old_hash_without_a_time_works_only_when_allowed(
-    make_client: Callable[..., Awaitable[Client]],
+    widget_client: Callable[..., Awaitable[Client]],
 ) -> None:
     old = {"user_id": "u-1001", "user_hash": user_hash(SECRET, "u-1001")}
-    client = await make_client(identity_secret=SECRET)
+    client = await widget_client(identity_secret=SECRET)
     assert "user_ts is missing" in await refused(client, old)
     await client.close()  # the next server, on the same database
 
-    allowing = await make_client(identity_secret=SECRET, legacy_identity_hash=True)
+    allowing = await widget_client(identity_secret=SECRET, legacy_identity_hash=True)
     _, frames = await connect(allowing, **old)
     assert frames[0]["type"] == "welcome"
     _, frames = await connect(allowing, **signed("u-1001"))  # the new form works as well
@@ -322,9 +285,9 @@ async def test_without_a_secret_configured_no_user_id_is_believed(client: Client
 
 
 async def test_a_verified_user_has_one_history_across_browsers(
-    make_client: Callable[..., Awaitable[Client]],
+    widget_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    client = await make_client(identity_secret=SECRET)
+    client = await widget_client(identity_secret=SECRET)
     identity = signed("u-1001")
     first, frames = await connect(client, **identity)
     token_a = frames[0]["token"]
@@ -339,9 +302,9 @@ async def test_a_verified_user_has_one_history_across_browsers(
     assert [m["id"] for m in messages(replay)] == [m["id"] for m in said]
     assert messages(replay)[0]["client_id"] == "from-laptop"
     store = store_of(client)
-    linked = await store.find_customer("web_user", "u-1001")
-    a = await store.find_customer(CHANNEL, sender_for(token_a))
-    b = await store.find_customer(CHANNEL, sender_for(token_b))
+    linked = await store.customers.find("web_user", "u-1001")
+    a = await store.customers.find(CHANNEL, sender_for(token_a))
+    b = await store.customers.find(CHANNEL, sender_for(token_b))
     assert linked is not None and a is not None and b is not None
     assert a.id == b.id == linked.id
 
@@ -351,18 +314,18 @@ async def test_a_verified_user_has_one_history_across_browsers(
 
 
 async def test_a_new_verified_user_gets_a_state_after_the_welcome(
-    make_client: Callable[..., Awaitable[Client]],
+    widget_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    client = await make_client(identity_secret=SECRET)
+    client = await widget_client(identity_secret=SECRET)
     _, frames = await connect(client, **signed("u-7"))
     assert [f["type"] for f in frames] == ["welcome", "state"]
 
 
 # -- origins -------------------------------------------------------------------------------------
 async def test_only_the_allowed_origins_may_open_the_socket(
-    make_client: Callable[..., Awaitable[Client]],
+    widget_client: Callable[..., Awaitable[Client]],
 ) -> None:
-    client = await make_client(allowed_origins=["https://shop.example"])
+    client = await widget_client(allowed_origins=["https://shop.example"])
     for headers in ({"Origin": "https://evil.example"}, {"Origin": "http://shop.example"}, {}):
         with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
             await client.ws_connect("/ws/widget", headers=headers)
@@ -390,9 +353,9 @@ async def test_a_reconnect_replays_exactly_what_came_after_the_cursor(client: Cl
     await first.close()
 
     store = store_of(client)
-    customer = await store.find_customer(CHANNEL, sender_for(token))
+    customer = await store.customers.find(CHANNEL, sender_for(token))
     assert customer is not None
-    assert [m.id for m, _ in await store.web_messages(customer.id, CHANNEL)] == ids
+    assert [m.id for m, _ in await store.messages.on_channel(customer.id, CHANNEL)] == ids
 
     cursor = ids[1]
     _, replay = await connect(client, token=token, after=cursor)
@@ -428,9 +391,9 @@ async def test_a_client_id_resent_after_a_reconnect_is_stored_once(client: Clien
     assert messages(after_resend) == []  # nothing new to show, nothing twice
 
     store = store_of(client)
-    customer = await store.find_customer(CHANNEL, sender_for(token))
+    customer = await store.customers.find(CHANNEL, sender_for(token))
     assert customer is not None
-    stored = [m for m, _ in await store.web_messages(customer.id, CHANNEL)]
+    stored = [m for m, _ in await store.messages.on_channel(customer.id, CHANNEL)]
     assert [m.id for m in stored if m.external_id == "c-42"] == [echo[0]["id"]]
     assert [m.id for m in stored] == [m["id"] for m in said]
     assert [m["client_id"] for m in messages(replay) if m["sender"] == "customer"] == ["c-42"]

@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,14 +17,14 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot.config import Config, config_from_dict
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
+from bot.config import Config
+from bot.http.keys import CONFIG
+from bot.server.context import CONTEXT
 from bot.store.deliveries import Deliveries, DeliveryState
 from bot.store.records import MessageRecord
-from bot.store.sql_store import MSG, SqlStore
-from tests.conftest import server_config
+from bot.store.sql_store import SqlStore
+from bot.store.tables import MSG
+from tests.apps import AppFactory
 from tests.standins.wechat_api import (
     WechatStandIn,
     event_xml,
@@ -34,7 +33,6 @@ from tests.standins.wechat_api import (
     text_message_xml,
 )
 
-ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 RigFactory = Callable[..., Awaitable["Rig"]]
 
 TOKEN = "relaydesk-webhook-token"
@@ -67,14 +65,14 @@ class Rig:
         return resp.status, await resp.text()
 
     async def conversation_id(self, openid: str) -> str:
-        customer = await self.store.find_customer("wechat", openid)
+        customer = await self.store.customers.find("wechat", openid)
         assert customer is not None, f"no customer {openid} on wechat"
-        conversations = await self.store.conversations_of(customer.id)
+        conversations = await self.store.conversations.of_customer(customer.id)
         assert len(conversations) == 1
         return conversations[0].id
 
     async def messages(self, openid: str) -> list[MessageRecord]:
-        return await self.store.messages(await self.conversation_id(openid))
+        return await self.store.messages.of(await self.conversation_id(openid))
 
     async def states(self, cid: str) -> dict[int, DeliveryState]:
         return await Deliveries(self.store.db).states(cid)
@@ -124,16 +122,9 @@ class Rig:
 @pytest.fixture
 async def make_rig(
     wx: WechatStandIn,
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
+    make_client: AppFactory,
 ) -> RigFactory:
     async def make(**wechat: Any) -> Rig:
-        cfg = server_config(repo_config, tmp_path, kb_dir, dev_agent_api=True, always_open=True)
-        raw = cfg.model_dump(exclude={"base_dir"})
-        raw["pipeline"] = cfg.pipeline_spec()
         delivery = {
             "max_attempts": 6,
             "first_backoff_seconds": 0.05,
@@ -141,23 +132,26 @@ async def make_rig(
             "request_timeout_seconds": 2.0,
             **wechat.pop("delivery", {}),
         }
-        raw["connectors"]["wechat"] = {
-            "enabled": True,
-            "token": TOKEN,
-            "app_id": APP_ID,
-            "app_secret": APP_SECRET,
-            "api_base": wx.api_base,
-            "delivery": delivery,
-            **wechat,
-        }
-        config = config_from_dict(raw, base_dir=cfg.base_dir)
-        client = await aiohttp_client(create_app(config, trained, dialogue=True))
-        store = client.app[RUNTIME].store
-        assert store is not None and client.app[RUNTIME].wechat is not None
+
+        def edit(raw: dict[str, Any]) -> None:
+            raw["connectors"]["wechat"] = {
+                "enabled": True,
+                "token": TOKEN,
+                "app_id": APP_ID,
+                "app_secret": APP_SECRET,
+                "api_base": wx.api_base,
+                "delivery": delivery,
+                **wechat,
+            }
+
+        client = await make_client(dev_agent_api=True, always_open=True, edit=edit)
+        config = client.app[CONFIG]
+        store = client.app[CONTEXT].store
+        assert store is not None and client.app[CONTEXT].channels["wechat"].connector is not None
         groups = sorted(config.handoff.skill_groups)
         # Online: a request for a person queues for Amy rather than opening a ticket.
-        await store.add_agent(AGENT, "Amy", skills=groups, languages=["zh", "en"], status="online")
-        await store.add_agent("sam", "Sam", role="supervisor", skills=groups)
+        await store.agents.add(AGENT, "Amy", skills=groups, languages=["zh", "en"], status="online")
+        await store.agents.add("sam", "Sam", role="supervisor", skills=groups)
         return Rig(client, wx, store, config)
 
     return make
@@ -220,7 +214,7 @@ async def test_a_post_with_a_bad_signature_is_refused_and_nothing_stored(
     unsigned = await rig.client.post(HOOK, data=xml)
     assert unsigned.status == 403
     await asyncio.sleep(0.3)
-    assert await rig.store.find_customer("wechat", "o-forger") is None
+    assert await rig.store.customers.find("wechat", "o-forger") is None
     assert rig.wx.messages == [] and rig.wx.token_requests == 0
 
 
@@ -236,7 +230,7 @@ async def test_a_stale_or_future_signature_is_refused_and_a_fresh_one_answered(
         assert reason in (await resp.json())["message"]
         old_handshake = signed_query(TOKEN, timestamp=ts, echostr="e")
         assert (await rig.client.get(HOOK, params=old_handshake)).status == 403
-    assert await rig.store.find_customer("wechat", "o-clock") is None
+    assert await rig.store.customers.find("wechat", "o-clock") is None
 
     resp = await rig.post(xml, signed_query(TOKEN, timestamp=now - 240))  # late, but in time
     assert resp.status == 200
@@ -255,7 +249,7 @@ async def test_a_captured_signature_cannot_carry_another_message(make_rig: RigFa
         resp = await rig.post(forged, signed)
         assert resp.status == 403
         assert "replayed signature" in (await resp.json())["message"]
-    assert await rig.store.find_customer("wechat", "o-forger") is None
+    assert await rig.store.customers.find("wechat", "o-forger") is None
     assert [m.text for m in await rig.messages("o-owner") if m.sender == "customer"] == ["你好"]
 
     handshake = signed_query(TOKEN, echostr="first")
@@ -484,7 +478,7 @@ async def test_after_48_hours_an_agent_cannot_send(make_rig: RigFactory) -> None
     assert window["open"] is False and window["remaining"] == 0
     assert "48-hour" in window["closed_because"]
 
-    before = await rig.store.messages(cid)
+    before = await rig.store.messages.of(cid)
     pushed = len(rig.wx.messages)
     refused = await rig.send(cid, "您好，还在吗？")
     assert refused.status == 409
@@ -492,7 +486,7 @@ async def test_after_48_hours_an_agent_cannot_send(make_rig: RigFactory) -> None
     assert "48-hour" in body["message"] and "window" in body["message"]
     assert body["channel_window"]["open"] is False
     await asyncio.sleep(0.5)
-    assert len(await rig.store.messages(cid)) == len(before)
+    assert len(await rig.store.messages.of(cid)) == len(before)
     assert len(rig.wx.messages) == pushed
     assert "您好，还在吗？" not in rig.wx.texts()
 
@@ -527,7 +521,7 @@ async def test_the_window_allows_five_api_messages_per_customer_message(
     body = await over.json()
     assert "no more messages" in body["message"]
     assert body["channel_window"]["remaining"] == 0 and body["channel_window"]["open"] is False
-    assert all(m.text != "第六条" for m in await rig.store.messages(cid))
+    assert all(m.text != "第六条" for m in await rig.store.messages.of(cid))
 
     status, answer = await rig.say(openid, "好的，我等一下", 70_002)
     assert status == 200 and answer == "success"  # the agent holds the chat: the bot is quiet
@@ -625,7 +619,7 @@ async def test_unsubscribe_answers_success_and_stores_nothing(make_rig: RigFacto
     rig = await make_rig()
     stranger = await rig.post(event_xml(ACCOUNT, "o-gone", "unsubscribe"))
     assert stranger.status == 200 and await stranger.text() == "success"
-    assert await rig.store.find_customer("wechat", "o-gone") is None
+    assert await rig.store.customers.find("wechat", "o-gone") is None
 
     openid = "o-leaving"
     await rig.say(openid, "你好", 100_001)
@@ -661,7 +655,7 @@ async def test_an_oversized_body_is_refused(make_rig: RigFactory) -> None:
     huge = text_message_xml(ACCOUNT, openid, "长" * 30_000, 105_001)  # 90 000 bytes of UTF-8
     resp = await rig.post(huge)
     assert resp.status == 413
-    assert await rig.store.find_customer("wechat", openid) is None
+    assert await rig.store.customers.find("wechat", openid) is None
 
 
 async def test_an_image_is_stored_as_a_marker(make_rig: RigFactory) -> None:

@@ -14,7 +14,7 @@ FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # tests
 
 async def test_a_good_password_opens_a_session_and_logout_closes_it(store: SqlStore) -> None:
     accounts = Accounts(store, hasher=FAST)
-    await store.add_agent("amy", "Amy", role="supervisor")
+    await store.agents.add("amy", "Amy", role="supervisor")
     await accounts.set_password("amy", "correct horse battery")
     login = await accounts.login("amy", "correct horse battery")
     assert login.agent.username == "amy" and login.agent.role == "supervisor"
@@ -29,7 +29,7 @@ async def test_the_hash_is_argon2_and_never_the_password(store: SqlStore) -> Non
     from sqlalchemy import text
 
     accounts = Accounts(store, hasher=FAST)
-    await store.add_agent("kim", "Kim")
+    await store.agents.add("kim", "Kim")
     await accounts.set_password("kim", "a long enough secret")
     stored = await store.db.run(
         lambda s: s.execute(text("SELECT password_hash FROM agents WHERE username='kim'")).scalar()
@@ -39,20 +39,20 @@ async def test_the_hash_is_argon2_and_never_the_password(store: SqlStore) -> Non
 
 async def test_wrong_password_and_unknown_user_get_the_same_answer(store: SqlStore) -> None:
     accounts = Accounts(store, hasher=FAST)
-    await store.add_agent("bob", "Bob")
+    await store.agents.add("bob", "Bob")
     await accounts.set_password("bob", "bobs password 1")
     with pytest.raises(LoginError, match="wrong username or password"):
         await accounts.login("bob", "nope nope nope")
     with pytest.raises(LoginError, match="wrong username or password"):
         await accounts.login("nobody", "bobs password 1")
     with pytest.raises(LoginError):  # an agent without a password cannot log in
-        await store.add_agent("np", "No Password")
+        await store.agents.add("np", "No Password")
         await accounts.login("np", "")
 
 
 async def test_five_failures_lock_the_account_even_for_the_right_password(store: SqlStore) -> None:
     accounts = Accounts(store, hasher=FAST, max_failures=5, lockout_minutes=15)
-    await store.add_agent("eve", "Eve")
+    await store.agents.add("eve", "Eve")
     await accounts.set_password("eve", "the real password")
     for _ in range(4):
         with pytest.raises(LoginError):
@@ -70,7 +70,7 @@ async def test_setting_a_password_checks_its_length_and_ends_other_sessions(
     store: SqlStore,
 ) -> None:
     accounts = Accounts(store, hasher=FAST)
-    await store.add_agent("lee", "Lee")
+    await store.agents.add("lee", "Lee")
     with pytest.raises(InputError, match="10 to 200 characters"):
         await accounts.set_password("lee", "short")
     await accounts.set_password("lee", "first password")

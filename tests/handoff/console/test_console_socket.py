@@ -5,100 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 
-from bot.config import Config
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
-from bot.store.sql_store import SqlStore
-from handoff.console.accounts import Accounts
 from handoff.console.auth import COOKIE, CSRF_HEADER
-from tests.conftest import server_config
+from tests.apps import (
+    FRAME_TIMEOUT_S,
+    HOOK,
+    WS,
+    Client,
+    Frame,
+    Session,
+    add_agent,
+    login,
+    recv,
+    store_of,
+)
 
-Client = TestClient[Any, Any]
-ClientFactory = Callable[..., Awaitable[Client]]
-Frame = dict[str, Any]
-WS = aiohttp.ClientWebSocketResponse
-FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # tests only
-PASSWORD = "a long enough password"
-HOOK = "/webhooks/rest/webhook"
-FRAME_TIMEOUT_S = 20.0
 QUIET_S = 0.8  # over three list refreshes of the feed (QUEUE_REFRESH_S = 0.25)
-
-
-@pytest.fixture
-async def client(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-) -> Client:
-    # Open all day, so "转人工" queues the chat whatever the hour the tests run at.
-    config = server_config(repo_config, tmp_path, kb_dir, always_open=True)
-    return await aiohttp_client(create_app(config, trained, dialogue=True))
-
-
-def store_of(client: Client) -> SqlStore:
-    store: SqlStore | None = client.app[RUNTIME].store
-    assert store is not None
-    return store
-
-
-@dataclass
-class Session:
-    """One logged-in agent; the cookie is sent explicitly so several agents share a client."""
-
-    token: str
-    csrf: str
-    agent: dict[str, Any]
-
-    @property
-    def cookie(self) -> dict[str, str]:
-        return {"Cookie": f"{COOKIE}={self.token}"}
-
-    @property
-    def writes(self) -> dict[str, str]:
-        return {**self.cookie, CSRF_HEADER: self.csrf}
-
-
-async def add_agent(client: Client, username: str, **fields: Any) -> None:
-    store = store_of(client)
-    await store.add_agent(username, username.title(), status="online", **fields)
-    await Accounts(store, hasher=FAST).set_password(username, PASSWORD)
-
-
-async def login(client: Client, username: str) -> Session:
-    resp = await client.post(
-        "/api/console/login", json={"username": username, "password": PASSWORD}
-    )
-    assert resp.status == 200, await resp.text()
-    body = await resp.json()
-    cookie = resp.cookies[COOKIE]
-    assert cookie["httponly"] and cookie["samesite"] == "Strict"
-    client.session.cookie_jar.clear()  # each session sends its own cookie
-    return Session(cookie.value, body["csrf"], body["agent"])
 
 
 async def socket(client: Client, session: Session) -> WS:
     return await client.ws_connect("/ws/console", headers=session.cookie)
-
-
-async def recv(ws: WS, timeout: float = FRAME_TIMEOUT_S) -> Frame:
-    msg = await ws.receive(timeout=timeout)
-    assert msg.type == aiohttp.WSMsgType.TEXT, f"expected a text frame, got {msg}"
-    frame = json.loads(msg.data)
-    assert isinstance(frame, dict)
-    return frame
 
 
 async def wait_for(ws: WS, seen: list[Frame], match: Callable[[Frame], bool]) -> Frame:
@@ -188,7 +119,7 @@ async def test_an_agent_sees_their_queue_then_the_customer_after_claiming(
     assert (await client.post(claim, headers=amy.cookie)).status == 403  # no CSRF header
     wrong = {**amy.cookie, CSRF_HEADER: amy.csrf + "x"}
     assert (await client.post(claim, headers=wrong)).status == 403
-    handoff = await store_of(client).active_handoff(cid)
+    handoff = await store_of(client).handoffs.active(cid)
     assert handoff is not None and handoff.status == "queued"  # the refused claims did nothing
     resp = await client.post(claim, headers=amy.writes)
     assert resp.status == 200 and (await resp.json())["handoff"]["status"] == "assigned"
@@ -318,7 +249,7 @@ async def test_every_post_needs_the_csrf_header(client: Client) -> None:
     for headers in (amy.cookie, {**amy.cookie, CSRF_HEADER: ""}, {**amy.cookie, CSRF_HEADER: "x"}):
         resp = await client.post(status, headers=headers, json={"status": "away"})
         assert resp.status == 403 and CSRF_HEADER in (await resp.json())["message"]
-    assert (await store_of(client).agent("amy")).status == "online"
+    assert (await store_of(client).agents.get("amy")).status == "online"
     ok = await client.post(status, headers=amy.writes, json={"status": "away"})
     assert ok.status == 200 and (await ok.json())["agent"]["status"] == "away"
     # Another agent's CSRF token does not fit this session.
@@ -360,7 +291,7 @@ async def test_a_message_right_after_the_claim_still_reaches_the_holder(
     await wait_for(ws, seen, lambda f: f["type"] == "mine")
     resp = await client.post(f"/api/agent/conversations/{cid}/claim", headers=amy.writes)
     assert resp.status == 200
-    await store_of(client).append_message(cid, "customer", "are you there?")
+    await store_of(client).messages.append(cid, "customer", "are you there?")
     await wait_for(ws, seen, lambda f: f["type"] == "mine" and f["conversations"] != [])
     await customer_says(client, "c3", "hello?")
     await wait_for(ws, seen, message_in(cid, "hello?"))
@@ -386,7 +317,7 @@ async def test_the_feed_carries_on_after_the_database_was_away(
     await wait_for(ws, seen, lambda f: f["type"] == "mine" and f["conversations"] != [])
 
     store = store_of(client)
-    real_messages, real_views = store.messages, store.handoff_views
+    real_messages, real_views = store.messages.of, store.handoffs.views
     outage = {"messages": 3, "views": 3}  # the next reads of each kind fail, as during a restart
 
     async def messages(*args: Any, **kwargs: Any) -> Any:
@@ -401,8 +332,8 @@ async def test_the_feed_carries_on_after_the_database_was_away(
             raise StoreUnavailableError("the database is restarting")
         return await real_views(*args, **kwargs)
 
-    monkeypatch.setattr(store, "messages", messages)
-    monkeypatch.setattr(store, "handoff_views", views)
+    monkeypatch.setattr(store.messages, "of", messages)
+    monkeypatch.setattr(store.handoffs, "views", views)
     await customer_says(client, "c4", "still there?")
     await wait_for(ws, seen, message_in(cid, "still there?"))
     assert outage["messages"] == 0  # the message feed met the outage and came through

@@ -5,70 +5,28 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
-from argon2 import PasswordHasher
 
-from bot.config import Config
-from bot.nlu.pipeline import NLUPipeline
-from bot.server.app import create_app
-from bot.server.runtime import RUNTIME
-from bot.store.sql_store import SqlStore
-from handoff.console.accounts import Accounts
-from handoff.console.auth import COOKIE, CSRF_HEADER
-from tests.conftest import server_config
+from tests.apps import HOOK, AppFactory, Client, add_agent
+from tests.apps import login as console_login
 
-Client = TestClient[Any, Any]
-ClientFactory = Callable[..., Awaitable[Client]]
-FAST = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # tests only
-PASSWORD = "a long enough password"
-HOOK = "/webhooks/rest/webhook"
 API = "/api/supervisor/analytics"
 GIBBERISH = ("qwzx plorb", "vrrm kzzt blaf", "xyzzy frobnicate quux")
 
 
 @pytest.fixture
-async def client(
-    aiohttp_client: ClientFactory,
-    repo_config: Config,
-    trained: NLUPipeline,
-    tmp_path: Path,
-    kb_dir: Path,
-) -> Client:
-    config = server_config(repo_config, tmp_path, kb_dir, always_open=True)
-    client = await aiohttp_client(create_app(config, trained, dialogue=True))
-    store = store_of(client)
-    await store.add_agent(
-        "amy", "Amy", role="agent", skills=["after_sales"], languages=["zh", "en"], status="online"
-    )
-    await store.add_agent("sue", "Sue", role="supervisor", status="online")
-    accounts = Accounts(store, hasher=FAST)
-    for name in ("amy", "sue"):
-        await accounts.set_password(name, PASSWORD)
+async def client(make_client: AppFactory) -> Client:
+    client = await make_client(always_open=True)
+    await add_agent(client, "amy", role="agent", skills=["after_sales"], languages=["zh", "en"])
+    await add_agent(client, "sue", role="supervisor")
     return client
-
-
-def store_of(client: Client) -> SqlStore:
-    store: SqlStore | None = client.app[RUNTIME].store
-    assert store is not None
-    return store
 
 
 async def login(client: Client, username: str) -> dict[str, str]:
     """The session cookie and CSRF header of a fresh login (sent explicitly, not from the jar)."""
-    resp = await client.post(
-        "/api/console/login", json={"username": username, "password": PASSWORD}
-    )
-    assert resp.status == 200, await resp.text()
-    csrf = (await resp.json())["csrf"]
-    token = resp.cookies[COOKIE].value
-    client.session.cookie_jar.clear()
-    return {"Cookie": f"{COOKIE}={token}", CSRF_HEADER: csrf}
+    return (await console_login(client, username)).writes
 
 
 async def say(client: Client, sender: str, text: str) -> str:

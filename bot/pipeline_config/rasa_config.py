@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import ConfigError
-from bot.nlu.params import PARAMS
+from bot.pipeline_config.params import PARAMS
 
 _TOKENIZER = frozenset(
     {"intent_tokenization_flag", "intent_split_symbol", "token_pattern", "prefix_separator_symbol"}

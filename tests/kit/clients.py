@@ -1,7 +1,9 @@
-"""Clients that behave as real ones do when a server fails them: a REST client that sends each
-message with an id and, on a lost connection, a timeout or a 5xx, sends it again (to the other
-instance when there is one) until it is accepted; and a widget that resends what was not
-acknowledged, after a `retry` error frame or on a new socket."""
+"""The customers' side of the wire, for tests and benches: the REST channel's and the widget's
+message shapes (docs/web-protocol.md), and clients that behave as real ones do when a server
+fails them: a REST client that sends each message with an id and, on a lost connection, a
+timeout or a 5xx, sends it again (to the other instance when there is one) until it is
+accepted; and a widget that resends what was not acknowledged, after a `retry` error frame or on
+a new socket."""
 
 from __future__ import annotations
 
@@ -14,9 +16,31 @@ from typing import Any
 
 import aiohttp
 
-from tests.faults.invariants import Ledger
+from tests.kit.invariants import Ledger
 
 REQUEST_TIMEOUT_S = 40  # longer than a dead instance's turn lock (10 s) plus a turn
+WEBHOOK = "/webhooks/rest/webhook"
+MESSAGES = "/webhooks/rest/messages"  # the REST channel's long poll
+
+
+def rest_message(sender: str, text: str, message_id: str) -> dict[str, Any]:
+    """A REST webhook body; the id makes a resend of it safe."""
+    return {"sender": sender, "message": text, "message_id": message_id}
+
+
+def widget_url(base: str) -> str:
+    """The widget socket of the server at `base` (http://host:port)."""
+    return base.replace("http://", "ws://", 1) + "/ws/widget"
+
+
+def hello(token: str | None, after: int, language: str) -> dict[str, Any]:
+    """The widget's first frame: its token (None: a new visitor) and the last message id shown."""
+    return {"type": "hello", "token": token, "after": after, "language": language}
+
+
+def widget_message(text: str, client_id: str) -> dict[str, Any]:
+    """A customer's line on the widget socket; the echo carries `client_id` back."""
+    return {"type": "message", "text": text, "client_id": client_id}
 
 
 class RestCustomer:
@@ -33,7 +57,7 @@ class RestCustomer:
         """Send until accepted; the replies. `first`: which instance to try first."""
         self.sent += 1
         mid = f"{self.name}-{self.sent}"
-        body = {"sender": self.name, "message": text, "message_id": mid}
+        body = rest_message(self.name, text, mid)
         give_up = time.monotonic() + deadline_s
         attempt = 0
         while True:
@@ -42,7 +66,7 @@ class RestCustomer:
             sent_at = time.monotonic()
             try:
                 async with self.session.post(
-                    f"{url}/webhooks/rest/webhook",
+                    f"{url}{WEBHOOK}",
                     json=body,
                     timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
                 ) as r:
@@ -68,10 +92,10 @@ class RestCustomer:
         """A client that loses its connection and never comes back: the message may be stored
         and must be answered all the same."""
         self.sent += 1
-        body = {"sender": self.name, "message": text, "message_id": f"{self.name}-{self.sent}"}
+        body = rest_message(self.name, text, f"{self.name}-{self.sent}")
         try:
             async with self.session.post(
-                f"{url}/webhooks/rest/webhook", json=body, timeout=aiohttp.ClientTimeout(total=30)
+                f"{url}{WEBHOOK}", json=body, timeout=aiohttp.ClientTimeout(total=30)
             ) as r:
                 if r.status == 200:
                     self.ledger.accepted[("rest", self.name)].append(body["message_id"])
@@ -92,7 +116,7 @@ class WidgetCustomer:
     message frames with a client_id, acknowledged by the echo of the message."""
 
     def __init__(self, url: str, session: aiohttp.ClientSession, ledger: Ledger) -> None:
-        self.url = url.replace("http://", "ws://", 1) + "/ws/widget"
+        self.url = widget_url(url)
         self.session = session
         self.ledger = ledger
         self.token: str | None = None
@@ -104,15 +128,14 @@ class WidgetCustomer:
 
     async def connect(self) -> None:
         self.ws = await self.session.ws_connect(self.url, heartbeat=None)
-        hello = {"type": "hello", "token": self.token, "after": self.last_id, "language": "zh"}
-        await self.ws.send_json(hello)
+        await self.ws.send_json(hello(self.token, self.last_id, "zh"))
         while True:
             frame = await self._frame()
             if frame["type"] == "welcome":
                 self.token = frame["token"]
                 break
         for cid, text in self.unacked.items():  # as the widget does on every reconnect
-            await self.ws.send_json({"type": "message", "text": text, "client_id": cid})
+            await self.ws.send_json(widget_message(text, cid))
 
     async def _frame(self) -> dict[str, Any]:
         assert self.ws is not None
@@ -143,7 +166,7 @@ class WidgetCustomer:
                     sent = True  # connect() resent it
                 if not sent:
                     assert self.ws is not None
-                    await self.ws.send_json({"type": "message", "text": text, "client_id": cid})
+                    await self.ws.send_json(widget_message(text, cid))
                     sent = True
                 async with asyncio.timeout(max(0.1, give_up - time.monotonic())):
                     frame = await self._frame()

@@ -8,8 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot.errors import InputError, InputTooLargeError, RelaydeskError, StoreUnavailableError
-from bot.server.keys import CONFIG
-from bot.server.runtime import RUNTIME
+from bot.http.keys import CONFIG, ERROR_OBSERVER
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ def error_response(status: int, reason: str, message: str) -> web.Response:
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await _answer(request, handler)
     if response.status >= 400:  # counted by class only: a path or a body never becomes a label
-        request.app[RUNTIME].metrics.http_error(response.status)
+        request.app[ERROR_OBSERVER](response.status)
     return response
 
 

@@ -17,17 +17,17 @@ from aiohttp import web
 
 from bot import clock
 from bot.errors import InputError
+from bot.http.json_body import read_object
+from bot.http.keys import CONFIG
 from bot.knowledge.base import KnowledgeError, Resolution
-from bot.server.json_body import read_object
-from bot.server.keys import CONFIG
-from bot.server.runtime import RUNTIME
 from bot.store.deliveries import Deliveries
+from bot.store.errors import NotFoundError
 from bot.store.records import AgentRecord, ConversationRecord
-from bot.store.sql_store import PUSHED_CHANNELS, NotFoundError, SqlStore
-from connectors.wechat.protocol import CHANNEL as WECHAT
-from connectors.wechat.window import window_of
+from bot.store.sql_store import SqlStore
+from bot.store.tables import PUSHED_CHANNELS
 from handoff.console.auth import SUPERVISORS, require_agent, require_supervisor
 from handoff.console.routes import agent_json
+from handoff.console.services import CONSOLE
 from handoff.service import HandoffError, HandoffService
 
 routes = web.RouteTableDef()
@@ -52,10 +52,7 @@ def _ok(data: Any, status: int = 200) -> web.Response:
 
 
 def _service(request: web.Request) -> HandoffService:
-    runtime = request.app[RUNTIME]
-    if runtime.handoff is None:
-        raise web.HTTPServiceUnavailable(text="starting up; try again")
-    return runtime.handoff
+    return request.app[CONSOLE].handoff
 
 
 def _store(request: web.Request) -> SqlStore:
@@ -77,17 +74,17 @@ def sees_all(agent: AgentRecord) -> bool:
 
 async def queue_for(store: SqlStore, agent: AgentRecord) -> list[dict[str, Any]]:
     """The waiting conversations this agent may see: their skill groups, or all."""
-    items = await store.handoff_views()
+    items = await store.handoffs.views()
     return items if sees_all(agent) else [i for i in items if i["skill_group"] in agent.skills]
 
 
 async def mine(store: SqlStore, agent: AgentRecord) -> list[dict[str, Any]]:
-    return await store.handoff_views(statuses=("assigned",), assigned_to=agent.id)
+    return await store.handoffs.views(statuses=("assigned",), assigned_to=agent.id)
 
 
 async def supervisor_view(store: SqlStore) -> dict[str, Any]:
-    loads = await store.agent_loads()
-    queue = await store.handoff_views()
+    loads = await store.handoffs.agent_loads()
+    queue = await store.handoffs.views()
     groups: dict[str, dict[str, Any]] = {}
     for item in queue:
         g = groups.setdefault(
@@ -97,7 +94,7 @@ async def supervisor_view(store: SqlStore) -> dict[str, Any]:
         g["waiting"] += 1
         g["longest_wait_s"] = max(g["longest_wait_s"], item["waiting_s"])
     return {
-        "agents": [{**agent_json(a), "load": loads.get(a.id, 0)} for a in await store.agents()],
+        "agents": [{**agent_json(a), "load": loads.get(a.id, 0)} for a in await store.agents.all()],
         "groups": sorted(groups.values(), key=lambda g: g["skill_group"]),
     }
 
@@ -107,18 +104,18 @@ async def may_see(store: SqlStore, agent: AgentRecord, conv: ConversationRecord)
     one waiting in their skill groups, or a closed one they handled."""
     if sees_all(agent):
         return True
-    h = await store.active_handoff(conv.id)
+    h = await store.handoffs.active(conv.id)
     if h is not None:
         if h.assigned_to is not None:  # held: by this agent only, not by their group
             return h.assigned_to == agent.id
         return h.skill_group in agent.skills
-    return await store.agent_may_see(agent, conv.customer_id)
+    return await store.handoffs.agent_may_see(agent, conv.customer_id)
 
 
 async def _visible(request: web.Request, agent: AgentRecord, cid: str) -> ConversationRecord:
     """The conversation, if this agent may see it (`may_see`); 403 otherwise."""
     store = _store(request)
-    conv: ConversationRecord = await _guard(store.conversation(cid))
+    conv: ConversationRecord = await _guard(store.conversations.get(cid))
     if await may_see(store, agent, conv):
         return conv
     raise web.HTTPForbidden(text="this conversation is not in your queue or your chats")
@@ -143,7 +140,7 @@ async def set_status(request: web.Request) -> web.Response:
     body = await read_object(request, allowed={"status"}, required={"status"})
     if body["status"] not in ("online", "away"):
         raise InputError("status: online or away")
-    updated = await _store(request).update_agent(agent.username, status=body["status"])
+    updated = await _store(request).agents.update(agent.username, status=body["status"])
     return _ok({"agent": agent_json(updated)})
 
 
@@ -162,14 +159,14 @@ async def skill_groups(request: web.Request) -> web.Response:
 @routes.get("/api/agent/canned")
 async def canned(request: web.Request) -> web.Response:
     await require_agent(request)
-    return _ok(request.app[RUNTIME].canned)
+    return _ok(request.app[CONSOLE].canned)
 
 
 @routes.post("/api/agent/conversations/{cid}/claim")
 async def claim(request: web.Request) -> web.Response:
     agent = await require_agent(request, write=True)
     cid = request.match_info["cid"]
-    h = await _store(request).active_handoff(cid)
+    h = await _store(request).handoffs.active(cid)
     if not (sees_all(agent) or (h is not None and h.skill_group in agent.skills)):
         # A chat of their group that someone just took still gets the service's 409
         # ("already with an agent"): the clearer answer when two agents click at once.
@@ -188,7 +185,7 @@ async def send(request: web.Request) -> web.Response:
         raise InputError("'text' must be a non-empty string")
     if len(text) > MAX_REPLY_CHARS:
         raise InputError(f"'text' is over {MAX_REPLY_CHARS} characters")
-    conv = await _guard(_store(request).conversation(request.match_info["cid"]))
+    conv = await _guard(_store(request).conversations.get(request.match_info["cid"]))
     window = await _channel_window(request, conv)
     if window is not None and window["closed_because"]:
         # Refused before it is stored: the agent can choose another way to reach the customer.
@@ -206,7 +203,7 @@ async def _holder_or_supervisor(request: web.Request) -> AgentRecord:
     """Transfer, return and resolve belong to the agent holding the chat (or a supervisor)."""
     agent = await require_agent(request, write=True)
     cid = request.match_info["cid"]
-    h = await _store(request).active_handoff(cid)
+    h = await _store(request).handoffs.active(cid)
     if h is None:
         raise web.HTTPConflict(text=f"conversation {cid} is not waiting for or with an agent")
     if not sees_all(agent) and h.assigned_to != agent.id:
@@ -247,7 +244,9 @@ async def add_note(request: web.Request) -> web.Response:
     body = await read_object(request, allowed={"text"}, required={"text"})
     if not isinstance(body["text"], str):
         raise InputError("'text' must be a string")
-    note = await _guard(_store(request).add_note(request.match_info["cid"], agent.id, body["text"]))
+    note = await _guard(
+        _store(request).notes.add(request.match_info["cid"], agent.id, body["text"])
+    )
     return _ok({"note": asdict(note)}, status=201)
 
 
@@ -268,9 +267,7 @@ async def save_draft(request: web.Request) -> web.Response:
             raise InputError(f"'{name}' is over {limit} characters")
     if not isinstance(category, str) or len(category) > 100:
         raise InputError("'category' must be a short string such as service/returns")
-    kb = request.app[RUNTIME].kb
-    if kb is None:
-        raise web.HTTPServiceUnavailable(text="the knowledge base is not loaded")
+    kb = request.app[CONSOLE].kb
     resolution = Resolution(
         question.strip(),
         answer.strip(),
@@ -297,7 +294,7 @@ def message_json(
 
 
 async def agent_names(store: SqlStore) -> dict[str, str]:
-    return {a.id: a.display_name for a in await store.agents()}
+    return {a.id: a.display_name for a in await store.agents.all()}
 
 
 def suggestion_json(hit: dict[str, Any]) -> dict[str, Any]:
@@ -315,8 +312,8 @@ async def transcript(request: web.Request) -> web.Response:
     agent = await require_agent(request)
     conv = await _visible(request, agent, request.match_info["cid"])
     store = _store(request)
-    messages = await store.messages(conv.id)
-    handoff = await store.active_handoff(conv.id)
+    messages = await store.messages.of(conv.id)
+    handoff = await store.handoffs.active(conv.id)
     names = await agent_names(store)
     out = [message_json(m, conv.channel, names) for m in messages]
     if conv.channel in PUSHED_CHANNELS:  # did each message reach the customer's app?
@@ -329,33 +326,29 @@ async def transcript(request: web.Request) -> web.Response:
             "conversation": asdict(conv),
             "channel_window": await _channel_window(request, conv),
             "messages": out,
-            "notes": [asdict(n) for n in await store.notes(conv.id)],
+            "notes": [asdict(n) for n in await store.notes.of(conv.id)],
             "suggestions": [suggestion_json(h) for h in conv.state.get("suggestions", [])],
-            "customer": asdict(await store.customer(conv.customer_id)),
+            "customer": asdict(await store.customers.get(conv.customer_id)),
             "handoff": asdict(handoff) if handoff else None,
         }
     )
 
 
 async def _channel_window(request: web.Request, conv: ConversationRecord) -> Any:
-    """WeChat's customer-service window, for a WeChat conversation (else None)."""
-    if conv.channel != WECHAT:
-        return None
-    settings = request.app[CONFIG].connectors.wechat
-    now = clock.now()
-    window = await window_of(
-        Deliveries(_store(request).db), conv.customer_id, settings, now, queued=True
-    )
-    return {**window.to_dict(), "closed_because": window.why_closed(now)}
+    """The channel's messaging window (WeChat's customer-service window), for a conversation on
+    a channel that has one (else None)."""
+    limits = request.app[CONSOLE].channel_limits.get(conv.channel)
+    window = await limits.messaging_window(conv.customer_id, clock.now()) if limits else None
+    return window.to_dict() if window is not None else None
 
 
 @routes.get("/api/agent/customers/{customer_id}")
 async def profile(request: web.Request) -> web.Response:
     agent = await require_agent(request)
     store = _store(request)
-    customer = await _guard(store.customer(request.match_info["customer_id"]))
-    conversations = await store.conversations_of(customer.id)
-    if not sees_all(agent) and not await store.agent_may_see(agent, customer.id):
+    customer = await _guard(store.customers.get(request.match_info["customer_id"]))
+    conversations = await store.conversations.of_customer(customer.id)
+    if not sees_all(agent) and not await store.handoffs.agent_may_see(agent, customer.id):
         raise web.HTTPForbidden(text="this customer is not in your queue or your chats")
     channels = {c.id: c.channel for c in conversations}
     names = await agent_names(store)
@@ -363,10 +356,10 @@ async def profile(request: web.Request) -> web.Response:
         {
             "customer": asdict(customer),
             "conversations": [asdict(c) for c in conversations],
-            "tickets": [asdict(t) for t in await store.tickets_of(customer.id)],
+            "tickets": [asdict(t) for t in await store.tickets.of_customer(customer.id)],
             "history": [
                 message_json(m, channels.get(m.conversation_id), names)
-                for m in await store.customer_messages(customer.id)
+                for m in await store.messages.of_customer(customer.id)
             ],
         }
     )

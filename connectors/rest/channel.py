@@ -19,21 +19,38 @@ from aiohttp import web
 
 from bot.dialogue.engine import TurnResult
 from bot.errors import InputError
+from bot.http.json_body import read_object
+from bot.http.rate_limit import too_many
 from bot.nlu.pipeline import validate_text
-from bot.server.json_body import read_object
-from bot.server.keys import CONFIG
-from bot.server.rate_limit import LIMITS, too_many
-from bot.server.runtime import RUNTIME
 from bot.store.records import MessageRecord
 from bot.store.sql_store import SqlStore
+from connectors.channel import Channel
 
 MAX_SENDER_CHARS = 200
 MAX_WAIT_S = 25  # under common proxies' 30 s idle timeout
-routes = web.RouteTableDef()
 
 
-@routes.post("/webhooks/rest/webhook")
-async def webhook(request: web.Request) -> web.Response:
+class RestChannel(Channel):
+    name = "rest"
+    label = "REST"
+
+    def routes(self) -> web.RouteTableDef:
+        routes = web.RouteTableDef()
+        routes.post("/webhooks/rest/webhook")(self.webhook)
+        routes.get("/webhooks/rest/messages")(self.messages)
+        return routes
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        return await webhook(request, self)
+
+    async def messages(self, request: web.Request) -> web.Response:
+        return await messages(request, self)
+
+
+CHANNEL = RestChannel
+
+
+async def webhook(request: web.Request, channel: Channel) -> web.Response:
     body = await read_object(
         request,
         allowed={"sender", "message", "metadata", "message_id"},
@@ -47,7 +64,8 @@ async def webhook(request: web.Request) -> web.Response:
     message = body["message"]
     if not isinstance(message, str):
         raise InputError(f"'message' must be a string, got {type(message).__name__}")
-    text = validate_text(message, request.app[CONFIG].nlu.max_text_chars)
+    services = channel.services
+    text = validate_text(message, services.config.nlu.max_text_chars)
     message_id = body.get("message_id")
     if message_id is not None and not isinstance(message_id, str):
         raise InputError("'message_id' must be a string")
@@ -57,13 +75,10 @@ async def webhook(request: web.Request) -> web.Response:
     language = (metadata or {}).get("language")  # the client's language tag, e.g. "zh-CN"
     if language is not None and (not isinstance(language, str) or len(language) > 35):
         raise InputError('\'metadata.language\' must be a language tag such as "en" or "zh-CN"')
-    engine = request.app[RUNTIME].engine
-    if engine is None:
-        raise web.HTTPServiceUnavailable(text="the dialogue engine is starting; try again")
-    wait = await request.app[LIMITS].customer_wait("rest", sender)
+    wait = await services.limits.customer_wait("rest", sender)
     if wait:  # not stored: the client sends it again after the wait
         return too_many(wait, "messages from this sender")
-    result = await engine.handle(
+    result = await services.engine.handle(
         "rest", sender, text, external_id=message_id, language_hint=language
     )
     return web.json_response(
@@ -80,8 +95,7 @@ def render(result: TurnResult, recipient: str) -> list[dict[str, Any]]:
     ]
 
 
-@routes.get("/webhooks/rest/messages")
-async def messages(request: web.Request) -> web.Response:
+async def messages(request: web.Request, channel: Channel) -> web.Response:
     """What reached the customer outside a reply: agent messages, queue updates, the rating
     request. `after` is the last `seq` the client has; with `wait` (seconds, up to 25) the
     request is held until something new arrives (long polling)."""
@@ -94,12 +108,9 @@ async def messages(request: web.Request) -> web.Response:
         raise InputError(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS}")
     after = _int_param(q, "after", 0, 0, 2**31)
     wait = _int_param(q, "wait", 0, 0, MAX_WAIT_S)
-    runtime = request.app[RUNTIME]
-    if runtime.store is None:
-        raise web.HTTPServiceUnavailable(text="the store is starting; try again")
-    store = runtime.store
-    customer = await store.find_customer("rest", sender)
-    conv = await store.latest_conversation(customer.id, "rest") if customer else None
+    store = channel.services.store
+    customer = await store.customers.find("rest", sender)
+    conv = await store.conversations.latest(customer.id, "rest") if customer else None
     if conv is None:
         return web.json_response([])
     arrived = asyncio.Event()
@@ -128,7 +139,7 @@ async def messages(request: web.Request) -> web.Response:
 
 
 async def _outbound(store: SqlStore, conversation_id: str, after: int) -> list[MessageRecord]:
-    return [m for m in await store.messages(conversation_id, after) if m.sender != "customer"]
+    return [m for m in await store.messages.of(conversation_id, after) if m.sender != "customer"]
 
 
 def _int_param(query: Any, name: str, default: int, low: int, high: int) -> int:

@@ -1,4 +1,4 @@
-"""What must hold after any fault, read back from the database the servers wrote:
+"""What must hold after any fault or load, read back from the database the servers wrote:
 
 - every customer message a client had accepted is stored exactly once;
 - every stored customer message was answered by the bot or handed over (its turn finished: the
@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +41,29 @@ class Summary:
     recovered: int  # customer messages whose turn was finished by a recovery
 
 
+def message_findings(
+    sent: Sequence[str], accepted: Collection[str], stored: Sequence[str | None]
+) -> list[tuple[str, str]]:
+    """What went wrong with one customer's messages, as (lost | duplicated | reordered, what).
+    `sent`: the message ids in the order the client sent them; `accepted`: those the server
+    acknowledged; `stored`: the ids of the customer messages stored, in the order stored.
+    Lost: accepted and not stored; duplicated: stored more than once; reordered: the sent
+    messages were stored in another order than sent."""
+    counts = Counter(stored)
+    found = [
+        ("lost", f"accepted, not stored: {i}") for i in sent if i in accepted and i not in counts
+    ]
+    found += [("duplicated", f"stored {n} times: {i}") for i, n in counts.items() if n > 1]
+    known = set(sent)
+    stored_order = [i for i in stored if i in known]
+    if stored_order != [i for i in sent if i in counts]:
+        found.append(("reordered", f"stored in the order {stored_order}"))
+    return found
+
+
 async def check(url: str, ledger: Ledger) -> Summary:
+    """The invariants over everything the ledger's clients had accepted; AssertionError naming
+    every one broken, else a summary of what was stored."""
     store = await SqlStore.open(url)
     try:
         return await store.db.run(lambda s: _check(s, ledger))
@@ -87,16 +110,9 @@ def _check(s: Session, ledger: Ledger) -> Summary:
                 elif not answered and handed_over is None:
                     problems.append(f"{sender}: {x.external_id} neither answered nor handed over")
         customer_total += len(stored)
-        ids = Counter(x.external_id for x in stored)
-        twice = sorted(str(i) for i, n in ids.items() if n > 1)
-        missing = [i for i in accepted if i not in ids]
-        if twice:
-            problems.append(f"{sender}: stored more than once: {twice}")
-        if missing:
-            problems.append(f"{sender}: accepted but not stored: {missing}")
-        order = [x.external_id for x in sorted(stored, key=lambda x: x.id) if x.external_id]
-        if [i for i in order if i in accepted] != [i for i in accepted if i in ids]:
-            problems.append(f"{sender}: stored in another order than accepted: {order}")
+        in_order = [x.external_id for x in sorted(stored, key=lambda x: x.id)]
+        found = message_findings(accepted, accepted, in_order)
+        problems += [f"{sender}: {kind}: {what}" for kind, what in found]
     handed, assigned = _handoffs(s, ledger, problems)
     if problems:
         raise AssertionError("invariants broken:\n  " + "\n  ".join(problems))

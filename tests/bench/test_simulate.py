@@ -1,4 +1,4 @@
-"""`relaydesk simulate`: a small month (60 conversations over three days) through the real
+"""bench/simulate.py: a small month (60 conversations over three days) through the real
 engine, the handoff service and the store, in a temporary SQLite database."""
 
 from __future__ import annotations
@@ -14,11 +14,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bench.simulation import (
+    SimulationSettings,
+    SimulationSummary,
+    load_lines,
+    month_window,
+    simulate,
+)
 from bot import clock
 from bot.config import Config
 from bot.errors import InputError
 from bot.nlu.pipeline import NLUPipeline
-from bot.simulate import SimulationSettings, SimulationSummary, load_lines, month_window, simulate
 from tests.conftest import server_config
 
 SETTINGS = SimulationSettings("2026-11", conversations=60, seed=7, days=3)

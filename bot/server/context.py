@@ -1,0 +1,195 @@
+"""The application context: every long-lived service, built once by the composition root when
+the server (or a CLI command) starts, and handed to each room as what it needs.
+
+Nothing in it is optional. A feature that may be absent is not registered rather than None:
+a channel not configured is not in `channels` (and its routes are not mounted); without
+`server.redis_url` there is no Redis, and `redis` says so for the few parts that coordinate
+through it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from bot.config import Config
+from bot.coordination import RedisMessageBus, RedisTurnLocks
+from bot.dialogue.engine import DialogueEngine
+from bot.dialogue.orders import SqliteOrderLookup
+from bot.dialogue.policy import PolicySettings
+from bot.dialogue.recovery import TurnRecovery
+from bot.dialogue.responses import Responses
+from bot.http.rate_limit import LIMITS
+from bot.knowledge.base import KnowledgeBase
+from bot.metrics import Metrics
+from bot.nlu.pipeline import NLUPipeline
+from bot.server.keys import METRICS
+from bot.store.sql_store import SqlStore
+from connectors.channel import Channel, ChannelServices
+from handoff.announcer import QueueAnnouncer
+from handoff.console.accounts import Accounts
+from handoff.console.canned import load_canned
+from handoff.console.services import CONSOLE, ConsoleServices
+from handoff.routing import Router
+from handoff.service import HandoffService
+
+
+@dataclass(frozen=True)
+class AppContext:
+    config: Config
+    nlu: NLUPipeline
+    metrics: Metrics  # this app's Prometheus registry
+    store: SqlStore
+    kb: KnowledgeBase
+    engine: DialogueEngine
+    handoff: HandoffService
+    accounts: Accounts
+    canned: Mapping[str, Any]  # console canned responses per language
+    # The Redis client instances coordinate through (server.redis_url); None: one instance.
+    redis: Redis | None
+    # The configured channels by name (none outside the server: the CLI's shell, stories).
+    channels: Mapping[str, Channel] = field(default_factory=dict)
+
+    def console(self) -> ConsoleServices:
+        """What the console's routes work with."""
+        return ConsoleServices(
+            store=self.store,
+            handoff=self.handoff,
+            accounts=self.accounts,
+            kb=self.kb,
+            metrics=self.metrics,
+            nlu=self.nlu,
+            canned=self.canned,
+            channel_limits=self.channels,
+        )
+
+    def channel_services(self, app: web.Application) -> ChannelServices:
+        """What every channel is started with."""
+        config = self.config
+        return ChannelServices(
+            config=config,
+            engine=self.engine,
+            store=self.store,
+            metrics=self.metrics,
+            limits=app[LIMITS],
+            media_dir=Path(config.path(config.knowledge.path)) / "media",
+            redis=self.redis,
+            channels=self.channels,
+        )
+
+
+CONTEXT = web.AppKey("context", AppContext)
+
+
+async def open_context(
+    config: Config,
+    nlu: NLUPipeline,
+    executor: Executor | None = None,
+    *,
+    metrics: Metrics | None = None,
+    channels: Mapping[str, Channel] | None = None,
+) -> AppContext:
+    """Open the store and the knowledge base and build the services on them."""
+    metrics = metrics or Metrics()
+    bus: RedisMessageBus | None = None
+    if config.server.redis_url:
+        bus = RedisMessageBus(config.server.redis_url)
+        await bus.start()
+    store = await SqlStore.open(config.storage.url, base_dir=config.base_dir, bus=bus)
+    minutes = config.dialogue.session_expiration_minutes
+    store.settings.session_expiry = timedelta(minutes=minutes) if minutes else None
+    store.settings.mask_transcripts = config.privacy.mask_transcripts
+    embed = nlu.component("SentenceEmbeddingFeaturizer")
+    kb = KnowledgeBase(config, embedder=embed.embedder if embed else None)
+    kb.open()
+    h, c = config.handoff, config.console
+    responses = Responses.load(config.path(config.dialogue.responses))
+    engine = DialogueEngine(
+        store,
+        nlu,
+        kb,
+        responses,
+        Router(h),
+        SqliteOrderLookup(Path(config.path(config.dialogue.orders_db))),
+        PolicySettings(h.max_failed_turns, h.negative_streak_to_escalate, h.strong_negative_score),
+        announcer=QueueAnnouncer(store, responses, h.average_handle_minutes),
+        default_language=config.dialogue.default_language,
+        ticket_follow_up_hours=h.ticket_follow_up_hours,
+        auto_assign=h.auto_assign,
+        executor=executor,
+        metrics=metrics,
+        max_turn_attempts=config.dialogue.recovery.max_attempts,
+    )
+    if bus is not None:  # one customer's turns in order across instances
+        engine.locks = RedisTurnLocks(bus.redis)
+    return AppContext(
+        config=config,
+        nlu=nlu,
+        metrics=metrics,
+        store=store,
+        kb=kb,
+        engine=engine,
+        handoff=HandoffService(
+            store,
+            responses,
+            handle_minutes=h.average_handle_minutes,
+            metrics=metrics,
+            skill_groups=h.skill_groups,
+        ),
+        accounts=Accounts(
+            store,
+            session_hours=c.session_hours,
+            max_failures=c.max_failed_logins,
+            lockout_minutes=c.lockout_minutes,
+        ),
+        canned=load_canned(Path(config.path(c.canned_responses))),
+        redis=bus.redis if bus is not None else None,
+        channels=channels or {},
+    )
+
+
+async def close_context(context: AppContext) -> None:
+    """Close the store and the message bus it publishes on."""
+    await context.store.close()
+    close = getattr(context.store.bus, "close", None)
+    if close is not None:
+        await close()
+
+
+def serve_context(
+    config: Config,
+    nlu: NLUPipeline,
+    channels: Mapping[str, Channel],
+    executor: Executor | None = None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """The server's start-up and shutdown (an aiohttp cleanup context): the context, the
+    console's services, the channels, and the recovery of unfinished turns."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        context = await open_context(config, nlu, executor, metrics=app[METRICS], channels=channels)
+        app[CONTEXT] = context
+        app[CONSOLE] = context.console()
+        if context.redis is not None:  # instances behind one load balancer share the limits
+            app[LIMITS].share(context.redis)
+        services = context.channel_services(app)
+        for channel in channels.values():
+            await channel.start(services)
+        recovery = None
+        if config.dialogue.recovery.enabled:
+            recovery = TurnRecovery(context.engine, config.dialogue.recovery)
+            recovery.start()
+        yield
+        if recovery is not None:
+            await recovery.stop()
+        for channel in reversed(list(channels.values())):
+            await channel.stop()
+        await close_context(context)
+
+    return ctx

@@ -1,0 +1,61 @@
+"""Telegram as a channel: the webhook route, the connector's lifecycle (connectors/telegram/
+connector.py), Telegram's message length, and the t.me deep link the widget offers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from bot.config import Config
+from connectors.channel import Channel, ChannelServices
+from connectors.telegram.connector import TelegramConnector
+from connectors.telegram.routes import telegram_webhook
+from connectors.telegram.sender import MAX_TEXT
+
+
+class TelegramChannel(Channel):
+    name = "telegram"
+    label = "Telegram"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
+        self.settings = config.connectors.telegram
+        self._connector: TelegramConnector | None = None
+
+    @property
+    def connector(self) -> TelegramConnector:
+        """The running connector (from start-up on)."""
+        if self._connector is None:
+            raise RuntimeError("the telegram channel has not been started")
+        return self._connector
+
+    def routes(self) -> web.RouteTableDef:
+        async def webhook(request: web.Request) -> web.Response:
+            return await telegram_webhook(request, self.connector)
+
+        routes = web.RouteTableDef()
+        routes.post("/webhooks/telegram")(webhook)
+        return routes
+
+    async def start(self, services: ChannelServices) -> None:
+        await super().start(services)
+        self._connector = TelegramConnector(self.settings, services)
+        await self._connector.start()
+
+    async def stop(self) -> None:
+        if self._connector is not None:
+            await self._connector.stop()
+
+    @property
+    def max_text_chars(self) -> int:
+        return MAX_TEXT
+
+    def can_link(self) -> bool:
+        return self._connector is not None and self._connector.username is not None
+
+    async def link_url(self, customer_id: str) -> tuple[str, str, Any]:
+        return await self.connector.link_url(customer_id)
+
+
+CHANNEL = TelegramChannel
