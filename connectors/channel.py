@@ -10,8 +10,11 @@ and one section under `connectors:` in config.yml (see connectors/registry.py, d
   an `OutputChannel` driven by the outbox; channels the customer's client reads from (REST, the
   widget) have none. Every rich message (buttons, an image) has a text fallback in the base class,
   so a new channel works as soon as it can send text.
+- Settings: `settings_model`, the channel's own pydantic model of its `connectors.<name>`
+  section (connectors/<name>/settings.py), validated at start-up by the registry.
 - The constraints the agents need (a messaging window, a length limit) are part of the interface
-  (handoff.channel_limits.ChannelLimits), so the agent side never imports a channel.
+  (`limits`, a handoff.channel_limits.ChannelLimits): properties of the channel kind, known for
+  every channel whether enabled or not, so the agent side never imports a channel.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from bot.http.rate_limit import Limits
 from bot.metrics import Metrics
 from bot.store.deliveries import DueDelivery
 from bot.store.sql_store import SqlStore
-from handoff.channel_limits import MessagingWindow
+from connectors.settings import ChannelSettings
+from handoff.channel_limits import ChannelLimits, MessagingWindow
 
 
 @dataclass(frozen=True)
@@ -51,18 +55,41 @@ class ChannelServices:
     channels: Mapping[str, Channel]
 
 
-class Channel(ABC):
-    """One channel: its routes, its lifecycle, and its constraints for the agents.
+@dataclass(frozen=True)
+class TextLimit:
+    """The limits of a channel with no messaging window: at most a length of its own."""
 
-    Built from the config when the app is built (no I/O), started with the services when the
-    app starts, stopped when it stops. Subclasses set `name` and `label`."""
+    name: str
+    max_text_chars: int | None = None
+
+    async def messaging_window(self, customer_id: str, now: datetime) -> MessagingWindow | None:
+        return None
+
+
+class Channel(ABC):
+    """One channel: its settings, routes, lifecycle, and its constraints for the agents.
+
+    Built from the config and its validated section when the app is built (no I/O), started
+    with the services when the app starts, stopped when it stops. Subclasses set `name`,
+    `label` and `settings_model`."""
 
     name: ClassVar[str]
     label: ClassVar[str]  # how agents read the channel's name: "Telegram", "WeChat"
+    settings_model: ClassVar[type[ChannelSettings]]
+    # The longest text one message can carry here; None: no limit of the channel's own.
+    max_text_chars: ClassVar[int | None] = None
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, settings: ChannelSettings) -> None:
         self.config = config
+        self.settings = settings
         self._services: ChannelServices | None = None
+
+    @classmethod
+    def limits(cls, settings: ChannelSettings, store: SqlStore) -> ChannelLimits:
+        """The channel's rules for agents' messages (its length; a window where it has one),
+        built for every channel kind, enabled or not: a conversation outlives the channel's
+        configuration. By default a length and no window."""
+        return TextLimit(cls.name, cls.max_text_chars)
 
     def routes(self) -> web.RouteTableDef:
         """The HTTP routes the channel serves (webhooks, sockets, pages); none by default."""
@@ -83,15 +110,6 @@ class Channel(ABC):
 
     async def stop(self) -> None:  # noqa: B027 - optional hook
         """Finish what is in hand and release what `start` took."""
-
-    @property
-    def max_text_chars(self) -> int | None:
-        """The longest text one message can carry here; None: no limit of the channel's own."""
-        return None
-
-    async def messaging_window(self, customer_id: str, now: datetime) -> MessagingWindow | None:
-        """When the channel lets a message reach this customer; None: always."""
-        return None
 
 
 @runtime_checkable

@@ -14,11 +14,11 @@ import contextlib
 import logging
 from typing import Protocol
 
-from bot.config import DeliverySettings
 from bot.events import MessageEvent
 from bot.metrics import Metrics
-from bot.store.deliveries import Deliveries, DueDelivery
+from bot.store.deliveries import DueDelivery
 from bot.store.sql_store import SqlStore
+from connectors.settings import DeliverySettings
 
 log = logging.getLogger(__name__)
 POLL_S = 1.0  # also picks up retries whose backoff ended, and holds that lapsed
@@ -64,7 +64,7 @@ class Outbox:
         metrics: Metrics | None = None,
     ) -> None:
         self.store = store
-        self.deliveries = Deliveries(store.db)
+        self.deliveries = store.deliveries
         self.sender = sender
         self.settings = settings or DeliverySettings()
         self._wake = asyncio.Event()

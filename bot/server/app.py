@@ -17,6 +17,7 @@ from bot.server import nlu_routes, observability
 from bot.server.context import serve_context
 from bot.server.keys import METRICS, NLU
 from connectors.registry import ChannelRegistry
+from connectors.registry import secrets as channel_secrets
 from handoff.console import agent_api, dashboard
 from handoff.console import routes as console_routes
 from handoff.console import socket as console_socket
@@ -28,7 +29,7 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
     (connectors/registry.py) are served."""
     # Before anything can log: no credential of this config reaches a log line.
     install_redaction()
-    register_secrets(*config.secrets())
+    register_secrets(*channel_secrets(config))  # also checks every connectors.<name> section
     app = web.Application(
         client_max_size=config.server.max_body_bytes,
         # Outermost first: an unhandled error is logged with the route's conversation id.

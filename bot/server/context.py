@@ -32,7 +32,8 @@ from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.keys import METRICS
 from bot.store.sql_store import SqlStore
-from connectors.channel import Channel, ChannelServices
+from connectors.channel import ChannelServices
+from connectors.registry import ChannelRegistry
 from handoff.announcer import QueueAnnouncer
 from handoff.console.accounts import Accounts
 from handoff.console.canned import load_canned
@@ -54,8 +55,9 @@ class AppContext:
     canned: Mapping[str, Any]  # console canned responses per language
     # The Redis client instances coordinate through (server.redis_url); None: one instance.
     redis: Redis | None
-    # The configured channels by name (none outside the server: the CLI's shell, stories).
-    channels: Mapping[str, Channel] = field(default_factory=dict)
+    # The enabled channels by name, and every channel kind's limits (none outside the server:
+    # the CLI's shell, stories).
+    channels: ChannelRegistry = field(default_factory=lambda: ChannelRegistry([]))
 
     def console(self) -> ConsoleServices:
         """What the console's routes work with."""
@@ -67,7 +69,7 @@ class AppContext:
             metrics=self.metrics,
             nlu=self.nlu,
             canned=self.canned,
-            channel_limits=self.channels,
+            channel_limits=self.channels.limits(self.store),
         )
 
     def channel_services(self, app: web.Application) -> ChannelServices:
@@ -94,7 +96,7 @@ async def open_context(
     executor: Executor | None = None,
     *,
     metrics: Metrics | None = None,
-    channels: Mapping[str, Channel] | None = None,
+    channels: ChannelRegistry | None = None,
 ) -> AppContext:
     """Open the store and the knowledge base and build the services on them."""
     metrics = metrics or Metrics()
@@ -151,7 +153,7 @@ async def open_context(
         ),
         canned=load_canned(Path(config.path(c.canned_responses))),
         redis=bus.redis if bus is not None else None,
-        channels=channels or {},
+        channels=channels if channels is not None else ChannelRegistry([]),
     )
 
 
@@ -166,7 +168,7 @@ async def close_context(context: AppContext) -> None:
 def serve_context(
     config: Config,
     nlu: NLUPipeline,
-    channels: Mapping[str, Channel],
+    channels: ChannelRegistry,
     executor: Executor | None = None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     """The server's start-up and shutdown (an aiohttp cleanup context): the context, the

@@ -1,6 +1,6 @@
 """Agents: the people who take over from the bot, with the skills and languages routing matches
-against and how many chats each may hold at once. Their logins (password hashes, sessions)
-are the console's business (handoff/console/accounts.py), over the same rows via `agent_row`.
+against and how many chats each may hold at once. Their logins (password hashes, sessions) are
+bot/store/accounts.py, over the same rows via `agent_row`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.events import LocalMessageBus, MessageBus
+from bot.store.accounts import Accounts, SqlAccounts
 from bot.store.agents import Agents, SqlAgents
 from bot.store.conversations import Conversations, SqlConversations
 from bot.store.customers import Customers, SqlCustomers
@@ -55,6 +56,7 @@ class SqlStore:
         self.unfinished_turns = UnfinishedTurns(db)
         self.handoffs: Handoffs = SqlHandoffs(db)
         self.agents: Agents = SqlAgents(db)
+        self.accounts: Accounts = SqlAccounts(db)  # console logins: hashes, sessions
         self.tickets: Tickets = SqlTickets(db, self.settings)
         self.notes: Notes = SqlNotes(db)
         self.ratings: Ratings = SqlRatings(db, self.settings)

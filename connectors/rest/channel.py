@@ -25,6 +25,7 @@ from bot.nlu.pipeline import validate_text
 from bot.store.records import MessageRecord
 from bot.store.sql_store import SqlStore
 from connectors.channel import Channel
+from connectors.rest.settings import RestSettings
 
 MAX_SENDER_CHARS = 200
 MAX_WAIT_S = 25  # under common proxies' 30 s idle timeout
@@ -33,6 +34,7 @@ MAX_WAIT_S = 25  # under common proxies' 30 s idle timeout
 class RestChannel(Channel):
     name = "rest"
     label = "REST"
+    settings_model = RestSettings
 
     def routes(self) -> web.RouteTableDef:
         routes = web.RouteTableDef()

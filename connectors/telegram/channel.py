@@ -9,18 +9,24 @@ from aiohttp import web
 
 from bot.config import Config
 from connectors.channel import Channel, ChannelServices
+from connectors.settings import ChannelSettings
 from connectors.telegram.connector import TelegramConnector
 from connectors.telegram.routes import telegram_webhook
 from connectors.telegram.sender import MAX_TEXT
+from connectors.telegram.settings import TelegramSettings
 
 
 class TelegramChannel(Channel):
     name = "telegram"
     label = "Telegram"
+    settings_model = TelegramSettings
+    max_text_chars = MAX_TEXT
 
-    def __init__(self, config: Config) -> None:
-        super().__init__(config)
-        self.settings = config.connectors.telegram
+    def __init__(self, config: Config, settings: ChannelSettings) -> None:
+        if not isinstance(settings, TelegramSettings):
+            raise TypeError(f"telegram settings expected, got {type(settings).__name__}")
+        super().__init__(config, settings)
+        self.settings: TelegramSettings = settings
         self._connector: TelegramConnector | None = None
 
     @property
@@ -46,10 +52,6 @@ class TelegramChannel(Channel):
     async def stop(self) -> None:
         if self._connector is not None:
             await self._connector.stop()
-
-    @property
-    def max_text_chars(self) -> int:
-        return MAX_TEXT
 
     def can_link(self) -> bool:
         return self._connector is not None and self._connector.username is not None

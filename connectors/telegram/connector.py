@@ -25,12 +25,11 @@ from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.request import HTTPXRequest
 
-from bot.config import TelegramSection
 from bot.coordination import RedisLease
-from bot.store.link_codes import LinkCodes
 from connectors.channel import ChannelServices
 from connectors.outbox import Outbox
 from connectors.telegram.sender import TelegramSender
+from connectors.telegram.settings import TelegramSettings
 from connectors.telegram.updates import CHANNEL, Inbound, inbound_of
 
 log = logging.getLogger(__name__)
@@ -40,12 +39,12 @@ STOP_GRACE_S = 10.0  # at shutdown, how long the updates in hand may take to fin
 
 
 class TelegramConnector:
-    def __init__(self, settings: TelegramSection, services: ChannelServices) -> None:
+    def __init__(self, settings: TelegramSettings, services: ChannelServices) -> None:
         assert settings.token
         self.settings = settings
         self.engine = services.engine
         self.store = services.store
-        self.link_codes = LinkCodes(services.store.db)
+        self.link_codes = services.store.link_codes
         timeout = settings.delivery.request_timeout_seconds
         self.bot = Bot(
             settings.token,

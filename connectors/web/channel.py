@@ -8,13 +8,23 @@ from pathlib import Path
 
 from aiohttp import web
 
+from bot.config import Config
 from connectors.channel import Channel
+from connectors.settings import ChannelSettings
 from connectors.web import socket
+from connectors.web.settings import WebSettings
 
 
 class WebChannel(Channel):
     name = "web"
     label = "Web"
+    settings_model = WebSettings
+
+    def __init__(self, config: Config, settings: ChannelSettings) -> None:
+        if not isinstance(settings, WebSettings):
+            raise TypeError(f"web settings expected, got {type(settings).__name__}")
+        super().__init__(config, settings)
+        self.settings: WebSettings = settings
 
     def routes(self) -> web.RouteTableDef:
         media = Path(self.config.path(self.config.knowledge.path)) / "media"
@@ -23,7 +33,7 @@ class WebChannel(Channel):
             return await socket.kb_media(request, media)
 
         async def widget_socket(request: web.Request) -> web.WebSocketResponse:
-            return await socket.widget_socket(request, self.services)
+            return await socket.widget_socket(request, self.services, self.settings)
 
         routes = web.RouteTableDef()
         routes.get("/")(socket.demo_page)

@@ -31,6 +31,7 @@ from connectors.web.identity import (
     valid_token,
     verify_user,
 )
+from connectors.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -68,8 +69,9 @@ async def kb_media(request: web.Request, folder: Path) -> web.FileResponse:
     return web.FileResponse(path, headers={"Cache-Control": "public, max-age=3600"})
 
 
-async def widget_socket(request: web.Request, services: ChannelServices) -> web.WebSocketResponse:
-    web_cfg = services.config.connectors.web
+async def widget_socket(
+    request: web.Request, services: ChannelServices, web_cfg: WebSettings
+) -> web.WebSocketResponse:
     origin = request.headers.get("Origin")
     if web_cfg.allowed_origins and origin not in web_cfg.allowed_origins:
         raise web.HTTPForbidden(text=f"origin {origin!r} may not embed this widget")

@@ -4,27 +4,30 @@ one text."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
 
 from bot.config import Config
-from bot.store.deliveries import Deliveries
+from bot.store.sql_store import SqlStore
 from connectors.channel import Channel, ChannelServices
+from connectors.settings import ChannelSettings
 from connectors.wechat import routes as wechat_routes
 from connectors.wechat.connector import WechatConnector
 from connectors.wechat.protocol import MAX_TEXT_CHARS
-from connectors.wechat.window import window_of
-from handoff.channel_limits import MessagingWindow
+from connectors.wechat.settings import WechatSettings
+from connectors.wechat.window import WechatLimits
 
 
 class WechatChannel(Channel):
     name = "wechat"
     label = "WeChat"
+    settings_model = WechatSettings
+    max_text_chars = MAX_TEXT_CHARS
 
-    def __init__(self, config: Config) -> None:
-        super().__init__(config)
-        self.settings = config.connectors.wechat
+    def __init__(self, config: Config, settings: ChannelSettings) -> None:
+        if not isinstance(settings, WechatSettings):
+            raise TypeError(f"wechat settings expected, got {type(settings).__name__}")
+        super().__init__(config, settings)
+        self.settings: WechatSettings = settings
         self._connector: WechatConnector | None = None
 
     @property
@@ -55,20 +58,12 @@ class WechatChannel(Channel):
         if self._connector is not None:
             await self._connector.stop()
 
-    @property
-    def max_text_chars(self) -> int:
-        return MAX_TEXT_CHARS
-
-    async def messaging_window(self, customer_id: str, now: datetime) -> MessagingWindow:
-        deliveries = Deliveries(self.services.store.db)
-        window = await window_of(deliveries, customer_id, self.settings, now, queued=True)
-        return MessagingWindow(
-            self.name,
-            window.last_customer_at,
-            window.closes_at,
-            window.remaining,
-            window.why_closed(now),
-        )
+    @classmethod
+    def limits(cls, settings: ChannelSettings, store: SqlStore) -> WechatLimits:
+        """The customer-service window and the length of one text (connectors/wechat/window.py)."""
+        if not isinstance(settings, WechatSettings):
+            raise TypeError(f"wechat settings expected, got {type(settings).__name__}")
+        return WechatLimits(settings, store.deliveries)
 
 
 CHANNEL = WechatChannel

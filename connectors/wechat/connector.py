@@ -15,26 +15,25 @@ import asyncio
 import logging
 from typing import Any
 
-from bot.config import WechatSection
-from bot.store.deliveries import Deliveries
 from connectors.channel import ChannelServices
 from connectors.outbox import Outbox
 from connectors.wechat.api import WechatApi
 from connectors.wechat.protocol import CHANNEL, Inbound, as_text, passive_text
 from connectors.wechat.replay import ReplayGuard
 from connectors.wechat.sender import WechatSender
+from connectors.wechat.settings import WechatSettings
 
 log = logging.getLogger(__name__)
 SUCCESS = "success"  # WeChat's "received, nothing to show"
 
 
 class WechatConnector:
-    def __init__(self, settings: WechatSection, services: ChannelServices) -> None:
+    def __init__(self, settings: WechatSettings, services: ChannelServices) -> None:
         assert settings.app_id and settings.app_secret and settings.token
         self.settings = settings
         self.engine = services.engine
         self.store = services.store
-        self.deliveries = Deliveries(services.store.db)
+        self.deliveries = services.store.deliveries
         self.api = WechatApi(
             settings.api_base,
             settings.app_id,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from bot import clock
-from bot.config import WechatSection
 from bot.store.deliveries import Deliveries, DueDelivery
 from connectors.channel import OutputChannel
 from connectors.outbox import Undeliverable
 from connectors.wechat.api import WechatApi
 from connectors.wechat.protocol import CHANNEL, as_text
+from connectors.wechat.settings import WechatSettings
 from connectors.wechat.window import window_of
 
 
@@ -19,7 +19,7 @@ class WechatSender(OutputChannel):
     channel = CHANNEL
     label = "WeChat"
 
-    def __init__(self, api: WechatApi, deliveries: Deliveries, settings: WechatSection) -> None:
+    def __init__(self, api: WechatApi, deliveries: Deliveries, settings: WechatSettings) -> None:
         self.api = api
         self.deliveries = deliveries
         self.settings = settings

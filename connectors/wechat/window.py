@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.config import WechatSection
 from bot.store.deliveries import Deliveries
-from connectors.wechat.protocol import CHANNEL
+from connectors.wechat.protocol import CHANNEL, MAX_TEXT_CHARS
+from connectors.wechat.settings import WechatSettings
+from handoff.channel_limits import MessagingWindow
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Window:
 async def window_of(
     deliveries: Deliveries,
     customer_id: str,
-    settings: WechatSection,
+    settings: WechatSettings,
     now: datetime,
     *,
     queued: bool = False,
@@ -56,3 +57,26 @@ async def window_of(
     closes = last + timedelta(hours=settings.window_hours)
     remaining = 0 if now >= closes else max(0, settings.window_messages - used)
     return Window(last, closes, remaining)
+
+
+class WechatLimits:
+    """WeChat's rules for agents' messages (handoff.channel_limits.ChannelLimits): the window
+    above, read from the deliveries, and the length of one text. Known whether or not WeChat
+    is enabled: its conversations stay in the console after it is turned off."""
+
+    name = CHANNEL
+    max_text_chars = MAX_TEXT_CHARS
+
+    def __init__(self, settings: WechatSettings, deliveries: Deliveries) -> None:
+        self.settings = settings
+        self.deliveries = deliveries
+
+    async def messaging_window(self, customer_id: str, now: datetime) -> MessagingWindow:
+        window = await window_of(self.deliveries, customer_id, self.settings, now, queued=True)
+        return MessagingWindow(
+            CHANNEL,
+            window.last_customer_at,
+            window.closes_at,
+            window.remaining,
+            window.why_closed(now),
+        )

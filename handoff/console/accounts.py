@@ -2,7 +2,7 @@
 
 A session is a random token in an HttpOnly cookie; the database keeps only its SHA-256, with the
 CSRF token that every state-changing request must echo in a header. Sessions live in the
-database, so any server instance can check any login.
+database (bot/store/accounts.py), so any server instance can check any login.
 """
 
 from __future__ import annotations
@@ -17,17 +17,11 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.errors import InputError, RelaydeskError
-from bot.store import models as m
-from bot.store.agents import agent_row
 from bot.store.records import AgentRecord
 from bot.store.sql_store import SqlStore
-from bot.store.tables import agent_record as _agent
-from bot.store.tables import utc as _utc
 
 T = TypeVar("T")
 MIN_PASSWORD_CHARS = 10
@@ -83,53 +77,26 @@ class Accounts:
                 f"a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
             )
         hashed = await self._cpu(self.hasher.hash, password)
-
-        def work(s: Session) -> None:
-            row = agent_row(s, username)
-            row.password_hash, row.failed_logins, row.locked_until = hashed, 0, None
-            s.execute(delete(m.AgentSession).where(m.AgentSession.agent_id == row.id))
-            s.commit()
-
-        await self.store.db.run(work)
+        await self.store.accounts.set_password_hash(username, hashed)
 
     async def login(self, username: str, password: str) -> Login:
         now = clock.now()
-
-        def load(s: Session) -> tuple[AgentRecord, str | None, datetime | None] | None:
-            row = s.scalar(select(m.Agent).where(m.Agent.username == username))
-            if row is None:
-                return None
-            return _agent(row), row.password_hash, _utc(row.locked_until)
-
-        found = await self.store.db.run(load)
+        found = await self.store.accounts.credentials(username)
         if found is None:
             await self._cpu(self._verify, self._decoy, password)
             raise LoginError("wrong username or password")
-        agent, hashed, locked_until = found
-        if locked_until is not None and locked_until > now:
-            raise LockedError(locked_until)
+        agent, hashed = found.agent, found.password_hash
+        if found.locked_until is not None and found.locked_until > now:
+            raise LockedError(found.locked_until)
         if hashed is None or not await self._cpu(self._verify, hashed, password):
-            await self.store.db.run(lambda s: self._failed(s, agent.id, now))
+            await self.store.accounts.record_failure(
+                agent.id, now, max_failures=self.max_failures, lockout=self.lockout
+            )
             raise LoginError("wrong username or password")
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-
-        def start(s: Session) -> None:
-            row = s.get(m.Agent, agent.id)
-            assert row is not None
-            row.failed_logins, row.locked_until = 0, None
-            s.add(
-                m.AgentSession(
-                    id=_digest(token),
-                    agent_id=agent.id,
-                    csrf=csrf,
-                    created_at=now,
-                    expires_at=now + self.session_for,
-                )
-            )
-            s.execute(delete(m.AgentSession).where(m.AgentSession.expires_at < now))
-            s.commit()
-
-        await self.store.db.run(start)
+        await self.store.accounts.start_session(
+            agent.id, _digest(token), csrf, now, now + self.session_for
+        )
         return Login(agent, token, csrf)
 
     def _verify(self, hashed: str, password: str) -> bool:
@@ -138,40 +105,11 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             return False
 
-    def _failed(self, s: Session, agent_id: str, now: datetime) -> None:
-        """Count a failure in a row; the fifth locks the account for the lockout period."""
-        row = s.get(m.Agent, agent_id)
-        assert row is not None
-        row.failed_logins = (row.failed_logins or 0) + 1
-        if row.failed_logins >= self.max_failures:
-            row.locked_until, row.failed_logins = now + self.lockout, 0
-        s.commit()
-
     async def session(self, token: str) -> tuple[AgentRecord, str] | None:
         """The agent and CSRF token of a live session, or None."""
         if not token or len(token) > 100:
             return None
-        now = clock.now()
-
-        def work(s: Session) -> tuple[AgentRecord, str] | None:
-            row = s.execute(
-                select(m.AgentSession, m.Agent)
-                .join(m.Agent, m.Agent.id == m.AgentSession.agent_id)
-                .where(m.AgentSession.id == _digest(token))
-            ).first()
-            if row is None:
-                return None
-            session, agent = row
-            expires = _utc(session.expires_at)
-            if expires is None or expires <= now:
-                return None
-            return _agent(agent), session.csrf
-
-        return await self.store.db.run(work)
+        return await self.store.accounts.session(_digest(token), clock.now())
 
     async def logout(self, token: str) -> None:
-        def work(s: Session) -> None:
-            s.execute(delete(m.AgentSession).where(m.AgentSession.id == _digest(token)))
-            s.commit()
-
-        await self.store.db.run(work)
+        await self.store.accounts.end_session(_digest(token))

@@ -20,7 +20,6 @@ from bot.errors import InputError
 from bot.http.json_body import read_object
 from bot.http.keys import CONFIG
 from bot.knowledge.base import KnowledgeError, Resolution
-from bot.store.deliveries import Deliveries
 from bot.store.errors import NotFoundError
 from bot.store.records import AgentRecord, ConversationRecord
 from bot.store.sql_store import SqlStore
@@ -317,7 +316,7 @@ async def transcript(request: web.Request) -> web.Response:
     names = await agent_names(store)
     out = [message_json(m, conv.channel, names) for m in messages]
     if conv.channel in PUSHED_CHANNELS:  # did each message reach the customer's app?
-        states = await Deliveries(store.db).states(conv.id)
+        states = await store.deliveries.states(conv.id)
         for item in out:
             state = states.get(item["id"])
             item["delivery"] = asdict(state) if state else None

@@ -102,6 +102,19 @@ def test_bad_config_names_the_key(project: Path, tmp_path: Path) -> None:
     assert "server.prt: unknown key" in res.stderr
 
 
+def test_bad_channel_section_is_named_before_any_model_loads(project: Path, tmp_path: Path) -> None:
+    # Channel sections are validated by each channel's own settings model; every command still
+    # refuses a bad key at once, before training or loading anything.
+    cfg = tmp_path / "config.yml"
+    text = (project / "config.yml").read_text("utf-8")
+    assert "\n  telegram:\n" in text
+    cfg.write_text(text.replace("\n  telegram:\n", "\n  telegram:\n    bogus_key: 1\n", 1))
+    res = run_cli("train", "--config", str(cfg), "--out", str(tmp_path / "m"), cwd=project)
+    assert res.returncode == 1
+    assert "connectors.telegram.bogus_key: unknown key" in res.stderr
+    assert not (tmp_path / "m").exists()
+
+
 def test_parse_refuses_text_over_the_limit(project: Path) -> None:
     res = run_cli("parse", "x" * 4001, cwd=project)
     assert res.returncode == 1

@@ -15,6 +15,7 @@ from bot.pipeline_config.params import (
     LogisticRegressionParams,
     SpacyTokenizerParams,
 )
+from connectors.registry import channel_settings, secrets
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,8 +27,10 @@ def raw(**sections: Any) -> dict[str, Any]:
 
 
 def config_error(raw_config: Any, env: dict[str, str] | None = None) -> str:
+    """The error of a config, as start-up reports it: the file, then each channel's section
+    by the channel's own settings model (connectors/registry.py)."""
     with pytest.raises(ConfigError) as info:
-        config_from_dict(raw_config, env={} if env is None else env)
+        channel_settings(config_from_dict(raw_config, env={} if env is None else env))
     return str(info.value)
 
 
@@ -111,19 +114,20 @@ def test_env_reference_is_replaced_from_the_given_mapping() -> None:
         ),
         env={"TG_TOKEN": "123:abc"},
     )
-    assert config.connectors.telegram.token == "123:abc"
-    assert config.connectors.telegram.webhook_url == "https://x/123:abc!"
+    telegram: Any = channel_settings(config)["telegram"]
+    assert telegram.token == "123:abc"
+    assert telegram.webhook_url == "https://x/123:abc!"
 
 
 def test_a_messaging_app_enabled_without_its_secrets_names_the_missing_key() -> None:
-    with pytest.raises(ConfigError, match=r"connectors.telegram.*token: required"):
-        config_from_dict(raw(connectors={"telegram": {"enabled": True, "token": ""}}))
-    with pytest.raises(ConfigError, match="secret_token: required in webhook mode"):
-        config_from_dict(
-            raw(connectors={"telegram": {"enabled": True, "token": "1:a", "mode": "webhook"}})
-        )
-    with pytest.raises(ConfigError, match="app_id, app_secret: required"):
-        config_from_dict(raw(connectors={"wechat": {"enabled": True, "token": "t"}}))
+    message = config_error(raw(connectors={"telegram": {"enabled": True, "token": ""}}))
+    assert re.search(r"connectors.telegram.*token: required", message)
+    message = config_error(
+        raw(connectors={"telegram": {"enabled": True, "token": "1:a", "mode": "webhook"}})
+    )
+    assert "secret_token: required in webhook mode" in message
+    message = config_error(raw(connectors={"wechat": {"enabled": True, "token": "t"}}))
+    assert "app_id, app_secret: required" in message
 
 
 def test_env_reference_inside_pipeline_lists_is_replaced() -> None:
@@ -416,10 +420,9 @@ def test_a_rasa_config_with_one_language_and_policies_loads() -> None:
 
 
 def test_an_empty_widget_secret_from_the_environment_means_none() -> None:
-    from bot.config import config_from_dict
-
     config = config_from_dict(raw(connectors={"web": {"identity_secret": ""}}))
-    assert config.connectors.web.identity_secret is None
+    web: Any = channel_settings(config)["web"]
+    assert web.identity_secret is None
     message = config_error(raw(connectors={"web": {"identity_secret": "short"}}))
     assert "connectors.web.identity_secret" in message
 
@@ -429,11 +432,12 @@ def test_an_empty_widget_secret_from_the_environment_means_none() -> None:
 
 def test_the_privacy_and_replay_settings_have_safe_defaults() -> None:
     config = config_from_dict(raw())
+    channels: Any = channel_settings(config)
     assert config.privacy.mask_transcripts is False
-    assert config.connectors.wechat.timestamp_window_seconds == 300
-    assert config.connectors.web.identity_max_age_seconds == 86_400
-    assert config.connectors.web.legacy_identity_hash is False
-    assert config.connectors.telegram.polling_lease_seconds == 10
+    assert channels["wechat"].timestamp_window_seconds == 300
+    assert channels["web"].identity_max_age_seconds == 86_400
+    assert channels["web"].legacy_identity_hash is False
+    assert channels["telegram"].polling_lease_seconds == 10
 
 
 @pytest.mark.parametrize(
@@ -476,7 +480,7 @@ def test_the_secrets_of_a_config_are_listed_for_the_log_to_redact() -> None:
             server={"redis_url": "redis://:redis-password@cache:6379/0"},
         )
     )
-    assert set(config.secrets()) == {
+    assert set(secrets(config)) == {
         "123:tg-token",
         "hook-secret",
         "wx-token",
@@ -485,4 +489,4 @@ def test_the_secrets_of_a_config_are_listed_for_the_log_to_redact() -> None:
         "pg-password",
         "redis-password",
     }
-    assert config_from_dict(raw()).secrets() == []
+    assert secrets(config_from_dict(raw())) == []

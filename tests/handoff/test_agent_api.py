@@ -3,7 +3,11 @@ over, replies and resolves, and the customer rates."""
 
 from __future__ import annotations
 
-from tests.apps import AppFactory, store_of
+from datetime import UTC, datetime, timedelta
+
+from bot.clock import SimulatedClock, use_clock
+from bot.server.context import CONTEXT
+from tests.apps import AppFactory, ask_for_a_person, store_of
 
 
 async def test_without_a_login_the_header_is_not_enough_outside_development(
@@ -86,3 +90,47 @@ async def test_an_agent_takes_over_replies_and_resolves(
     profile = await (await client.get(f"/api/agent/customers/{customer_id}", headers=amy)).json()
     assert profile["conversations"][0]["status"] == "resolved"
     assert any(m["text"] == "5 很满意" for m in profile["history"])
+
+
+async def test_a_wechat_conversation_shows_its_window_though_wechat_is_not_configured(
+    make_client: AppFactory,
+) -> None:
+    """The window is a property of the channel kind: a WeChat conversation shows it to agents
+    (and a closed one refuses a send) whether or not this server runs WeChat."""
+    client = await make_client(dev_agent_api=True)  # the repository's config: WeChat off
+    assert "wechat" not in client.app[CONTEXT].channels
+    store = store_of(client)
+    await store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
+    amy = {"X-Relaydesk-Agent": "amy"}
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    with use_clock(SimulatedClock(start)) as clock:
+        wx = await client.app[CONTEXT].engine.handle("wechat", "o-wx-7", "转人工")
+        rest = await ask_for_a_person(client, "c7")
+        for m in await store.messages.of(wx.conversation_id):
+            if m.sender != "customer":  # the bot's replies went back in the webhook's answer
+                await store.deliveries.sent(m.id, via="passive")
+        claim = f"/api/agent/conversations/{wx.conversation_id}/claim"
+        assert (await client.post(claim, headers=amy)).status == 200
+        view = f"/api/agent/conversations/{wx.conversation_id}"
+        window = (await (await client.get(view, headers=amy)).json())["channel_window"]
+        # The "agent joined" notice is queued for the customer-service API: 4 of 5 left.
+        assert window == {
+            "channel": "wechat",
+            "last_customer_at": start.isoformat(),
+            "closes_at": (start + timedelta(hours=48)).isoformat(),
+            "remaining": 4,
+            "open": True,
+            "closed_because": None,
+        }
+        other = await (await client.get(f"/api/agent/conversations/{rest}", headers=amy)).json()
+        assert other["channel_window"] is None  # REST has no window
+
+        clock.advance(49 * 3600)
+        closed = "WeChat's 48-hour window closed; the customer must write again first"
+        window = (await (await client.get(view, headers=amy)).json())["channel_window"]
+        assert (window["remaining"], window["open"], window["closed_because"]) == (0, False, closed)
+        refused = await client.post(f"{view}/send", headers=amy, json={"text": "Still there?"})
+        assert refused.status == 409
+        body = await refused.json()
+        assert body["message"] == closed and body["channel_window"]["closed_because"] == closed
+    assert all(m.text != "Still there?" for m in await store.messages.of(wx.conversation_id))

@@ -6,12 +6,14 @@ each must survive. The delivery ledger, unfinished turns and masking have module
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
 
 from bot.errors import InputError
+from bot.store.accounts import Credentials
 from bot.store.errors import NotFoundError
 from bot.store.sql_store import SqlStore
 
@@ -502,3 +504,60 @@ async def test_only_a_resolved_unrated_conversation_awaits_a_rating(store: SqlSt
     assert waiting is not None and waiting.id == conv.id
     await store.ratings.add(conv.id, 4)
     assert await store.ratings.awaiting(c.id, "web") is None
+
+
+# -- accounts (console logins) ---------------------------------------------------------------------
+async def test_a_password_hash_is_set_and_read_back_and_ends_the_agents_sessions(
+    store: SqlStore,
+) -> None:
+    amy = await store.agents.add("amy", "Amy")
+    assert await store.accounts.credentials("nobody") is None
+    fresh = await store.accounts.credentials("amy")
+    assert fresh == Credentials(amy, None, None)
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    await store.accounts.start_session(amy.id, "d1", "csrf-1", now, now + timedelta(hours=1))
+    await store.accounts.set_password_hash("amy", "$argon2id$hash")
+    found = await store.accounts.credentials("amy")
+    assert found is not None and found.password_hash == "$argon2id$hash"
+    assert await store.accounts.session("d1", now) is None  # a new password logs everyone out
+    with pytest.raises(NotFoundError):
+        await store.accounts.set_password_hash("nobody", "$argon2id$hash")
+
+
+async def test_failed_logins_lock_the_account_and_a_login_clears_them(store: SqlStore) -> None:
+    amy = await store.agents.add("amy", "Amy")
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    lockout = timedelta(minutes=15)
+    for _ in range(2):
+        await store.accounts.record_failure(amy.id, now, max_failures=3, lockout=lockout)
+    found = await store.accounts.credentials("amy")
+    assert found is not None and found.locked_until is None
+    await store.accounts.record_failure(amy.id, now, max_failures=3, lockout=lockout)
+    found = await store.accounts.credentials("amy")
+    assert found is not None and found.locked_until == now + lockout
+    # The count started again: two more failures do not lock it further.
+    later = now + timedelta(minutes=20)
+    for _ in range(2):
+        await store.accounts.record_failure(amy.id, later, max_failures=3, lockout=lockout)
+    await store.accounts.start_session(amy.id, "d1", "c", later, later + timedelta(hours=1))
+    await store.accounts.record_failure(amy.id, later, max_failures=3, lockout=lockout)
+    found = await store.accounts.credentials("amy")
+    assert found is not None and found.locked_until is None  # the login cleared both
+
+
+async def test_a_session_lives_until_it_expires_or_ends(store: SqlStore) -> None:
+    amy = await store.agents.add("amy", "Amy")
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    await store.accounts.start_session(amy.id, "d1", "csrf-1", now, now + hour)
+    await store.accounts.start_session(amy.id, "d2", "csrf-2", now, now + hour)
+    assert await store.accounts.session("d1", now) == (amy, "csrf-1")
+    assert await store.accounts.session("d1", now + hour) is None  # expired
+    assert await store.accounts.session("nope", now) is None
+    await store.accounts.end_session("d2")
+    await store.accounts.end_session("d2")  # twice: nothing to end
+    assert await store.accounts.session("d2", now) is None
+    # A later login drops the expired sessions it finds.
+    await store.accounts.start_session(amy.id, "d3", "csrf-3", now + 2 * hour, now + 3 * hour)
+    assert await store.accounts.session("d1", now) is None
+    assert await store.accounts.session("d3", now + 2 * hour) == (amy, "csrf-3")

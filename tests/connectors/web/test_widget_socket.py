@@ -443,3 +443,25 @@ async def test_a_rating_client_id_is_checked_like_a_message_client_id(client: Cl
     await ws.send_json({"type": "rate", "score": 5, "client_id": "x" * 300})
     got = await round_trip(ws)
     assert [f["type"] for f in got] == ["error"], got
+
+
+async def test_a_telegram_link_is_refused_while_telegram_is_not_connected(client: Client) -> None:
+    """The `link` frame asks the Telegram channel (DeepLinking) for a t.me link: without
+    Telegram on this server the widget is told so, and the socket stays usable."""
+    ws, _ = await connect(client)
+    await ws.send_json({"type": "link", "channel": "wechat"})
+    wrong = await collect(ws, last_is("error"))
+    assert wrong[-1] == {
+        "type": "error",
+        "code": "bad_request",
+        "message": "'channel' must be \"telegram\"",
+    }
+    await ws.send_json({"type": "link", "channel": "telegram"})
+    off = await collect(ws, last_is("error"))
+    assert off[-1] == {
+        "type": "error",
+        "code": "unavailable",
+        "message": "Telegram is not connected on this server",
+    }
+    assert await round_trip(ws) == []
+    await ws.close()

@@ -1,39 +1,26 @@
-"""config.yml: read once at start-up, validated, then passed down.
-
-The file is Rasa-shaped (recipe, language, pipeline) plus relaydesk's own sections. Every error
-names the key it is about and, where there is a fixed set, the allowed values. Secrets are never
-written in the file: a value such as ``${TELEGRAM_TOKEN}`` is taken from the environment, which
-this module is the only one to read.
+"""The sections of config.yml as pydantic models: what each key means, its default and its
+allowed values. Reading and checking the file is bot/config/loading.py.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import re
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from bot.errors import ConfigError
-from bot.pipeline_config import rasa_config
-from bot.pipeline_config.params import DEFAULT_PIPELINE, PARAMS, SentenceEmbeddingParams
+from bot.pipeline_config.params import SentenceEmbeddingParams
 
-log = logging.getLogger(__name__)
 Language = Literal["zh", "en"]
 _BOTH: tuple[Language, ...] = ("zh", "en")
-_ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
@@ -217,31 +204,6 @@ class HandoffSection(_Section):
         return self
 
 
-class WebSection(_Section):
-    """The web-chat widget."""
-
-    enabled: bool = True
-    # HMAC-SHA256 key for `user_hash` = HMAC(identity_secret, f"{user_id}:{user_ts}"): the host
-    # site proves who its logged-in visitor is, and when it said so (user_ts, Unix seconds).
-    # Unset: only anonymous visitors. Keep it in the environment.
-    identity_secret: str | None = Field(None, min_length=16)
-    # How old a signed identity may be. The widget sends it again on every reconnect, so it
-    # must outlive an open tab; a day covers a working day and makes a leaked hash (a cached
-    # page, a shared screenshot) useless by the next.
-    identity_max_age_seconds: int = Field(86_400, ge=60, le=30 * 86_400)
-    # Also accept the old form without a time, user_hash = HMAC(identity_secret, user_id), which
-    # never expires. Only while host pages move to the signed time; off by default.
-    legacy_identity_hash: bool = False
-    # Origins allowed to open the widget socket (the sites embedding it); [] allows any.
-    allowed_origins: list[str] = Field(default_factory=list)
-    max_text_chars: int = Field(4000, ge=1, le=20000)
-
-    @field_validator("identity_secret", mode="before")
-    @classmethod
-    def _unset_when_empty(cls, value: Any) -> Any:
-        return None if value == "" else value  # ${RELAYDESK_WEB_SECRET:-} with it unset
-
-
 class ConsoleSection(_Section):
     """The agent console."""
 
@@ -253,89 +215,6 @@ class ConsoleSection(_Section):
     # Cookies marked Secure; turn off only for plain-HTTP development on localhost.
     secure_cookies: bool = False
     canned_responses: str = "canned.yml"
-
-
-class DeliverySettings(_Section):
-    """Retries of outbound messages on pushed channels (Telegram, WeChat)."""
-
-    max_attempts: int = Field(6, ge=1, le=50)
-    first_backoff_seconds: float = Field(1.0, gt=0, le=600)
-    max_backoff_seconds: float = Field(60.0, gt=0, le=3600)
-    request_timeout_seconds: float = Field(10.0, gt=0, le=120)
-
-
-def _no_empty(value: Any) -> Any:
-    return None if value == "" else value
-
-
-class TelegramSection(_Section):
-    """A Telegram bot, through python-telegram-bot. The token comes from the environment."""
-
-    enabled: bool = False
-    token: str | None = None
-    mode: Literal["webhook", "polling"] = "polling"
-    # Webhook mode: the public HTTPS address Telegram posts to (ending in /webhooks/telegram),
-    # registered with setWebhook at start-up when given, and the secret Telegram sends back in
-    # X-Telegram-Bot-Api-Secret-Token (1-256 of A-Z, a-z, 0-9, _ and -).
-    webhook_url: str | None = None
-    secret_token: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
-    polling_timeout_seconds: int = Field(30, ge=0, le=50)
-    # With several instances (server.redis_url), one polls at a time: it holds a Redis lease of
-    # this length, renewed at a third of it; when the holder dies another takes over after it.
-    polling_lease_seconds: float = Field(10.0, ge=1, le=300)
-    # The Bot API server; only a local Bot API server or a test stand-in changes it.
-    base_url: str = "https://api.telegram.org/bot"
-    base_file_url: str = "https://api.telegram.org/file/bot"
-    link_code_minutes: int = Field(30, ge=1, le=24 * 60)
-    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-
-    _empty = field_validator("token", "webhook_url", "secret_token", mode="before")(_no_empty)
-
-    @model_validator(mode="after")
-    def _complete(self) -> TelegramSection:
-        if self.enabled and not self.token:
-            raise ValueError("token: required when telegram is enabled (e.g. ${TELEGRAM_TOKEN})")
-        if self.enabled and self.mode == "webhook" and not self.secret_token:
-            raise ValueError("secret_token: required in webhook mode")
-        return self
-
-
-class WechatSection(_Section):
-    """A WeChat Official Account: the message webhook and the customer-service message API."""
-
-    enabled: bool = False
-    token: str | None = None  # the Token set in the Official Account's server settings
-    app_id: str | None = None
-    app_secret: str | None = None
-    api_base: str = "https://api.weixin.qq.com"
-    # WeChat waits 5 s for the webhook's answer; reply in it only if the bot is done by then.
-    passive_reply_seconds: float = Field(4.5, gt=0, lt=5)
-    # A signed request whose timestamp is further than this from now is refused (403): a
-    # captured request stops working after it. Within it, a signature is used for one request
-    # only (WeChat's own retries of that request excepted).
-    timestamp_window_seconds: int = Field(300, ge=30, le=3600)
-    # After the customer's last message, the customer-service API may send this many messages
-    # within this many hours.
-    window_hours: float = Field(48, gt=0)
-    window_messages: int = Field(5, ge=1)
-    delivery: DeliverySettings = Field(default_factory=DeliverySettings)
-
-    _empty = field_validator("token", "app_id", "app_secret", mode="before")(_no_empty)
-
-    @model_validator(mode="after")
-    def _complete(self) -> WechatSection:
-        if self.enabled:
-            missing = [k for k in ("token", "app_id", "app_secret") if not getattr(self, k)]
-            if missing:
-                raise ValueError(f"{', '.join(missing)}: required when wechat is enabled")
-        return self
-
-
-class ConnectorsSection(_Section):
-    rest: dict[str, Any] = Field(default_factory=lambda: {"enabled": True})
-    web: WebSection = Field(default_factory=WebSection)
-    telegram: TelegramSection = Field(default_factory=TelegramSection)
-    wechat: WechatSection = Field(default_factory=WechatSection)
 
 
 class PrivacySection(_Section):
@@ -415,28 +294,27 @@ class Config(_Section):
     knowledge: KnowledgeSection = Field(default_factory=KnowledgeSection)
     dialogue: DialogueSection = Field(default_factory=DialogueSection)
     handoff: HandoffSection = Field(default_factory=HandoffSection)
-    connectors: ConnectorsSection = Field(default_factory=ConnectorsSection)
+    # Each channel's section, validated by the channel's own settings model when the server or
+    # a command starts (connectors/registry.py): a new channel needs nothing here.
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     console: ConsoleSection = Field(default_factory=ConsoleSection)
     privacy: PrivacySection = Field(default_factory=PrivacySection)
     storage: StorageSection = Field(default_factory=StorageSection)
     server: ServerSection = Field(default_factory=ServerSection)
 
-    # Where the file was, so relative paths in it resolve against it rather than the cwd.
+    # Where the file was, so relative paths in it resolve against it rather than the cwd, and
+    # what errors found later (a channel's section) call it.
     base_dir: str = "."
+    source: str = "config.yml"
 
     def path(self, value: str) -> Path:
         p = Path(value)
         return p if p.is_absolute() else Path(self.base_dir) / p
 
     def secrets(self) -> list[str]:
-        """The credentials in this config, so the log can redact them wherever they turn up."""
-        tg, wx = self.connectors.telegram, self.connectors.wechat
+        """The credentials in this config, so the log can redact them wherever they turn up;
+        the channels' own are listed by their settings (connectors.registry.secrets)."""
         values = [
-            tg.token,
-            tg.secret_token,
-            wx.token,
-            wx.app_secret,
-            self.connectors.web.identity_secret,
             urlsplit(self.storage.url).password,
             urlsplit(self.server.redis_url).password if self.server.redis_url else None,
         ]
@@ -450,125 +328,3 @@ class Config(_Section):
     def pipeline_spec(self) -> list[dict[str, Any]]:
         """The pipeline as plain data: part of the model fingerprint and metadata."""
         return [{"name": c.name, **c.params.model_dump()} for c in self.pipeline]
-
-
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """Read and validate config.yml; raise ConfigError naming the bad key."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p}: no such config file")
-    if p.stat().st_size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{p}: config file is larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else "?"
-        raise ConfigError(f"{p}:{line}: invalid YAML: {exc.problem}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{p}: cannot read: {exc}") from exc
-    return config_from_dict(raw, source=str(p), base_dir=str(p.resolve().parent), env=env)
-
-
-def config_from_dict(
-    raw: Any,
-    *,
-    source: str = "config.yml",
-    base_dir: str = ".",
-    env: Mapping[str, str] | None = None,
-) -> Config:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of sections")
-    resolved = _substitute_env(raw, os.environ if env is None else env, source, "")
-    if isinstance(resolved.get("language"), str):  # Rasa writes a single language as a string
-        resolved["language"] = [resolved["language"]]
-    if resolved.get("policies"):
-        log.warning("%s: policies: Rasa dialogue policies are ignored by relaydesk", source)
-    for key in sorted(RASA_ONLY_KEYS & set(resolved)):
-        log.warning("%s: %s: a Rasa setting relaydesk has no use for; ignored", source, key)
-        del resolved[key]
-    resolved["pipeline"] = _pipeline(resolved.get("pipeline"), source)
-    resolved["base_dir"] = base_dir
-    try:
-        return Config.model_validate(resolved)
-    except ValidationError as exc:
-        raise ConfigError(_format_validation(exc, source)) from exc
-
-
-def _pipeline(raw: Any, source: str) -> list[dict[str, Any]]:
-    if raw is None or raw == []:
-        # Rasa picks a default pipeline when none is given (`rasa init` writes it commented
-        # out); so does relaydesk: its own.
-        log.info("%s: pipeline: none given; using relaydesk's default pipeline", source)
-        raw = [dict(c) for c in DEFAULT_PIPELINE]
-    if not isinstance(raw, list):
-        raise ConfigError(f"{source}: pipeline: must be a list of components")
-    translation = rasa_config.translate(raw, source)
-    for level, message in translation.messages:
-        log.log(level, "%s", message)
-    out = []
-    for step in translation.pipeline:
-        try:
-            out.append({"name": step.name, "params": PARAMS[step.name].model_validate(step.params)})
-        except ValidationError as exc:
-            where = f"pipeline[{step.index}] ({step.name})"
-            raise ConfigError(_format_validation(exc, source, prefix=where)) from exc
-    return out
-
-
-def _substitute_env(value: Any, env: Mapping[str, str], source: str, key: str) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: _substitute_env(v, env, source, f"{key}.{k}" if key else str(k))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_substitute_env(v, env, source, f"{key}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, str) and "${" in value:
-
-        def repl(m: re.Match[str]) -> str:
-            name, default = m.group("name"), m.group("default")
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            raise ConfigError(
-                f"{source}: {key}: environment variable {name} is not set "
-                f"(write ${{{name}:-default}} to give a default)"
-            )
-
-        return _ENV_REF.sub(repl, value)
-    return value
-
-
-def _format_validation(exc: ValidationError, source: str, prefix: str = "") -> str:
-    lines = []
-    for err in exc.errors():
-        loc = prefix
-        for part in err["loc"]:
-            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-            allowed = _allowed_keys(exc.title, err["loc"])
-            if allowed:
-                msg += f"; allowed: {', '.join(allowed)}"
-        elif err["type"] == "literal_error":
-            expected = (err.get("ctx") or {}).get("expected", "")
-            msg = f"got {err.get('input')!r}; allowed: {expected}"
-        lines.append(f"{source}: {loc}: {msg}")
-    return "\n".join(lines)
-
-
-def _allowed_keys(title: str, loc: tuple[Any, ...]) -> list[str]:
-    """The keys a section accepts, so an 'unknown key' error can list the right ones."""
-    model: Any = PARAMS.get(title) or {m.__name__: m for m in PARAMS.values()}.get(title) or Config
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None or not isinstance(field.annotation, type):
-            return []
-        if not issubclass(field.annotation, BaseModel):
-            return []
-        model = field.annotation
-    return sorted(k for k in model.model_fields if k != "base_dir")

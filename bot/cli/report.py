@@ -1,0 +1,54 @@
+"""`relaydesk report`: the monthly service report (HTML, charts, CSVs) from the database."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from bot.cli.common import read_config
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.analytics.inputs import analyser_of, categories_of, embedder_of
+    from bot.analytics.metrics import Settings
+    from bot.analytics.report import write_report
+    from bot.analytics.summary import Period, summarize
+    from bot.store.sql_store import SqlStore
+
+    started = time.perf_counter()
+    config = read_config(args)
+    period = Period.month(args.month)
+    nlu = None
+    if not args.no_model:
+        from bot.nlu.pipeline import load_for_config
+
+        nlu = load_for_config(config, None)
+
+    async def run() -> dict[str, object]:
+        store = await SqlStore.open(args.db or config.storage.url, base_dir=config.base_dir)
+        try:
+            return await summarize(
+                store.db,
+                period,
+                settings=Settings(sla_seconds=config.console.first_response_sla_seconds),
+                categories=categories_of(Path(config.path(config.knowledge.path))),
+                embed=embedder_of(nlu),
+                analyse=analyser_of(nlu),
+            )
+        finally:
+            await store.close()
+
+    summary = asyncio.run(run())
+    out = Path(args.out)
+    written = write_report(summary, out, f"relaydesk service report {args.month}")
+    totals = summary["totals"]
+    assert isinstance(totals, dict)
+    print(
+        f"{args.month}: {totals['conversations']} conversations, containment "
+        f"{totals['containment_rate']}, CSAT {totals['csat_rate']}; wrote {len(written)} files "
+        f"to {out} in {time.perf_counter() - started:.1f} s"
+    )
+    return 0

@@ -1,0 +1,89 @@
+"""The facts a reply quotes about the customer's order or ticket, looked up by the numbers
+the customer gave, in the words of the customer's language.
+
+The policy (bot/dialogue/policy.py) decides whether to tell them; these fill the reply's
+template values (`status_text`, `tracking_text`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.dialogue.orders import Order, OrderLookup
+from bot.store.errors import NotFoundError
+from bot.store.tickets import Tickets
+
+ORDER_STATUS_TEXT = {
+    "zh": {
+        "paid": "已付款，待发货",
+        "shipped": "已发货",
+        "delivered": "已签收",
+        "cancelled": "已取消",
+    },
+    "en": {
+        "paid": "paid, waiting to ship",
+        "shipped": "shipped",
+        "delivered": "delivered",
+        "cancelled": "cancelled",
+    },
+}
+
+# Couriers as Chinese customers know them (the order system stores the English names).
+COURIER_ZH = {
+    "SF Express": "顺丰速运",
+    "JD Logistics": "京东物流",
+    "EMS": "中国邮政 EMS",
+    "YTO Express": "圆通速递",
+    "ZTO Express": "中通快递",
+    "STO Express": "申通快递",
+    "Yunda Express": "韵达快递",
+    "DHL": "DHL",
+}
+
+
+async def order_facts(orders: OrderLookup, order_id: str, language: str) -> dict[str, Any] | None:
+    """The order's items, status and tracking as a reply tells them; None when unknown."""
+    found = await orders.find(order_id)
+    if found is None:
+        return None
+    labels = ORDER_STATUS_TEXT["en" if language == "en" else "zh"]
+    return {
+        "order_id": found.order_id,
+        "items": found.items,
+        "status_text": labels.get(found.status, found.status),
+        "tracking_text": tracking_text(found, language),
+    }
+
+
+async def ticket_facts(tickets: Tickets, said: str) -> tuple[str, dict[str, Any] | None]:
+    """The ticket number as the customer meant it ("t 12" -> "T-12"), and the ticket's state
+    as a reply tells it; None when there is no such ticket."""
+    number = said.upper().replace(" ", "-")
+    if not number.startswith("T-"):
+        number = "T-" + number[1:].lstrip("-")
+    try:
+        t = await tickets.get(number)
+    except NotFoundError:
+        return number, None
+    return number, {
+        "number": t.number,
+        "subject": t.subject,
+        "status_text": t.status,
+        "updated": t.updated_at.strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def tracking_text(order: Order, language: str) -> str:
+    """Who carries the order and when it arrives, or when a paid order ships; "" if unknown."""
+    if order.tracking:
+        if language == "en":
+            return f"{order.courier} tracking number {order.tracking}, expected {order.eta}."
+        courier = COURIER_ZH.get(order.courier or "", order.courier)
+        return f"{courier}运单号 {order.tracking}，预计 {order.eta} 送达。"
+    if order.eta and order.status == "paid":
+        return (
+            f"Expected to ship by {order.eta}."
+            if language == "en"
+            else f"预计 {order.eta} 前发货。"
+        )
+    return ""
