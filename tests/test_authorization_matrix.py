@@ -28,16 +28,21 @@ from tests.apps import (
     login,
     store_of,
 )
+from tests.kit.clients import SENDER_TOKEN
 
-ANON, CUSTOMER, AGENT, OTHER, SUPER, ADMIN = (
+# "customer" is the REST customer of chat a, holding the sender token the webhook handed them;
+# "other_customer" is chat b's customer, holding theirs.
+ANON, CUSTOMER, OTHER_CUSTOMER, AGENT, OTHER, SUPER, ADMIN = (
     "anonymous",
     "customer",
+    "other_customer",
     "agent_after_sales",
     "agent_billing",
     "supervisor",
     "admin",
 )
-PRINCIPALS = (ANON, CUSTOMER, AGENT, OTHER, SUPER, ADMIN)
+PRINCIPALS = (ANON, CUSTOMER, OTHER_CUSTOMER, AGENT, OTHER, SUPER, ADMIN)
+CUSTOMERS = (CUSTOMER, OTHER_CUSTOMER)
 LOGGED_IN = (AGENT, OTHER, SUPER, ADMIN)
 ACCOUNTS = {  # principal -> (username, fields for store.agents.add)
     AGENT: ("amy", {"skills": ["after_sales"]}),
@@ -68,12 +73,20 @@ def public(status: int = 200, **kw: Any) -> Row:
 
 def agents(ok: int = 200, *, other: int | None = None, **kw: Any) -> Row:
     """Logged-in agents only: 401 for anonymous and customers."""
-    expect = {ANON: 401, CUSTOMER: 401, AGENT: ok, OTHER: ok if other is None else other}
+    expect = {ANON: 401, CUSTOMER: 401, OTHER_CUSTOMER: 401}
+    expect |= {AGENT: ok, OTHER: ok if other is None else other}
     return Row({**expect, SUPER: ok, ADMIN: ok}, **kw)
 
 
 def supervisors(**kw: Any) -> Row:
-    return Row({ANON: 401, CUSTOMER: 401, AGENT: 403, OTHER: 403, SUPER: 200, ADMIN: 200}, **kw)
+    expect = {ANON: 401, CUSTOMER: 401, OTHER_CUSTOMER: 401, AGENT: 403, OTHER: 403}
+    return Row({**expect, SUPER: 200, ADMIN: 200}, **kw)
+
+
+def sender_token_holder(**kw: Any) -> Row:
+    """Only the customer holding the sender's token (chat a's): nobody who merely names the
+    sender, another customer with their own token, or an agent's session."""
+    return Row({p: 200 if p == CUSTOMER else 401 for p in PRINCIPALS}, **kw)
 
 
 CONV = "/api/agent/conversations/{cid}"
@@ -98,7 +111,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/version"): public(),
     ("POST", "/model/parse"): public(body={"text": "hello"}),
     ("POST", HOOK): public(body={"sender": "matrix-{principal}", "message": "hello"}),
-    ("GET", "/webhooks/rest/messages"): public(query="sender=matrix-{principal}"),
+    ("GET", "/webhooks/rest/messages"): sender_token_holder(query="sender=customer-a"),
     ("GET", "/console"): public(),
     ("GET", "/console/{name}"): public(),
     ("GET", "/console/dashboard"): public(),
@@ -144,6 +157,8 @@ class World:
     cid_a: str  # queued, after_sales
     cid_b: str  # queued, billing
     customer_a: str
+    # What each customer principal sends: their REST sender token.
+    customer_headers: dict[str, dict[str, str]] = field(default_factory=dict)
     fresh_count: int = 0
 
 
@@ -151,18 +166,29 @@ async def build_world(client: Client) -> World:
     for username, fields in (*ACCOUNTS.values(), ("lou", {"skills": ["after_sales"]})):
         await add_agent(client, username, max_concurrent=50, **fields)
     sessions = {p: await login(client, ACCOUNTS[p][0]) for p in LOGGED_IN}
-    cid_a = await ask_for_a_person(client, "customer-a")
-    cid_b = await ask_for_a_person(client, "customer-b")
+    cid_a, token_a = await ask_holding_token(client, "customer-a")
+    cid_b, token_b = await ask_holding_token(client, "customer-b")
     service = client.app[CONTEXT].handoff
     await service.transfer(cid_b, "billing")
     customer_a = (await store_of(client).conversations.get(cid_a)).customer_id
-    return World(sessions, cid_a, cid_b, customer_a)
+    held = {CUSTOMER: {SENDER_TOKEN: token_a}, OTHER_CUSTOMER: {SENDER_TOKEN: token_b}}
+    return World(sessions, cid_a, cid_b, customer_a, held)
+
+
+async def ask_holding_token(client: Client, sender: str) -> tuple[str, str]:
+    """`sender` asks the REST channel for a person; the conversation id and the sender token
+    the answer handed out, as a REST client keeps it."""
+    resp = await client.post(HOOK, json={"sender": sender, "message": "转人工"})
+    assert resp.headers["X-Relaydesk-Status"] == "queued", await resp.text()
+    last = (await resp.json())[-1]
+    assert last["custom"]["sender_token"] == resp.headers[SENDER_TOKEN]
+    return last["custom"]["conversation_id"], resp.headers[SENDER_TOKEN]
 
 
 def headers_for(world: World, principal: str, *, csrf: bool) -> dict[str, str]:
     session = world.sessions.get(principal)
     if session is None:
-        return {}
+        return dict(world.customer_headers.get(principal, {}))
     return {**session.cookie, **({CSRF_HEADER: session.csrf} if csrf else {})}
 
 

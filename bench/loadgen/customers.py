@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.kit.clients import MESSAGES, WEBHOOK, hello, rest_message, widget_url
+from tests.kit.clients import MESSAGES, SENDER_TOKEN, WEBHOOK, hello, rest_message, widget_url
 
 
 @dataclass
@@ -49,6 +49,7 @@ class RestCustomer:
         self.status = "bot"
         self.cursor = 0
         self.conversation = ""
+        self.token = ""  # the sender token the webhook hands out; the long poll needs it
         log.sender = f"load-{log.key}"
 
     def _url(self) -> str:
@@ -73,6 +74,7 @@ class RestCustomer:
                 self.log.errors.append(f"webhook {r.status}: {await r.text()}")
                 raise GaveUp
             self.status = r.headers.get("X-Relaydesk-Status", self.status)
+            self.token = r.headers.get(SENDER_TOKEN, self.token)
         self.log.acked.add(ext)
         return started, body
 
@@ -121,6 +123,7 @@ class RestCustomer:
                     "after": self.cursor,
                     "wait": min(10, max(1, int(left))),
                 },
+                headers={SENDER_TOKEN: self.token},
             ) as r:
                 if r.status != 200:
                     self.log.errors.append(f"poll {r.status}: {await r.text()}")
@@ -139,6 +142,7 @@ class RestCustomer:
             async with self.http.get(
                 f"{self._url()}{MESSAGES}",
                 params={"sender": self.log.sender, "after": self.cursor},
+                headers={SENDER_TOKEN: self.token},
             ) as r:
                 for item in await r.json():
                     self._got(item, item["custom"]["sender"])

@@ -135,16 +135,18 @@ class DialogueEngine:
         external_id: str | None = None,
         hold_replies_s: float = 0.0,
         language_hint: str | None = None,
+        on_stored: Callable[[], None] | None = None,
     ) -> TurnResult:
         """One customer message, start to finish. `hold_replies_s` keeps the replies' deliveries
         on a pushed channel back that long, for a connector that may answer in the webhook's
         own response (WeChat's passive reply). `language_hint` is the language the channel
         knows the customer by (the browser's, Telegram's `language_code`): the conversation's
-        until the customer writes clearly in one."""
+        until the customer writes clearly in one. `on_stored` is called once the message is
+        newly stored (not for a redelivery), before the bot thinks: a channel's "typing"."""
         started = time.perf_counter()
         try:
             result = await self._handle(
-                channel, sender, text, external_id, hold_replies_s, language_hint
+                channel, sender, text, external_id, hold_replies_s, language_hint, on_stored
             )
         except Exception:
             self.metrics.observe_turn(channel, "error", time.perf_counter() - started)
@@ -160,6 +162,7 @@ class DialogueEngine:
         external_id: str | None,
         hold_replies_s: float,
         language_hint: str | None = None,
+        on_stored: Callable[[], None] | None = None,
     ) -> TurnResult:
         # One turn at a time per customer and channel in this process, so replies keep their
         # order.
@@ -177,6 +180,8 @@ class DialogueEngine:
                 return rated
             start = await self.store.turns.begin(channel, sender, text, external_id=external_id)
             inbound = start.inbound
+            if on_stored is not None and not inbound.duplicate:
+                on_stored()
             if inbound.duplicate and inbound.parse is None:
                 # Sent again, and its turn never finished (its process died, or it raised). We
                 # hold the customer's turn lock, so no first run is still going: finish it now.

@@ -89,7 +89,7 @@ class Responses:
                     )
         return cls(items, seed)
 
-    def render(self, name: str, language: str, **values: Any) -> OutboundMessage:
+    def render(self, name: str, language: str, /, **values: Any) -> OutboundMessage:
         by_lang = self.templates.get(name)
         if by_lang is None:
             raise KeyError(f"no response {name!r}")

@@ -11,6 +11,7 @@ ever due.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from bot import clock
 from bot.store.engine import Database
 from bot.store.records import MessageRecord
-from bot.store.tables import CONV, DLV, IDENT, MSG, PUSHED_CHANNELS, message_record, utc
+from bot.store.tables import CONV, DLP, DLV, IDENT, MSG, PUSHED_CHANNELS, message_record, utc
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class DueDelivery:
     customer_id: str
     recipient: str | None  # how the customer is known on the channel (chat id, openid)
     attempts: int  # including this one
+    # Parts of a long message that already went out (1-based), by an earlier partial attempt.
+    parts_sent: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class Deliveries:
                 ).rowcount  # type: ignore[attr-defined]
                 if not claimed:
                     continue  # another worker, or a passive reply, took it
+                parts = s.execute(
+                    select(DLP.c.part).where(DLP.c.message_id == row.message_id)
+                ).scalars()
                 out.append(
                     DueDelivery(
                         message_record(row),
@@ -108,6 +114,7 @@ class Deliveries:
                         row.customer_id,
                         row.recipient,
                         row.attempts + 1,
+                        frozenset(parts),
                     )
                 )
             s.commit()
@@ -117,6 +124,39 @@ class Deliveries:
 
     async def sent(self, message_id: int, *, via: str = "api", ref: str | None = None) -> None:
         await self._set(message_id, status="sent", via=via, external_ref=ref, error=None)
+
+    async def part_sent(
+        self, message_id: int, part: int, parts: int, *, ref: str | None = None
+    ) -> None:
+        """Part `part` of `parts` (1-based) of a long message reached the channel: a retry
+        skips it. The last part is followed by `sent`, as for a message in one piece."""
+
+        def work(s: Session) -> None:
+            s.execute(
+                insert(DLP).values(
+                    message_id=message_id,
+                    part=part,
+                    parts=parts,
+                    external_ref=ref,
+                    sent_at=clock.now(),
+                )
+            )
+            s.commit()
+
+        await self.db.run(work)
+
+    async def parts(self, message_id: int) -> list[tuple[int, int, str | None]]:
+        """The recorded parts of a message: (part, of parts, the channel's id), in order."""
+
+        def work(s: Session) -> list[tuple[int, int, str | None]]:
+            rows = s.execute(
+                select(DLP.c.part, DLP.c.parts, DLP.c.external_ref)
+                .where(DLP.c.message_id == message_id)
+                .order_by(DLP.c.part)
+            ).all()
+            return [(r.part, r.parts, r.external_ref) for r in rows]
+
+        return await self.db.run(work)
 
     async def retry(self, message_id: int, *, after_s: float, error: str) -> None:
         """Due again after `after_s` (backoff, or the channel's own `retry_after`)."""
@@ -135,14 +175,21 @@ class Deliveries:
 
         await self.db.run(work)
 
-    async def claim_passive(self, conversation_id: str, seq: int) -> MessageRecord | None:
-        """Take one reply for a webhook's own answer, if no sender has touched it yet."""
+    async def claim_passive(
+        self,
+        conversation_id: str,
+        seq: int,
+        *,
+        fits: Callable[[MessageRecord], bool] | None = None,
+    ) -> MessageRecord | None:
+        """Take one reply for a webhook's own answer, if no sender has touched it yet and it
+        `fits` that answer (a long text that must go in parts is left to the sender)."""
 
         def work(s: Session) -> MessageRecord | None:
             row = s.execute(
                 select(MSG).where(MSG.c.conversation_id == conversation_id, MSG.c.seq == seq)
             ).first()
-            if row is None:
+            if row is None or (fits is not None and not fits(message_record(row))):
                 return None
             claimed = s.execute(
                 update(DLV)
@@ -155,6 +202,32 @@ class Deliveries:
             ).rowcount  # type: ignore[attr-defined]
             s.commit()
             return message_record(row) if claimed else None
+
+        return await self.db.run(work)
+
+    async def unclaim_passive(self, message_id: int, *, hold_s: float, error: str) -> bool:
+        """A passive reply that never reached the platform (the webhook's connection dropped):
+        pending and untouched again, so a retry of the webhook can claim it for its own answer,
+        or, after `hold_s`, a sender sends it. False if it was not a claimed passive reply."""
+
+        def work(s: Session) -> bool:
+            undone = s.execute(
+                update(DLV)
+                .where(
+                    DLV.c.message_id == message_id,
+                    DLV.c.status == "sent",
+                    DLV.c.via == "passive",
+                )
+                .values(
+                    status="pending",
+                    via=None,
+                    attempts=0,
+                    error=error,
+                    due_at=clock.now() + timedelta(seconds=hold_s),
+                )
+            ).rowcount  # type: ignore[attr-defined]
+            s.commit()
+            return bool(undone)
 
         return await self.db.run(work)
 
@@ -210,13 +283,24 @@ class Deliveries:
                 return None, 0
             sent = (DLV.c.via == "api") & (DLV.c.status == "sent") & (DLV.c.due_at >= last)
             counted = (sent | (DLV.c.status == "pending")) if queued else sent
+            mine = and_(CONV.c.customer_id == customer_id, DLV.c.channel == channel)
+            # A message sent in parts used one message of the window per part: count its
+            # parts (sent since `last`) instead of the message.
+            has_parts = exists().where(DLP.c.message_id == DLV.c.message_id)
             used = s.execute(
                 select(func.count())
                 .select_from(DLV)
                 .join(CONV, CONV.c.id == DLV.c.conversation_id)
-                .where(and_(CONV.c.customer_id == customer_id, DLV.c.channel == channel, counted))
+                .where(mine, counted, ~has_parts)
             ).scalar_one()
-            return utc(last), int(used)
+            parts = s.execute(
+                select(func.count())
+                .select_from(DLP)
+                .join(DLV, DLV.c.message_id == DLP.c.message_id)
+                .join(CONV, CONV.c.id == DLV.c.conversation_id)
+                .where(mine, DLP.c.sent_at >= last)
+            ).scalar_one()
+            return utc(last), int(used) + int(parts)
 
         return await self.db.run(work)
 

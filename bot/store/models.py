@@ -262,6 +262,22 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
 
 
+class DeliveryPart(Base):
+    """One part of a long outbound message that went out as several (connectors/splitting.py):
+    the ledger's record that this part reached the channel, so a retry after a partial success
+    sends only the rest and the window counts every message the channel saw."""
+
+    __tablename__ = "delivery_parts"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.message_id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # from 1
+    parts: Mapped[int] = mapped_column()  # how many the message was split into
+    external_ref: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class LinkCode(Base):
     """A one-time code that links a channel identity (a Telegram chat) to a known customer."""
 

@@ -28,6 +28,7 @@ IDENT = cast(Table, m.ChannelIdentity.__table__)
 CONV = cast(Table, m.Conversation.__table__)
 MSG = cast(Table, m.Message.__table__)
 DLV = cast(Table, m.Delivery.__table__)
+DLP = cast(Table, m.DeliveryPart.__table__)
 
 # Conversations still in progress: the bot holds them, or they wait for or have an agent.
 OPEN = ("bot", "queued", "assigned")

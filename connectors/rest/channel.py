@@ -6,6 +6,11 @@ sequence number. While an agent (or the queue) holds the conversation the bot se
 answer is `[]`, and the state is in the `X-Relaydesk-Status` header. What reaches the customer
 outside a reply (the agent's messages, queue-position updates, the rating request) is fetched
 with `GET /webhooks/rest/messages?sender=...&after=SEQ&wait=25`, a long poll.
+
+The webhook takes the optional shared secret or HS256 JWT of `connectors.rest.auth`; the long
+poll also needs the sender token every webhook answer hands out (the `X-Relaydesk-Sender-Token`
+header and each reply's `custom.sender_token`), so naming a sender is not enough to read their
+conversation (connectors/rest/auth.py).
 """
 
 from __future__ import annotations
@@ -13,20 +18,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
 
+from bot.config import Config
 from bot.dialogue.engine import TurnResult
 from bot.errors import InputError
+from bot.http.errors import error_response
 from bot.http.json_body import read_object
 from bot.http.rate_limit import too_many
 from bot.nlu.pipeline import validate_text
 from bot.store.records import MessageRecord
 from bot.store.sql_store import SqlStore
-from connectors.channel import Channel
+from connectors.channel import Channel, ChannelServices
+from connectors.rest.auth import TOKEN_HEADER, AuthError, RestAuth
 from connectors.rest.settings import RestSettings
+from connectors.settings import ChannelSettings
 
+log = logging.getLogger(__name__)
 MAX_SENDER_CHARS = 200
 MAX_WAIT_S = 25  # under common proxies' 30 s idle timeout
 
@@ -35,6 +46,23 @@ class RestChannel(Channel):
     name = "rest"
     label = "REST"
     settings_model = RestSettings
+
+    def __init__(self, config: Config, settings: ChannelSettings) -> None:
+        super().__init__(config, settings)
+        assert isinstance(settings, RestSettings)
+        self.auth = RestAuth(settings)
+
+    async def start(self, services: ChannelServices) -> None:
+        await super().start(services)
+        settings = self.settings
+        assert isinstance(settings, RestSettings)
+        if services.config.server.redis_url and not (
+            settings.sender_token_secret or settings.secret
+        ):
+            log.warning(
+                "connectors.rest.sender_token_secret is unset: each instance signs sender tokens "
+                "with its own key, so a long poll fails on another instance; set it"
+            )
 
     def routes(self) -> web.RouteTableDef:
         routes = web.RouteTableDef()
@@ -52,7 +80,17 @@ class RestChannel(Channel):
 CHANNEL = RestChannel
 
 
-async def webhook(request: web.Request, channel: Channel) -> web.Response:
+def refused(message: str) -> web.Response:
+    response = error_response(401, "NotAuthenticated", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="relaydesk-rest"'
+    return response
+
+
+async def webhook(request: web.Request, channel: RestChannel) -> web.Response:
+    try:
+        claims = channel.auth.check_caller(request)
+    except AuthError as exc:
+        return refused(str(exc))
     body = await read_object(
         request,
         allowed={"sender", "message", "metadata", "message_id"},
@@ -63,6 +101,9 @@ async def webhook(request: web.Request, channel: Channel) -> web.Response:
         raise InputError("'sender' must be a non-empty string")
     if len(sender) > MAX_SENDER_CHARS:
         raise InputError(f"'sender' is longer than {MAX_SENDER_CHARS} characters")
+    subject = (claims or {}).get("sub")
+    if subject is not None and subject != sender:  # a JWT issued for one sender speaks for it
+        return error_response(403, "Forbidden", "the JWT's 'sub' names another sender")
     message = body["message"]
     if not isinstance(message, str):
         raise InputError(f"'message' must be a string, got {type(message).__name__}")
@@ -83,13 +124,16 @@ async def webhook(request: web.Request, channel: Channel) -> web.Response:
     result = await services.engine.handle(
         "rest", sender, text, external_id=message_id, language_hint=language
     )
+    token = channel.auth.sender_token(sender)
     return web.json_response(
-        render(result, sender), dumps=_dumps, headers={"X-Relaydesk-Status": result.status}
+        render(result, sender, token),
+        dumps=_dumps,
+        headers={"X-Relaydesk-Status": result.status, TOKEN_HEADER: token},
     )
 
 
-def render(result: TurnResult, recipient: str) -> list[dict[str, Any]]:
-    custom = result.custom()
+def render(result: TurnResult, recipient: str, sender_token: str) -> list[dict[str, Any]]:
+    custom = {**result.custom(), "sender_token": sender_token}
     seqs = result.seqs or (None,) * len(result.replies)
     return [
         {"recipient_id": recipient, **reply.to_dict(), "custom": {**custom, "seq": seq}}
@@ -97,12 +141,16 @@ def render(result: TurnResult, recipient: str) -> list[dict[str, Any]]:
     ]
 
 
-async def messages(request: web.Request, channel: Channel) -> web.Response:
+async def messages(request: web.Request, channel: RestChannel) -> web.Response:
     """What reached the customer outside a reply: agent messages, queue updates, the rating
     request. `after` is the last `seq` the client has; with `wait` (seconds, up to 25) the
     request is held until something new arrives (long polling)."""
+    try:
+        channel.auth.check_caller(request)
+    except AuthError as exc:
+        return refused(str(exc))
     q = request.query
-    unknown = set(q) - {"sender", "after", "wait"}
+    unknown = set(q) - {"sender", "after", "wait", "sender_token", "token"}
     if unknown:
         raise InputError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
     sender = q.get("sender", "")
@@ -110,11 +158,18 @@ async def messages(request: web.Request, channel: Channel) -> web.Response:
         raise InputError(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS}")
     after = _int_param(q, "after", 0, 0, 2**31)
     wait = _int_param(q, "wait", 0, 0, MAX_WAIT_S)
+    try:
+        channel.auth.check_sender_token(
+            sender, request.headers.get(TOKEN_HEADER) or q.get("sender_token")
+        )
+    except AuthError as exc:
+        return refused(str(exc))
+    fresh = {TOKEN_HEADER: channel.auth.sender_token(sender)}
     store = channel.services.store
     customer = await store.customers.find("rest", sender)
     conv = await store.conversations.latest(customer.id, "rest") if customer else None
     if conv is None:
-        return web.json_response([])
+        return web.json_response([], headers=fresh)
     arrived = asyncio.Event()
     unsubscribe = store.bus.subscribe(lambda _e: arrived.set(), conv.id)
     try:
@@ -137,6 +192,7 @@ async def messages(request: web.Request, channel: Channel) -> web.Response:
             for msg in found
         ],
         dumps=_dumps,
+        headers=fresh,
     )
 
 

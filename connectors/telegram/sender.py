@@ -1,7 +1,9 @@
 """Sends one stored message to a Telegram chat: text with inline-keyboard buttons, then its
-image or video. Knowledge media under /kb/media/ are uploaded from the knowledge folder (Telegram
-cannot fetch them from a private server); SVG goes as a document, since Telegram shows no SVG
-photos. Telegram's errors are sorted into retry-later and undeliverable."""
+image or video. A text over Telegram's limit goes out in parts (connectors/splitting.py), each
+recorded in the ledger, the buttons with the last. Knowledge media under /kb/media/ are uploaded
+from the knowledge folder (Telegram cannot fetch them from a private server); SVG goes as a
+document, since Telegram shows no SVG photos. Telegram's errors are sorted into retry-later and
+undeliverable."""
 
 from __future__ import annotations
 
@@ -22,13 +24,15 @@ from telegram.error import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.store.deliveries import DueDelivery
+from bot.store.deliveries import Deliveries, DueDelivery
 from connectors.channel import OutputChannel
 from connectors.outbox import RetryLater, Undeliverable
+from connectors.splitting import split_text, utf16_units
 from connectors.telegram.updates import CHANNEL
 
 MEDIA_PREFIX = "/kb/media/"
-MAX_TEXT = 4096  # Telegram's limit for one message
+MAX_TEXT = 4096  # sendMessage text, in UTF-16 code units after entity parsing
+MAX_CAPTION = 1024  # a photo's, video's or document's caption, likewise
 MAX_CALLBACK_DATA = 64  # bytes
 
 
@@ -39,9 +43,10 @@ class TelegramSender(OutputChannel):
     channel = CHANNEL
     label = "Telegram"
 
-    def __init__(self, bot: Bot, media_dir: Path) -> None:
+    def __init__(self, bot: Bot, media_dir: Path, deliveries: Deliveries | None = None) -> None:
         self.bot = bot
         self.media_dir = media_dir
+        self.deliveries = deliveries  # records each part of a long text; None: in-process only
         # Parts of a message already sent in this process (text, media): a retry after a
         # partial success sends only the rest.
         self._done: dict[int, set[str]] = {}
@@ -54,10 +59,18 @@ class TelegramSender(OutputChannel):
         ref = None
         try:
             if "text" not in done and msg.text.strip():
-                sent = await self.bot.send_message(
-                    chat_id, msg.text[:MAX_TEXT], reply_markup=_keyboard(msg.payload)
-                )
-                ref = str(sent.message_id)
+                parts = split_text(msg.text, MAX_TEXT, utf16_units)
+                for n, part in enumerate(parts, 1):
+                    if n in delivery.parts_sent or f"text{n}" in done:
+                        continue
+                    last = n == len(parts)
+                    sent = await self.bot.send_message(
+                        chat_id, part, reply_markup=_keyboard(msg.payload) if last else None
+                    )
+                    ref = str(sent.message_id)
+                    done.add(f"text{n}")
+                    if len(parts) > 1 and self.deliveries is not None:
+                        await self.deliveries.part_sent(msg.id, n, len(parts), ref=ref)
                 done.add("text")
             for kind in ("image", "video"):
                 url = msg.payload.get(kind)
@@ -82,11 +95,24 @@ class TelegramSender(OutputChannel):
         return ref
 
     async def send_text(self, recipient: str, text: str) -> str | None:
-        sent = await self.bot.send_message(int(recipient), text[:MAX_TEXT])
-        return str(sent.message_id)
+        ref = None
+        for part in split_text(text, MAX_TEXT, utf16_units):
+            sent = await self.bot.send_message(int(recipient), part)
+            ref = str(sent.message_id)
+        return ref
 
     async def _media(self, chat_id: int, kind: str, url: str, caption: Any) -> None:
-        cap = str(caption)[:1024] if caption else None
+        # A photo carries one caption: a longer one goes with it in part, and the rest follows
+        # as text messages, so nothing of it is cut.
+        caps = split_text(str(caption), MAX_CAPTION, utf16_units) if caption else []
+        cap = caps[0] if caps else None
+        await self._send_media(chat_id, kind, url, cap)
+        # The first part is a prefix of the caption (a split drops only white space at breaks).
+        rest = str(caption).lstrip()[len(cap) :].strip() if cap else ""
+        for part in split_text(rest, MAX_TEXT, utf16_units) if rest else []:
+            await self.bot.send_message(chat_id, part)
+
+    async def _send_media(self, chat_id: int, kind: str, url: str, cap: str | None) -> None:
         if url.startswith(MEDIA_PREFIX):
             name = url[len(MEDIA_PREFIX) :]
             path = (self.media_dir / name).resolve()

@@ -36,7 +36,8 @@ class Inbound:
 
 
 def inbound_of(update: Update) -> Inbound | None:
-    """None for updates that carry nothing from a customer (member changes, polls, ...)."""
+    """None for updates that carry nothing new from a customer (member changes, polls,
+    edits of a message already answered, ...)."""
     external_id = f"u{update.update_id}"
     if update.callback_query is not None:
         q = update.callback_query
@@ -49,7 +50,9 @@ def inbound_of(update: Update) -> Inbound | None:
             q.from_user.language_code,
             callback_id=q.id,
         )
-    msg = update.message or update.edited_message
+    # An edited message is not a new question, and the bot answered the original already:
+    # the edit is neither stored nor answered (and not asked for: connector.ALLOWED_UPDATES).
+    msg = update.message
     if msg is None or msg.chat.type != "private":
         return None  # groups and channels are not customer chats
     user = msg.from_user

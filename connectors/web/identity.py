@@ -17,6 +17,8 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from connectors.signing import hmac_hex
+
 CHANNEL = "web"
 USER_CHANNEL = "web_user"  # the host site's own user ids
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -45,7 +47,7 @@ FUTURE_SKEW_S = 300  # host and server clocks may disagree by this much
 def user_hash(secret: str, user_id: str, ts: int | None = None) -> str:
     """What the host site computes: over `user_id:ts`, or over `user_id` alone (legacy)."""
     message = user_id if ts is None else f"{user_id}:{ts}"
-    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+    return hmac_hex(secret, message)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot import clock
 from bot.errors import InputError, StoreUnavailableError
@@ -117,6 +117,7 @@ class WidgetConnection:
         self.wake = asyncio.Event()
         self._unsubscribe: Any = None
         self._watching: str | None = None
+        self._closer: asyncio.Task[bool] | None = None
 
     async def send(self, frame: dict[str, Any]) -> None:
         if not self.ws.closed:
@@ -129,13 +130,17 @@ class WidgetConnection:
         try:
             if not await self._hello():
                 return
-            pump = asyncio.create_task(self._pump())
+            pump = asyncio.create_task(self._pump(), name=f"widget-pump:{self.sender[:12]}")
+            pump.add_done_callback(self._pump_done)
             try:
                 await self._read()
             finally:
                 pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pump  # an error of its own was logged by _pump_done
+                if self._closer is not None:
+                    with contextlib.suppress(Exception):
+                        await self._closer
         finally:
             if self._unsubscribe is not None:
                 self._unsubscribe()
@@ -333,6 +338,22 @@ class WidgetConnection:
                 log.info("widget delivery postponed: %s", exc)
                 await asyncio.sleep(RETRY_AFTER_S)
                 self.wake.set()
+
+    def _pump_done(self, task: asyncio.Task[None]) -> None:
+        """The delivery feed stopped with an error it does not wait out: log it and close the
+        socket with 1011, so the widget reconnects (and replays from its cursor) instead of
+        staying open with nothing delivered."""
+        if task.cancelled() or task.exception() is None:
+            return
+        log.error(
+            "%s failed; closing the widget socket so it reconnects",
+            task.get_name(),
+            exc_info=task.exception(),
+        )
+        if not self.ws.closed and self._closer is None:
+            self._closer = asyncio.create_task(
+                self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"feed stopped")
+            )
 
     async def _deliver(self) -> int:
         if self.customer is None:

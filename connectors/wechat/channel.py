@@ -41,7 +41,7 @@ class WechatChannel(Channel):
         async def handshake(request: web.Request) -> web.Response:
             return await wechat_routes.handshake(request, self.connector)
 
-        async def message(request: web.Request) -> web.Response:
+        async def message(request: web.Request) -> web.StreamResponse:
             return await wechat_routes.message(request, self.connector)
 
         routes = web.RouteTableDef()

@@ -1,4 +1,4 @@
-"""WeChat's webhook wire format (plaintext mode): the signature on every request, the XML
+"""WeChat's webhook wire format: the signature on every request, the XML
 messages WeChat posts, and the passive reply it accepts in the response."""
 
 from __future__ import annotations
@@ -82,6 +82,21 @@ def parse(body: bytes) -> Inbound | None:
     return Inbound(openid, account, text, external[:200])
 
 
+def encrypted_part(body: bytes) -> str:
+    """The `Encrypt` element of an encrypted post (safe mode: the only content; compatible
+    mode: beside the plaintext fields, which are not signed and so not used)."""
+    if len(body) > MAX_XML_BYTES:
+        raise InputError(f"the XML body is over {MAX_XML_BYTES} bytes")
+    try:
+        root = SafeXml.fromstring(body)
+    except (SafeXml.ParseError, DefusedXmlException, ValueError) as exc:
+        raise InputError(f"not a WeChat XML message: {exc}") from exc
+    encrypt = _fields(root)("Encrypt").strip()
+    if not encrypt:
+        raise InputError("encrypt_type=aes, but the XML has no Encrypt element")
+    return encrypt
+
+
 def _fields(root: Element) -> Callable[[str], str]:
     def field(name: str) -> str:
         node = root.find(name)
@@ -107,7 +122,7 @@ def _cdata(text: str) -> str:
     return text.replace("]]>", "]]]]><![CDATA[>")
 
 
-def as_text(text: str, payload: dict[str, object]) -> str:
+def as_text(text: str, payload: dict[str, object], limit: int | None = MAX_TEXT_CHARS) -> str:
     """WeChat text has no buttons: they become lines the customer can type back."""
     lines = [text.strip()] if text.strip() else []
     buttons = payload.get("buttons")
@@ -116,4 +131,5 @@ def as_text(text: str, payload: dict[str, object]) -> str:
     link = payload.get("link")
     if isinstance(link, str) and link.startswith(("https://", "http://")):
         lines.append(link)
-    return "\n".join(lines)[:MAX_TEXT_CHARS]
+    joined = "\n".join(lines)
+    return joined if limit is None else joined[:limit]

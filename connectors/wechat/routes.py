@@ -1,18 +1,28 @@
 """WeChat's webhook, `/webhooks/wechat`: GET is the server-address handshake (echo `echostr`),
 POST a customer's message. Both carry WeChat's signature in the query string and are refused
 with 403 without a valid one, when the signed timestamp is outside the window, or when the
-signature was already used for another request (connectors/wechat/replay.py)."""
+signature was already used for another request (connectors/wechat/replay.py).
+
+With `encrypt_type=aes` (compatible and safe modes) the message is the body's `Encrypt`,
+checked against `msg_signature` (403 if wrong) and decrypted (400 if it cannot be: another key,
+another appid, garbage); the passive reply is encrypted too. In safe mode a plaintext post is
+refused (400). Refusals come before anything is stored, so no accepted message is touched."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 
 from aiohttp import web
 
 from bot import clock
-from connectors.wechat.connector import WechatConnector
-from connectors.wechat.protocol import MAX_XML_BYTES, parse, verify
+from connectors.wechat.connector import SUCCESS, WechatConnector
+from connectors.wechat.crypto import CryptoError, SignatureError
+from connectors.wechat.protocol import MAX_XML_BYTES, encrypted_part, parse, verify
 from connectors.wechat.replay import ReplayRefused, request_identity
+
+log = logging.getLogger(__name__)
 
 
 def _verified(request: web.Request, connector: WechatConnector) -> WechatConnector:
@@ -36,11 +46,14 @@ async def handshake(request: web.Request, connector: WechatConnector) -> web.Res
     return web.Response(text=echostr)
 
 
-async def message(request: web.Request, connector: WechatConnector) -> web.Response:
+async def message(request: web.Request, connector: WechatConnector) -> web.StreamResponse:
     connector = _verified(request, connector)
     if request.content_length is not None and request.content_length > MAX_XML_BYTES:
         raise web.HTTPRequestEntityTooLarge(MAX_XML_BYTES, request.content_length)
     body = await request.read()
+    encrypted = _encrypted(request, connector)
+    if encrypted:
+        body = _decrypt(request, connector, body)
     inbound = parse(body)
     if inbound is None:  # nothing to answer; still, a signature is good for one request
         identity = request_identity("ignored", hashlib.sha256(body).hexdigest())
@@ -50,7 +63,66 @@ async def message(request: web.Request, connector: WechatConnector) -> web.Respo
         )
     await _first_use(request, connector, identity)
     if inbound is None:
-        return web.Response(text="success")
-    body_text = await connector.answer(inbound)
-    content_type = "text/plain" if body_text == "success" else "application/xml"
-    return web.Response(text=body_text, content_type=content_type, charset="utf-8")
+        return web.Response(text=SUCCESS)
+    passive = await connector.answer(inbound)
+    if passive is None:
+        return web.Response(text=SUCCESS)
+    xml = passive.xml
+    if encrypted:
+        assert connector.crypto is not None
+        xml = connector.crypto.reply(xml, request.query.get("nonce", ""))
+    response = web.Response(text=xml, content_type="application/xml", charset="utf-8")
+    try:
+        written = await _write(request, response)
+    except asyncio.CancelledError:  # the server cancels a handler whose client went away
+        connector.unwritten(passive)
+        raise
+    await connector.confirm(passive, written)
+    return response
+
+
+def _encrypted(request: web.Request, connector: WechatConnector) -> bool:
+    """Whether the post is encrypted (compatible or safe mode), by its `encrypt_type`."""
+    kind = request.query.get("encrypt_type", "raw").lower()
+    if kind not in ("raw", "aes"):
+        raise web.HTTPBadRequest(text=f"unknown encrypt_type {kind!r}")
+    if kind == "raw" and connector.settings.encryption == "safe":
+        raise web.HTTPBadRequest(
+            text="a plaintext post in safe mode (connectors.wechat.encryption: safe)"
+        )
+    if kind == "aes" and connector.crypto is None:
+        raise web.HTTPBadRequest(
+            text="an encrypted post, but connectors.wechat.encoding_aes_key is not set"
+        )
+    return kind == "aes"
+
+
+def _decrypt(request: web.Request, connector: WechatConnector, body: bytes) -> bytes:
+    assert connector.crypto is not None
+    query = request.query
+    try:
+        return connector.crypto.decrypt(
+            encrypted_part(body),
+            query.get("msg_signature", ""),
+            query.get("timestamp", ""),
+            query.get("nonce", ""),
+        )
+    except SignatureError as exc:
+        raise web.HTTPForbidden(text=f"WeChat message refused: {exc}") from None
+    except CryptoError as exc:
+        raise web.HTTPBadRequest(text=f"WeChat message cannot be decrypted: {exc}") from None
+
+
+async def _write(request: web.Request, response: web.Response) -> bool:
+    """Write the passive reply now; False if WeChat's connection is gone (the reply did not
+    reach it, so it is not delivered)."""
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        return False
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+    except (ConnectionError, RuntimeError) as exc:
+        log.warning("wechat: the passive reply could not be written: %r", exc)
+        return False
+    return True

@@ -3,19 +3,33 @@ the replay guard, the customer-service window, and outbound retries."""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+from typing import Literal
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from connectors.settings import ChannelSettings, DeliverySettings, none_when_empty
+from connectors.wechat.crypto import aes_key
 
 
 class WechatSettings(ChannelSettings):
     """A WeChat Official Account: the message webhook and the customer-service message API."""
 
+    # Validation errors name the key without echoing its value (the secret or the AES key).
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
     enabled: bool = False
     token: str | None = None  # the Token set in the Official Account's server settings
     app_id: str | None = None
     app_secret: str | None = None
     api_base: str = "https://api.weixin.qq.com"
+    # 消息加解密, as set in the account's server settings: "plaintext" (明文模式), "compatible"
+    # (兼容模式: both plaintext and ciphertext arrive; the encrypted part is checked and used,
+    # the reply is encrypted) or "safe" (安全模式: ciphertext only; a plaintext post is refused).
+    # The last two need the account's 43-character EncodingAESKey.
+    encryption: Literal["plaintext", "compatible", "safe"] = "plaintext"
+    encoding_aes_key: str | None = None
+    # A passive reply whose connection dropped waits this long for WeChat's retry of the
+    # message (answered with the reply), then goes through the customer-service API.
+    dropped_reply_wait_seconds: float = Field(15.0, ge=0, le=60)
     # WeChat waits 5 s for the webhook's answer; reply in it only if the bot is done by then.
     passive_reply_seconds: float = Field(4.5, gt=0, lt=5)
     # A signed request whose timestamp is further than this from now is refused (403): a
@@ -28,7 +42,19 @@ class WechatSettings(ChannelSettings):
     window_messages: int = Field(5, ge=1)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
 
-    _empty = field_validator("token", "app_id", "app_secret", mode="before")(none_when_empty)
+    _empty = field_validator("token", "app_id", "app_secret", "encoding_aes_key", mode="before")(
+        none_when_empty
+    )
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _key(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                aes_key(value)
+            except ValueError as exc:
+                raise ValueError(f"connectors.wechat.encoding_aes_key {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> WechatSettings:
@@ -36,10 +62,15 @@ class WechatSettings(ChannelSettings):
             missing = [k for k in ("token", "app_id", "app_secret") if not getattr(self, k)]
             if missing:
                 raise ValueError(f"{', '.join(missing)}: required when wechat is enabled")
+        if self.encryption != "plaintext" and not self.encoding_aes_key:
+            raise ValueError(
+                "connectors.wechat.encoding_aes_key: required when connectors.wechat.encryption"
+                f" is {self.encryption!r} (the account's 43-character EncodingAESKey)"
+            )
         return self
 
     def secrets(self) -> list[str]:
-        return [v for v in (self.token, self.app_secret) if v]
+        return [v for v in (self.token, self.app_secret, self.encoding_aes_key) if v]
 
 
 SETTINGS = WechatSettings

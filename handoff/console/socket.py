@@ -14,7 +14,7 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.errors import StoreUnavailableError
 from bot.events import MessageEvent
@@ -100,16 +100,33 @@ class ConsoleFeed:
         self.wake.set()
 
     async def run(self) -> None:
+        """Read the agent's frames while the two feeds run. A feed that stops (any error the
+        feed itself does not wait out) closes the socket with 1011, so the console reconnects
+        and starts a new feed instead of staying open and silent."""
         unsubscribe = self.store.bus.subscribe(self._on_event)
-        tasks = [asyncio.create_task(self._messages()), asyncio.create_task(self._lists())]
+        who = self.agent.username
+        feeds = [
+            asyncio.create_task(self._messages(), name=f"console-messages:{who}"),
+            asyncio.create_task(self._lists(), name=f"console-lists:{who}"),
+        ]
+        for t in feeds:
+            t.add_done_callback(log_failure)
+        reader = asyncio.create_task(self._read(), name=f"console-read:{who}")
         try:
-            await self._read()
+            done, _ = await asyncio.wait([reader, *feeds], return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:
+                reader.result()  # the agent closed the socket (or reading failed: raise it)
+            elif not self.ws.closed:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reader
+                await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"feed stopped")
         finally:
             unsubscribe()
-            for t in tasks:
+            for t in (reader, *feeds):
                 t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
+            for t in (reader, *feeds):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await t
 
     async def _read(self) -> None:
@@ -222,6 +239,17 @@ class ConsoleFeed:
             if self._last.get(frame["type"]) != key:
                 self._last[frame["type"]] = key
                 await self.send(frame)
+
+
+def log_failure(task: asyncio.Task[Any]) -> None:
+    """A done-callback: a background task that ended with an error says so in the log."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error(
+        "%s failed; its socket is closed so the client reconnects",
+        task.get_name(),
+        exc_info=task.exception(),
+    )
 
 
 def _without_clock(value: Any) -> Any:

@@ -82,6 +82,7 @@ async def test_a_long_poll_wakes_with_the_agent_reply(client: TestClient) -> Non
         await client.post("/webhooks/rest/webhook", json={"sender": "lp", "message": "转人工"})
     ).json()
     last = queued[-1]["custom"]["seq"]
+    token = {"X-Relaydesk-Sender-Token": queued[-1]["custom"]["sender_token"]}
     conversation = queued[-1]["custom"]["conversation_id"]
     await runtime.handoff.claim(conversation, "amy")
 
@@ -89,14 +90,20 @@ async def test_a_long_poll_wakes_with_the_agent_reply(client: TestClient) -> Non
         await asyncio.sleep(0.3)
         await runtime.handoff.send(conversation, "amy", "您好，我是 Amy，请问有什么可以帮您？")
 
-    poll = client.get("/webhooks/rest/messages", params={"sender": "lp", "after": last, "wait": 20})
+    poll = client.get(
+        "/webhooks/rest/messages",
+        params={"sender": "lp", "after": last, "wait": 20},
+        headers=token,
+    )
     resp, _ = await asyncio.gather(poll, agent_replies_later())
     got = await resp.json()
     # The claim's "agent joined" note was already there; the long poll returned it at once.
     assert [m["custom"]["sender"] for m in got] == ["system"]
     after = got[-1]["custom"]["seq"]
     poll = client.get(
-        "/webhooks/rest/messages", params={"sender": "lp", "after": after, "wait": 20}
+        "/webhooks/rest/messages",
+        params={"sender": "lp", "after": after, "wait": 20},
+        headers={"X-Relaydesk-Sender-Token": resp.headers["X-Relaydesk-Sender-Token"]},
     )
     resp, _ = await asyncio.gather(poll, agent_replies_later())
     got = await resp.json()
@@ -107,7 +114,12 @@ async def test_a_long_poll_wakes_with_the_agent_reply(client: TestClient) -> Non
 
 
 async def test_polling_an_unknown_sender_returns_nothing(client: TestClient) -> None:
-    resp = await client.get("/webhooks/rest/messages", params={"sender": "nobody"})
+    from bot.server.context import CONTEXT
+
+    token = client.app[CONTEXT].channels["rest"].auth.sender_token("nobody")
+    resp = await client.get(
+        "/webhooks/rest/messages", params={"sender": "nobody", "sender_token": token}
+    )
     assert resp.status == 200 and await resp.json() == []
 
 

@@ -21,6 +21,7 @@ from tests.kit.invariants import Ledger
 REQUEST_TIMEOUT_S = 40  # longer than a dead instance's turn lock (10 s) plus a turn
 WEBHOOK = "/webhooks/rest/webhook"
 MESSAGES = "/webhooks/rest/messages"  # the REST channel's long poll
+SENDER_TOKEN = "X-Relaydesk-Sender-Token"  # handed out by the webhook, needed by the long poll
 
 
 def rest_message(sender: str, text: str, message_id: str) -> dict[str, Any]:

@@ -61,6 +61,9 @@ def write_config(
     raw["server"].update(
         redis_url=redis_url, rate_limits={"ip_per_minute": 0, "customer_per_minute": 0}
     )
+    # One key for the REST channel's sender tokens, so any instance accepts another's.
+    rest = raw.setdefault("connectors", {}).setdefault("rest", {})
+    rest.setdefault("sender_token_secret", "kit-sender-token-secret-not-for-production")
     if for_faults:
         raw["dialogue"]["recovery"] = {"interval_seconds": 1, "after_seconds": 3, "max_attempts": 3}
         raw["server"]["dev_agent_api"] = True

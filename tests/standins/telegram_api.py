@@ -471,7 +471,9 @@ class TelegramStandIn(StandIn):
 
         self.calls: list[Call] = []
         self.webhook_responses: list[WebhookDelivery] = []
-        self.commands: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []  # the default scope's, for every language
+        # Every list set, by (scope type, language_code); "" is "for every other language".
+        self.command_lists: dict[tuple[str, str], list[dict[str, Any]]] = {}
 
         self._next_update_id = (
             first_update_id if first_update_id is not None else random.randint(5, 9) * 10**8
@@ -1354,10 +1356,27 @@ class TelegramStandIn(StandIn):
         del self._messages[(chat, message_id)]
         return True
 
+    @staticmethod
+    def _command_key(params: Mapping[str, Any]) -> tuple[str, str]:
+        """setMyCommands' `scope` (default: BotCommandScopeDefault) and `language_code` (a
+        two-letter ISO 639-1 code, or empty for every language without a list of its own)."""
+        scope = params.get("scope") or {"type": "default"}
+        if isinstance(scope, str):
+            scope = json.loads(scope)
+        if not isinstance(scope, dict) or not isinstance(scope.get("type"), str):
+            raise _bad_request("can't parse BotCommandScope JSON object")
+        language = str(params.get("language_code") or "")
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            raise _bad_request("LANG_CODE_INVALID")
+        return scope["type"], language
+
     async def _set_my_commands(self, call: Call) -> Any:
         commands = call.params.get("commands")
         if not isinstance(commands, list):
             raise _bad_request("can't parse commands JSON object")
+        if len(commands) > 100:
+            raise _bad_request("too many commands")
+        key = self._command_key(call.params)
         for command in commands:
             if not isinstance(command, dict) or not _COMMAND_NAME_RE.fullmatch(
                 str(command.get("command", ""))
@@ -1365,14 +1384,19 @@ class TelegramStandIn(StandIn):
                 raise _bad_request("BOT_COMMAND_INVALID")
             if not 1 <= len(str(command.get("description", ""))) <= 256:
                 raise _bad_request("command description must be non-empty")
-        self.commands = [dict(c) for c in commands]
+        self.command_lists[key] = [dict(c) for c in commands]
+        if key == ("default", ""):
+            self.commands = [dict(c) for c in commands]
         return True
 
     async def _get_my_commands(self, call: Call) -> Any:
-        return deepcopy(self.commands)
+        return deepcopy(self.command_lists.get(self._command_key(call.params), []))
 
     async def _delete_my_commands(self, call: Call) -> Any:
-        self.commands = []
+        key = self._command_key(call.params)
+        self.command_lists.pop(key, None)
+        if key == ("default", ""):
+            self.commands = []
         return True
 
     async def _get_file(self, call: Call) -> Any:

@@ -39,6 +39,8 @@ from tests.standins.lifecycle import StandIn
 __all__ = [
     "WechatCall",
     "WechatStandIn",
+    "decrypt_reply",
+    "encrypted_post",
     "event_xml",
     "parse_reply_xml",
     "signature",
@@ -441,6 +443,50 @@ def signed_query(
     if openid is not None:
         query["openid"] = openid
     return query
+
+
+def encrypted_post(
+    token: str,
+    encoding_aes_key: str,
+    app_id: str,
+    xml: str,
+    *,
+    compatible: bool = False,
+    openid: str | None = None,
+) -> tuple[dict[str, str], str]:
+    """A message post in safe mode (安全模式), or with ``compatible`` in compatible mode (兼容模式:
+    the plaintext fields beside ``Encrypt``), encrypted and signed by wechatpy's
+    ``WeChatCrypto`` as WeChat does: the query (``signature``, ``timestamp``, ``nonce``,
+    ``encrypt_type=aes``, ``msg_signature``) and the body."""
+    from wechatpy.crypto import WeChatCrypto
+
+    query = signed_query(token, openid=openid)
+    sealed = WeChatCrypto(token, encoding_aes_key, app_id).encrypt_message(
+        xml, query["nonce"], query["timestamp"]
+    )
+    fields = parse_reply_xml(sealed)
+    query |= {"encrypt_type": "aes", "msg_signature": fields["MsgSignature"]}
+    root = ET.fromstring(xml)
+    account = root.findtext("ToUserName") or ""
+    if compatible:  # WeChat's compatible-mode body: the plaintext message plus Encrypt
+        inner = "".join(ET.tostring(child, encoding="unicode") for child in root)
+        body = f"<xml>{inner}<Encrypt>{_cdata(fields['Encrypt'])}</Encrypt></xml>"
+    else:
+        body = _xml([("ToUserName", account), ("Encrypt", fields["Encrypt"])])
+    return query, body
+
+
+def decrypt_reply(token: str, encoding_aes_key: str, app_id: str, body: str) -> str:
+    """An encrypted passive reply opened as WeChat does (wechatpy checks ``MsgSignature``
+    against ``TimeStamp``, ``Nonce`` and ``Encrypt``, and the appid inside); the reply XML."""
+    from wechatpy.crypto import WeChatCrypto
+
+    fields = parse_reply_xml(body)
+    crypto = WeChatCrypto(token, encoding_aes_key, app_id)
+    opened: str = crypto.decrypt_message(
+        body, fields["MsgSignature"], fields["TimeStamp"], fields["Nonce"]
+    )
+    return opened
 
 
 def _cdata(value: str) -> str:
