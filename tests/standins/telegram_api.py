@@ -41,7 +41,7 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -49,6 +49,7 @@ from http import HTTPStatus
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+import telegram
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from tests.standins.lifecycle import StandIn
@@ -546,6 +547,16 @@ class TelegramStandIn(StandIn):
     @property
     def base_file_url(self) -> str:
         return f"{self.url}/file/bot"
+
+    @contextlib.asynccontextmanager
+    async def client(self) -> AsyncIterator[telegram.Bot]:
+        """The real python-telegram-bot client, initialised against this stand-in."""
+        bot = telegram.Bot(self.token, base_url=self.base_url, base_file_url=self.base_file_url)
+        await bot.initialize()
+        try:
+            yield bot
+        finally:
+            await bot.shutdown()
 
     def api_url(self, method: str) -> str:
         """The full URL of one method, for clients that do not append the token themselves."""

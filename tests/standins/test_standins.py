@@ -56,10 +56,8 @@ async def tg() -> AsyncIterator[TelegramStandIn]:
 
 @pytest.fixture
 async def bot(tg: TelegramStandIn) -> AsyncIterator[Bot]:
-    client = Bot(TOKEN, base_url=tg.base_url, base_file_url=tg.base_file_url)
-    await client.initialize()
-    yield client
-    await client.shutdown()
+    async with tg.client() as client:
+        yield client
 
 
 # ---------------------------------------------------------------------- Telegram
