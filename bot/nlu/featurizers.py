@@ -89,6 +89,15 @@ class CountVectorsFeaturizer(BaseComponent):
         vals /= float(np.linalg.norm(vals)) or 1.0
         return ids, vals.astype(np.float32), len(vocab)
 
+    def dense(self, message: Message) -> np.ndarray:
+        """The message's n-gram vector as a dense row, for the small linear models (sentiment,
+        grievance) that stack it with other features; a message without tokens is read as its
+        characters."""
+        ids, vals, size = self.vectorize(message.tokens or list(message.text))
+        row = np.zeros(size, dtype=np.float32)
+        row[ids] = vals
+        return row
+
     def process(self, message: Message) -> None:
         message.sparse.append(self.vectorize(message.tokens))
 

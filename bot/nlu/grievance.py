@@ -74,9 +74,7 @@ class GrievanceModel:
         return self.weights.size > 0
 
     def _features(self, message: Message) -> np.ndarray:
-        ids, vals, size = self.chars.vectorize(message.tokens or list(message.text))
-        chars = np.zeros(size, dtype=np.float32)
-        chars[ids] = vals
+        chars = self.chars.dense(message)
         if self.uses_dense and message.dense:
             return np.concatenate([chars, message.dense[0].astype(np.float32)])
         return chars

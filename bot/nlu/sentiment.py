@@ -220,10 +220,7 @@ class SentimentAnalyzer(BaseComponent):
         )
 
     def _features(self, message: Message) -> np.ndarray:
-        ids, vals, size = self.chars.vectorize(message.tokens or list(message.text))
-        chars = np.zeros(size, dtype=np.float32)
-        chars[ids] = vals
-        parts = [chars, self._lexical(message.text)]
+        parts = [self.chars.dense(message), self._lexical(message.text)]
         if self.uses_dense and message.dense:
             parts.append(message.dense[0].astype(np.float32))
         return np.concatenate(parts)

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import struct
 import time
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from connectors.wechat.protocol import cdata, signature
 
 BLOCK = 32  # WeChat pads to 32-byte blocks (not AES's 16)
 KEY_CHARS = 43
@@ -49,7 +50,7 @@ def aes_key(encoding_aes_key: str) -> bytes:
 
 
 def msg_signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
-    return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypt])).encode()).hexdigest()
+    return signature(token, timestamp, nonce, encrypt)
 
 
 class MessageCrypto:
@@ -103,16 +104,12 @@ class MessageCrypto:
         """The encrypted passive reply carrying `message` (a reply XML)."""
         timestamp = timestamp or str(int(time.time()))
         encrypt = self.encrypt(message)
-        signature = msg_signature(self.token, timestamp, nonce, encrypt)
+        signed = msg_signature(self.token, timestamp, nonce, encrypt)
         return (
             "<xml>"
             f"<Encrypt><![CDATA[{encrypt}]]></Encrypt>"
-            f"<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+            f"<MsgSignature><![CDATA[{signed}]]></MsgSignature>"
             f"<TimeStamp>{timestamp}</TimeStamp>"
-            f"<Nonce><![CDATA[{_cdata(nonce)}]]></Nonce>"
+            f"<Nonce><![CDATA[{cdata(nonce)}]]></Nonce>"
             "</xml>"
         )
-
-
-def _cdata(text: str) -> str:
-    return text.replace("]]>", "]]]]><![CDATA[>")

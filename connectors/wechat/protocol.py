@@ -29,8 +29,10 @@ _MEDIA = {
 }
 
 
-def signature(token: str, timestamp: str, nonce: str) -> str:
-    return hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+def signature(token: str, timestamp: str, nonce: str, *more: str) -> str:
+    """WeChat's SHA-1 over the sorted, joined parts: the query's `signature` signs the token,
+    timestamp and nonce; safe mode's `msg_signature` adds the `Encrypt` part."""
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce, *more])).encode()).hexdigest()
 
 
 def verify(token: str, query: dict[str, str]) -> bool:
@@ -109,16 +111,16 @@ def passive_text(inbound: Inbound, text: str) -> str:
     """The XML reply WeChat shows the customer (to and from swapped)."""
     return (
         "<xml>"
-        f"<ToUserName><![CDATA[{_cdata(inbound.openid)}]]></ToUserName>"
-        f"<FromUserName><![CDATA[{_cdata(inbound.account)}]]></FromUserName>"
+        f"<ToUserName><![CDATA[{cdata(inbound.openid)}]]></ToUserName>"
+        f"<FromUserName><![CDATA[{cdata(inbound.account)}]]></FromUserName>"
         f"<CreateTime>{int(time.time())}</CreateTime>"
         "<MsgType><![CDATA[text]]></MsgType>"
-        f"<Content><![CDATA[{_cdata(text)}]]></Content>"
+        f"<Content><![CDATA[{cdata(text)}]]></Content>"
         "</xml>"
     )
 
 
-def _cdata(text: str) -> str:
+def cdata(text: str) -> str:
     return text.replace("]]>", "]]]]><![CDATA[>")
 
 
