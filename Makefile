@@ -11,11 +11,15 @@ run: install model
 	$(BIN)/relaydesk run --config $(CONFIG)
 
 # Lint and type-check first: they take seconds and fail with the clearest messages.
+# The tests run on two pytest-xdist workers, a test module on one worker, the fault tests, the
+# browser tests and the modules on the shared Redis one at a time (tests/conftest.py);
+# TEST_WORKERS=0 runs them in this one process.
+TEST_WORKERS ?= 2
 test: install prereqs browser
 	$(BIN)/ruff check bot handoff connectors tests bench
 	$(BIN)/mypy bot handoff connectors
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 install: $(STAMP)
 

@@ -2,7 +2,8 @@
 do (issue 16): the language of every reply, apologies, knowledge answers, "did you mean" offers,
 failed turns and handoffs.
 
-    .venv/bin/python bench/conversations.py [--data FILE] [--verbose] [--models DIR]
+    .venv/bin/python bench/conversations.py [--data FILE] [--half odd|even] [--verbose]
+        [--models DIR]
 
 The conversations (bench/data/conversations.yml) were written for this benchmark in customers'
 own words, Chinese and English, 2-7 turns each; every turn is labelled with the language a good
@@ -41,7 +42,9 @@ is silent, and those turns are counted as skipped):
   conversation. Containment: the conversations where no turn says escalate that ended without
   any handoff (a ticket counts).
 
-Every figure comes per reply/turn/conversation overall, and turn counts per conversation
+--half odd keeps the conversations whose id ends in an odd number (zh-returns-01, -03 ...), the
+half that policy and training-data choices are tuned on; --half even keeps the other, held-out
+half. Every figure comes per reply/turn/conversation overall, and turn counts per conversation
 language and per topic (the middle of the id). --verbose prints every mismatch.
 
 Engine, config, model data, articles and responses all come from the checkout `bot` is imported
@@ -247,6 +250,21 @@ def _turn(raw: Any, where: str) -> TurnSpec:
             kind,
         ),
     )
+
+
+def half(conversations: list[Conversation], which: str | None) -> list[Conversation]:
+    """The tuning half (ids ending in an odd number), the held-out half (even), or all."""
+    if which is None:
+        return conversations
+    parity = 1 if which == "odd" else 0
+    out = []
+    for c in conversations:
+        digits = re.search(r"(\d+)$", c.id)
+        if digits is None:
+            raise DataError(f"conversation {c.id!r}: --half needs ids ending in a number")
+        if int(digits.group(1)) % 2 == parity:
+            out.append(c)
+    return out
 
 
 def check_articles(conversations: list[Conversation], known: set[str]) -> None:
@@ -815,6 +833,12 @@ async def run(conversations: list[Conversation], stack: Stack, verbose: bool) ->
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=CONVERSATIONS, help="conversations YAML file")
+    ap.add_argument(
+        "--half",
+        choices=("odd", "even"),
+        help="only the conversations whose id ends in an odd number (the tuning half) or an even "
+        "one (held out)",
+    )
     ap.add_argument("--verbose", action="store_true", help="print every mismatch")
     ap.add_argument(
         "--models",
@@ -825,7 +849,7 @@ def main() -> None:
     args = ap.parse_args()
     quiet_logging()
     try:
-        conversations = load_conversations(args.data)
+        conversations = half(load_conversations(args.data), args.half)
     except DataError as exc:
         sys.exit(f"conversations: {exc}")
     with tempfile.TemporaryDirectory() as t:
@@ -855,6 +879,7 @@ def main() -> None:
             "run_s": rnd(elapsed, 1),
             "engine_root": str(stack.root),
             "language_hint_parameter": stack.hint_parameter,
+            "half": args.half or "all",
         }
     )
     emit_json(f)

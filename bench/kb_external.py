@@ -96,7 +96,8 @@ def run_set(faq: FaqSet, figures: dict[str, Any], extra: dict[str, Embedder]) ->
                 f"(recall@5 {o['recall_at_5']:.4f}); best baseline {best_name} "
                 f"{base[best_name]:.4f}; answered {a['answered_rate']}, precision when "
                 f"answering {a['answered_precision']}; offered choices {a['clarified_rate']} "
-                f"(right one among them {a['clarified_right']})"
+                f"(right one among them {a['clarified_right']}); the best threshold chosen on "
+                f"these questions would answer {a['best_answered_at_target']}"
             )
             print("    baselines: " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(base.items())))
             p = f"{key}_{split}_"
@@ -108,6 +109,7 @@ def run_set(faq: FaqSet, figures: dict[str, Any], extra: dict[str, Embedder]) ->
                 figures[p + f"baseline_{k}_recall_at_1"] = round(v, 4)
             figures[p + "answered_rate"] = a["answered_rate"]
             figures[p + "answered_precision"] = a["answered_precision"]
+            figures[p + "best_answered_at_target"] = a["best_answered_at_target"]
             figures[p + "clarified_rate"] = a["clarified_rate"]
             figures[p + "clarified_right"] = a["clarified_right"]
 

@@ -53,6 +53,10 @@ class InputTooLargeError(InputError):
     """A caller's input exceeds a configured size limit; maps to HTTP 413."""
 
 
+class UnsupportedMediaTypeError(InputError):
+    """A file of a type the server does not take (HTTP 415)."""
+
+
 class StoreUnavailableError(RelaydeskError):
     """The database cannot be reached (restarting, failing over, network down); nothing of the
     request was committed, so the caller may send it again. Maps to HTTP 503."""

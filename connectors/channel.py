@@ -34,6 +34,7 @@ from bot.dialogue.engine import DialogueEngine
 from bot.http.rate_limit import Limits
 from bot.metrics import Metrics
 from bot.store.deliveries import DueDelivery
+from bot.store.media import MediaRecord, MediaStore
 from bot.store.sql_store import SqlStore
 from connectors.settings import ChannelSettings
 from handoff.channel_limits import ChannelLimits, MessagingWindow
@@ -135,6 +136,8 @@ class OutputChannel(ABC):
 
     channel: ClassVar[str]
     label: ClassVar[str]
+    # The media store, for an agent's attachments (`payload["media"]`); set by the channel.
+    media: MediaStore | None = None
 
     @abstractmethod
     async def send_text(self, recipient: str, text: str) -> str | None:
@@ -151,8 +154,17 @@ class OutputChannel(ABC):
         """An image (or video) by URL; by default its caption and address as text."""
         return await self.send_text(recipient, "\n".join(p for p in (caption, url) if p))
 
+    async def send_media(
+        self, recipient: str, media: MediaRecord, data: bytes, caption: str | None
+    ) -> str | None:
+        """A file from the media store; by default a note that it cannot be shown here yet."""
+        name = media.filename or media.kind
+        note = f"[{media.kind}: {name}] (sent by the agent; this channel cannot show files yet)"
+        return await self.send_text(recipient, "\n".join(p for p in (caption, note) if p))
+
     async def send(self, delivery: DueDelivery) -> str | None:
-        """The stored message: its text (with buttons), then its image or video."""
+        """The stored message: its text (with buttons), then its image or video, then its
+        attachments from the media store."""
         assert delivery.recipient is not None
         msg, to = delivery.message, delivery.recipient
         ref = None
@@ -168,4 +180,11 @@ class OutputChannel(ABC):
             if url:
                 caption = msg.payload.get("caption")
                 await self.send_image(to, str(url), str(caption) if caption else None)
+        for item in msg.payload.get("media") or []:
+            if not item.get("id"):
+                continue
+            if self.media is None:
+                raise RuntimeError(f"{self.channel}: no media store for attachment {item['id']}")
+            record, data = await self.media.read(str(item["id"]))
+            ref = await self.send_media(to, record, data, None) or ref
         return ref

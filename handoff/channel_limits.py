@@ -1,5 +1,7 @@
 """What a customer's channel allows the agents: when a message may still be sent (WeChat's
-48-hour customer-service window, say) and how long one may be.
+48-hour customer-service window, say), why not when it is closed (the window ran out, its
+quota is used up, the platform refused, the customer left the channel), what still reaches the
+customer then (a template message), and how long one message may be.
 
 Defined here, on the agents' side, and implemented by each channel (connectors/); the
 composition root hands the agent API one `ChannelLimits` per registered channel, so the console
@@ -22,6 +24,14 @@ class MessagingWindow:
     closes_at: datetime | None
     remaining: int  # messages still allowed in the window
     closed_because: str | None  # None while the window is open
+    # While closed: how an agent's message still reaches the customer (WeChat's template
+    # message, "template"), or None: the message would not be delivered, so it is refused.
+    fallback: str | None = None
+
+    @property
+    def refuses(self) -> bool:
+        """Whether an agent's message must be refused now (closed, and no other way)."""
+        return self.closed_because is not None and self.fallback is None
 
     def to_dict(self) -> dict[str, object]:
         """The agent API's `channel_window` object (the console reads it)."""
@@ -30,8 +40,9 @@ class MessagingWindow:
             "last_customer_at": self.last_customer_at,
             "closes_at": self.closes_at,
             "remaining": self.remaining,
-            "open": self.remaining > 0,
+            "open": self.closed_because is None and self.remaining > 0,
             "closed_because": self.closed_because,
+            "fallback": self.fallback if self.closed_because is not None else None,
         }
 
 

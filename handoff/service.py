@@ -12,6 +12,7 @@ from bot.dialogue.responses import OutboundMessage, Responses
 from bot.errors import InputError, RelaydeskError
 from bot.logs import about_conversation
 from bot.metrics import Metrics
+from bot.store.media import NewMedia, media_ref
 from bot.store.records import HandoffRecord, MessageRecord
 from bot.store.sql_store import SqlStore
 from handoff.announcer import QueueAnnouncer
@@ -69,14 +70,28 @@ class HandoffService:
         return await self.store.handoffs.get(h.id)
 
     @about_conversation
-    async def send(self, conversation_id: str, username: str, text: str) -> AgentReply:
+    async def send(
+        self, conversation_id: str, username: str, text: str, media: NewMedia | None = None
+    ) -> AgentReply:
+        """The agent's reply; with `media` (bytes the media store prepared), an attachment.
+        Its row is stored before the message, so a sender that reads the message finds it."""
         agent = await self.store.agents.get(username)
         h = await self._handoff(conversation_id)
         if h.status != "assigned" or h.assigned_to != agent.id:
             raise HandoffError(f"{username} does not hold conversation {conversation_id}")
-        if not text.strip():
+        if not text.strip() and media is None:
             raise InputError("the reply is empty")
-        msg = await self.store.messages.append(conversation_id, "agent", text, sender_id=agent.id)
+        payload: dict[str, object] = {}
+        if media is not None:
+            record = await self.store.media.save(
+                media, conversation_id=conversation_id, direction="out"
+            )
+            payload["media"] = [media_ref(record)]
+        msg = await self.store.messages.append(
+            conversation_id, "agent", text, sender_id=agent.id, payload=payload
+        )
+        if media is not None:
+            await self.store.media.attach(media.id, msg.id)
         first = h.first_agent_reply_at is None
         if first:
             await self.store.handoffs.update(h.id, first_agent_reply_at=clock.now())

@@ -3,14 +3,21 @@ real app on a test client (`make_client`, `client`; agents and logins: tests/app
 
 from __future__ import annotations
 
+import fcntl
+import functools
+import os
+import re
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.config import Config, config_from_dict, load_config
 from bot.nlu.pipeline import NLUPipeline, train_model
+from tests import index_cache
 from tests.apps import AppFactory, Client, RawEdit, edit_config, start_app
 from tests.bot.store.conftest import database
 
@@ -19,13 +26,80 @@ __all__ = ["database"]  # a fresh PostgreSQL database, for tests that run severa
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 
+# Under pytest-xdist (`make test` runs two workers) each test module stays on one worker, so its
+# module fixtures are built once. These run one at a time, on one worker: the fault tests (each
+# runs real servers hard and restarts its own PostgreSQL or Redis), the browser tests (Chromium),
+# and every module that names the machine's shared Redis (tests.bot.test_coordination.REDIS:
+# the app's event channel and rate-limit keys there are the same for every instance).
+SERIAL_GROUPS = {"tests/faults/": "faults", "tests/e2e/": "browser"}
+# The longest groups start first, so no worker ends alone.
+FIRST = ("faults", "browser", "shared-redis")
+
+
+@functools.cache
+def _names_shared_redis(path: str) -> bool:
+    file = REPO / path
+    return file.suffix == ".py" and re.search(r"\bREDIS\b", file.read_text("utf-8")) is not None
+
+
+def group_of(nodeid: str) -> str:
+    """The group a test runs in under pytest-xdist: its module, or one of the serial groups."""
+    path = nodeid.split("::", 1)[0]
+    for prefix, group in SERIAL_GROUPS.items():
+        if path.startswith(prefix):
+            return group
+    return "shared-redis" if _names_shared_redis(path) else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's loadscope scheduling by `group_of` (its own loadgroup reads marks through a
+    node id that pytest 9 no longer lets it change), in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByGroup(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    config.option.loadscopereorder = False
+    return ByGroup(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # the order the scheduler hands groups out in
+
+        def rank(item: pytest.Item) -> int:
+            group = group_of(item.nodeid)
+            return FIRST.index(group) if group in FIRST else len(FIRST)
+
+        items.sort(key=rank)  # stable: the collection order within each rank
+
+
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This run's temporary folder, one for all its pytest-xdist workers (each worker's own
+    folder is inside it)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextmanager
+def run_lock(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[None]:
+    """One pytest-xdist worker at a time (a no-op without workers): the others wait."""
+    with (run_folder(tmp_path_factory) / f"{name}.lock").open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
 
 @pytest.fixture(scope="session")
 def repo_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
-    """config.yml as shipped, with models written to a temporary folder, and every skill group
-    open round the clock: a test of a handoff must not depend on the hour it runs at (service
-    hours have tests of their own, on a fixed clock)."""
-    models = tmp_path_factory.mktemp("models")
+    """config.yml as shipped, with models written to the run's temporary folder, and every
+    skill group open round the clock: a test of a handoff must not depend on the hour it runs
+    at (service hours have tests of their own, on a fixed clock)."""
+    models = run_folder(tmp_path_factory) / "models"
+    models.mkdir(exist_ok=True)
     raw = load_config(REPO / "config.yml").model_dump(exclude={"base_dir"})
     raw["pipeline"] = load_config(REPO / "config.yml").pipeline_spec()
     raw["nlu"]["models"] = str(models)
@@ -35,9 +109,11 @@ def repo_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
 
 
 @pytest.fixture(scope="session")
-def trained(repo_config: Config) -> NLUPipeline:
-    """The shipped pipeline trained on the shipped nlu_data (once per test session)."""
-    info, _ = train_model(repo_config)
+def trained(repo_config: Config, tmp_path_factory: pytest.TempPathFactory) -> NLUPipeline:
+    """The shipped pipeline trained on the shipped nlu_data (once per test run: a second
+    pytest-xdist worker waits for the first's model and loads it)."""
+    with run_lock(tmp_path_factory, "train"):
+        info, _ = train_model(repo_config)
     return NLUPipeline.load(info.path)
 
 
@@ -109,10 +185,23 @@ def small(tmp_path: Path) -> Config:
     return small_config(tmp_path)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _index_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The folder of the run's knowledge indexes (tests/index_cache.py), one for all the
+    pytest-xdist workers of a run."""
+    index_cache.ROOT = run_folder(tmp_path_factory) / "kb-cache"
+
+
 @pytest.fixture(scope="module")
-def kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One knowledge index per test module: built by its first server, reused by the rest."""
-    return tmp_path_factory.mktemp("kb")
+def kb_dir(
+    tmp_path_factory: pytest.TempPathFactory, repo_config: Config, trained: NLUPipeline
+) -> Path:
+    """One knowledge index per test module, a copy of the run's index of the shipped articles:
+    the module's servers open it (a test that changes the articles brings it up to date)."""
+    kb = tmp_path_factory.mktemp("kb")
+    embed = trained.component("SentenceEmbeddingFeaturizer")
+    index_cache.seed(server_config(repo_config, kb, kb), embed.embedder if embed else None)
+    return kb
 
 
 @pytest.fixture(scope="session")
@@ -141,6 +230,7 @@ def server_config(
     raw["storage"]["url"] = f"sqlite:///{tmp / 'relaydesk.db'}"
     raw["knowledge"].update(index_path=str(kb / "kb-index"), history_db=str(kb / "kb.db"))
     raw["dialogue"]["orders_db"] = str(tmp / "orders.db")
+    raw["media"]["dir"] = str(tmp / "media")
     raw["server"]["dev_agent_api"] = dev_agent_api
     # Tests send fast from one address; the rate-limit tests turn the limits on themselves.
     raw["server"]["rate_limits"] = {"ip_per_minute": 0, "customer_per_minute": 0}

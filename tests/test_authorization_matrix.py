@@ -143,11 +143,28 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", CONV + "/return"): agents(other=403, target=HOLDER_OR_SUPER),
     ("POST", CONV + "/resolve"): agents(other=403, target=HOLDER_OR_SUPER),
+    # files: agents who may see the conversation; the customer's own sender token or widget
+    # token. Authorised callers of the uploads send JSON: 400 shows the checks let them through.
+    ("GET", "/api/media/{media_id}"): agents(other=403),
+    ("POST", CONV + "/attachments"): agents(400, other=403, body={"text": "not multipart"}),
+    ("POST", "/webhooks/rest/upload"): public(400, body={"sender": "s", "message": "x"}),
+    ("GET", "/webhooks/rest/media/{media_id}"): sender_token_holder(query="sender=customer-a"),
+    ("POST", "/widget/upload"): public(401),  # nobody here holds a widget token
+    ("GET", "/widget/media/{media_id}"): public(401),
+    ("OPTIONS", "/widget/upload"): public(204),  # CORS preflight
+    ("OPTIONS", "/widget/media/{media_id}"): public(204),
 }
 # Cells whose code disagreed with the table once; now fixed, kept empty for the next one.
 KNOWN_BUGS: set[tuple[str, str, str]] = set()
 # POSTs that need the session's CSRF header: without it a logged-in caller gets 403.
-CSRF_FREE = {"/model/parse", HOOK, "/api/console/login", "/api/console/logout"}
+CSRF_FREE = {
+    "/model/parse",
+    HOOK,
+    "/api/console/login",
+    "/api/console/logout",
+    "/webhooks/rest/upload",
+    "/widget/upload",
+}
 
 
 # -- the app, its principals and its data --------------------------------------------------------
@@ -160,6 +177,7 @@ class World:
     # What each customer principal sends: their REST sender token.
     customer_headers: dict[str, dict[str, str]] = field(default_factory=dict)
     fresh_count: int = 0
+    media_id: str = ""  # a photo customer a sent in chat a
 
 
 async def build_world(client: Client) -> World:
@@ -172,7 +190,10 @@ async def build_world(client: Client) -> World:
     await service.transfer(cid_b, "billing")
     customer_a = (await store_of(client).conversations.get(cid_a)).customer_id
     held = {CUSTOMER: {SENDER_TOKEN: token_a}, OTHER_CUSTOMER: {SENDER_TOKEN: token_b}}
-    return World(sessions, cid_a, cid_b, customer_a, held)
+    photo = await store_of(client).media.add(
+        b"\x89PNG\r\n\x1a\n" + b"\x00" * 32, conversation_id=cid_a, direction="in"
+    )
+    return World(sessions, cid_a, cid_b, customer_a, held, media_id=photo.id)
 
 
 async def ask_holding_token(client: Client, sender: str) -> tuple[str, str]:
@@ -217,7 +238,7 @@ def app_routes(client: Client) -> set[tuple[str, str]]:
 def url_for(path: str, world: World, cid: str) -> str:
     names = {"/console/{name}": "console.js", "/kb/media/{name}": "delivery-timeline.svg"}
     path = path.replace("{name}", names.get(path, "{name}"))
-    return path.format(cid=cid, customer_id=world.customer_a)
+    return path.format(cid=cid, customer_id=world.customer_a, media_id=world.media_id)
 
 
 async def expect_refusal(resp: aiohttp.ClientResponse, status: int) -> str:

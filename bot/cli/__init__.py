@@ -8,6 +8,7 @@ One module per command group, all wired into one parser (bot/cli/parser.py):
     kb.py        kb index, search, eval, import, history
     agents.py    agents add, list, set, passwd
     report.py    report: the monthly service report
+    wechat.py    wechat menu: create the Official Account's menu (connectors/wechat/admin.py)
 
 The CLI is the composition root (like bot/server): it may import anything. Commands import
 what they use inside their function, so `relaydesk --help` starts fast.

@@ -21,6 +21,7 @@ from bot.cli.kb import (
 from bot.cli.nlu import cmd_data_validate, cmd_parse, cmd_test_nlu, cmd_train
 from bot.cli.report import cmd_report
 from bot.cli.serve import cmd_run
+from bot.cli.wechat import cmd_wechat_menu
 from bot.errors import RelaydeskError
 
 
@@ -153,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the NLU model: gaps grouped by characters, no comment sentiment",
     )
     p.set_defaults(func=cmd_report)
+
+    wechat = sub.add_parser("wechat", help="WeChat Official Account: create the menu")
+    wechat_sub = wechat.add_subparsers(dest="what", required=True, metavar="WHAT")
+    p = with_config(wechat_sub.add_parser("menu", help="create connectors.wechat.menu"))
+    p.add_argument("--dry-run", action="store_true", help="print the menu/create body only")
+    p.set_defaults(func=cmd_wechat_menu)
 
     p = with_config(sub.add_parser("run", help="serve the HTTP API"))
     p.add_argument("--model", help="model folder (default: from config)")

@@ -236,6 +236,35 @@ class StorageSection(_Section):
         return v
 
 
+_MIME = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+
+class MediaSection(_Section):
+    """Files customers and agents send (bot/store/media.py): where the bytes are kept, and the
+    limits every channel applies alike."""
+
+    dir: str = "var/media"  # relative to config.yml
+    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)
+    allowed_types: list[str] = Field(
+        default_factory=lambda: [
+            "image/jpeg",
+            "image/png",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+        ],
+        min_length=1,
+    )
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _mime_types(cls, v: list[str]) -> list[str]:
+        bad = [t for t in v if not _MIME.match(t)]
+        if bad:
+            raise ValueError(f"not a MIME type (type/subtype, lower case): {', '.join(bad)}")
+        return v
+
+
 class RateLimits(_Section):
     """Per client address (every request) and per customer (every message); 0: no limit."""
 
@@ -300,6 +329,7 @@ class Config(_Section):
     console: ConsoleSection = Field(default_factory=ConsoleSection)
     privacy: PrivacySection = Field(default_factory=PrivacySection)
     storage: StorageSection = Field(default_factory=StorageSection)
+    media: MediaSection = Field(default_factory=MediaSection)
     server: ServerSection = Field(default_factory=ServerSection)
 
     # Where the file was, so relative paths in it resolve against it rather than the cwd, and

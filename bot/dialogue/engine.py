@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from contextlib import AsyncExitStack
 from datetime import datetime, timedelta
@@ -50,6 +50,7 @@ from bot.logs import conversation_context
 from bot.metrics import Metrics, turn_outcome
 from bot.nlu.pipeline import NLUPipeline
 from bot.store.errors import TurnFinishedError
+from bot.store.media import MediaFailure, NewMedia
 from bot.store.sql_store import SqlStore
 from bot.store.turns import TurnStart, UnfinishedTurn
 
@@ -136,17 +137,30 @@ class DialogueEngine:
         hold_replies_s: float = 0.0,
         language_hint: str | None = None,
         on_stored: Callable[[], None] | None = None,
+        media: Sequence[NewMedia | MediaFailure] = (),
+        shared: Mapping[str, Any] | None = None,
     ) -> TurnResult:
-        """One customer message, start to finish. `hold_replies_s` keeps the replies' deliveries
-        on a pushed channel back that long, for a connector that may answer in the webhook's
-        own response (WeChat's passive reply). `language_hint` is the language the channel
+        """One customer message, start to finish. `media`: the files that came with it
+        (prepared by `store.media`), stored with the message in one transaction; `shared`: a
+        location or contact it carries, kept in its payload (bot/dialogue/inbound.py).
+        `hold_replies_s` keeps the replies' deliveries on a pushed channel back that long,
+        for a connector that may answer in the webhook's own response (WeChat's passive
+        reply). `language_hint` is the language the channel
         knows the customer by (the browser's, Telegram's `language_code`): the conversation's
         until the customer writes clearly in one. `on_stored` is called once the message is
         newly stored (not for a redelivery), before the bot thinks: a channel's "typing"."""
         started = time.perf_counter()
         try:
             result = await self._handle(
-                channel, sender, text, external_id, hold_replies_s, language_hint, on_stored
+                channel,
+                sender,
+                text,
+                external_id,
+                hold_replies_s,
+                language_hint,
+                on_stored,
+                media,
+                shared,
             )
         except Exception:
             self.metrics.observe_turn(channel, "error", time.perf_counter() - started)
@@ -163,6 +177,8 @@ class DialogueEngine:
         hold_replies_s: float,
         language_hint: str | None = None,
         on_stored: Callable[[], None] | None = None,
+        media: Sequence[NewMedia | MediaFailure] = (),
+        shared: Mapping[str, Any] | None = None,
     ) -> TurnResult:
         # One turn at a time per customer and channel in this process, so replies keep their
         # order.
@@ -178,7 +194,9 @@ class DialogueEngine:
             )
             if rated is not None:
                 return rated
-            start = await self.store.turns.begin(channel, sender, text, external_id=external_id)
+            start = await self.store.turns.begin(
+                channel, sender, text, external_id=external_id, media=media, shared=shared
+            )
             inbound = start.inbound
             if on_stored is not None and not inbound.duplicate:
                 on_stored()

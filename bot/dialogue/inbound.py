@@ -10,6 +10,7 @@ caption of a photo as the question it is.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -89,3 +90,31 @@ def read_inbound(text: str) -> Inbound:
 
 def _has_words(text: str) -> bool:
     return any(unicodedata.category(ch)[0] in ("L", "N") for ch in text)
+
+
+def shared_location(
+    lat: float | str, lon: float | str, label: str = "", address: str = "", scale: object = None
+) -> dict[str, object] | None:
+    """A location the customer shared, for the message's payload (`engine.handle(shared=)`):
+    coordinates in range, label and address cut to a sane length; None if it is no place."""
+    try:
+        la, lo = float(lat), float(lon)
+    except (TypeError, ValueError):
+        return None
+    if not (-90.0 <= la <= 90.0 and -180.0 <= lo <= 180.0):
+        return None
+    place: dict[str, object] = {"lat": round(la, 6), "lon": round(lo, 6)}
+    for key, value in (("label", label), ("address", address)):
+        if value and value.strip():
+            place[key] = value.strip()[:300]
+    if scale not in (None, ""):
+        with contextlib.suppress(ValueError):
+            place["scale"] = int(str(scale))
+    return {"location": place}
+
+
+def shared_contact(name: str, phone: str) -> dict[str, object] | None:
+    """A contact card the customer shared (name, phone), for the payload; the store masks the
+    phone when transcripts are masked."""
+    card = {k: v.strip()[:100] for k, v in (("name", name), ("phone", phone)) if v and v.strip()}
+    return {"contact": card} if card else None

@@ -50,6 +50,7 @@ async def order_facts(orders: OrderLookup, order_id: str, language: str) -> dict
     return {
         "order_id": found.order_id,
         "items": found.items,
+        "status": found.status,  # read by the policy (a settled order an upset customer disputes)
         "status_text": labels.get(found.status, found.status),
         "tracking_text": tracking_text(found, language),
     }

@@ -61,6 +61,10 @@ def understand(
     entities = {e.entity: e.value for e in parse.entities}
     reading = read_context(text, entities, context)
     intent = parse.intent.name
+    if intent in UNKNOWN_INTENTS and "order_id" in entities:
+        # A bare order number, or one in words the NLU cannot place ("sorry, typo: 2026..."):
+        # the customer wants that order looked up, not to hear they were not understood.
+        intent = "order_status"
     if reading.ellipsis and intent not in QUESTION_INTENTS and context.intent:
         intent = context.intent  # "and for the Pro?": the same question, another product
     language = reply_language(parse.language, fallback_language)

@@ -7,7 +7,13 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.errors import InputError, InputTooLargeError, RelaydeskError, StoreUnavailableError
+from bot.errors import (
+    InputError,
+    InputTooLargeError,
+    RelaydeskError,
+    StoreUnavailableError,
+    UnsupportedMediaTypeError,
+)
 from bot.http.keys import CONFIG, ERROR_OBSERVER
 
 log = logging.getLogger(__name__)
@@ -47,6 +53,8 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(exc.status, exc.reason, exc.text or exc.reason)
     except InputTooLargeError as exc:
         return error_response(413, "RequestEntityTooLarge", str(exc))
+    except UnsupportedMediaTypeError as exc:
+        return error_response(415, "UnsupportedMediaType", str(exc))
     except InputError as exc:
         return error_response(400, "BadRequest", str(exc))
     except StoreUnavailableError as exc:

@@ -16,6 +16,7 @@ with fewer, a fixed curve of the top score.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from dataclasses import dataclass, field
@@ -106,9 +107,8 @@ class AnswerDecision:
         """Probability-like score that the top article is right."""
         if self.answer_model is not None:
             return self.answer_model(x)
-        if self.negative_tops:
-            below = int(np.searchsorted(np.array(self.negative_tops), x[0], side="left"))
-            return below / len(self.negative_tops)
+        if self.negative_tops:  # sorted: how many lie below this top score
+            return bisect.bisect_left(self.negative_tops, x[0]) / len(self.negative_tops)
         return _sigmoid(RULE_SLOPE * (x[0] - RULE_CENTRE))
 
     def clarify_confidence(self, x: tuple[float, ...]) -> float:

@@ -136,6 +136,9 @@ def evaluate(
         ),
         "unanswerable": len(unanswerable),
         "declined_rate": _share(unanswerable, lambda r: not r["answered"]),
+        # The most any threshold on this confidence could answer at the target precision,
+        # chosen on these very questions: the ceiling for the fitted decision.
+        "best_answered_at_target": best_coverage(answerable, decision.answer_precision),
     }
     report["curve"] = precision_curve(answerable)
     report["misses"] = [r for r in answerable if r["rank"] != 1]
@@ -161,6 +164,23 @@ def precision_curve(rows: list[dict[str, Any]], points: int = 20) -> list[dict[s
                 }
             )
     return out
+
+
+def best_coverage(rows: list[dict[str, Any]], precision: float) -> float | None:
+    """The largest share of `rows` answered at or above one confidence threshold with their
+    top hit right at least `precision` of the time (questions of equal confidence answered
+    together); 0 when no threshold reaches it, None without rows."""
+    if not rows:
+        return None
+    ordered = sorted(rows, key=lambda r: -r["confidence"])
+    best = 0
+    right = 0
+    for n, r in enumerate(ordered, start=1):
+        right += r["top"][:1] != [] and r["top"][0] in r["acceptable"]
+        last_of_tie = n == len(ordered) or ordered[n]["confidence"] != r["confidence"]
+        if last_of_tie and right >= precision * n:
+            best = n
+    return round(best / len(ordered), 4)
 
 
 def suggest(report: dict[str, Any], precision: float) -> dict[str, float] | None:

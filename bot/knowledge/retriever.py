@@ -104,6 +104,10 @@ class Retriever:
         self.detect_language = detect_language
         self.settings = settings
         self._text_rows: dict[str, list[int]] | None = None
+        # The weights and decision as read from the index's tuning, rebuilt only when the
+        # tuning entry they came from is replaced (not on every search).
+        self._weights: tuple[Any, FusionWeights] | None = None
+        self._decision: tuple[Any, AnswerDecision] | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -111,17 +115,23 @@ class Retriever:
 
     @property
     def weights(self) -> FusionWeights:
-        return FusionWeights.from_dict((self.index.tuning or {}).get("weights"))
+        d = (self.index.tuning or {}).get("weights")
+        if self._weights is None or self._weights[0] is not d:
+            self._weights = (d, FusionWeights.from_dict(d))
+        return self._weights[1]
 
     @property
     def decision(self) -> AnswerDecision:
         d = (self.index.tuning or {}).get("decision")
-        s = self.settings
-        return (
-            AnswerDecision.from_dict(d)
-            if d
-            else rule_decision(s.answer_precision, s.clarify_precision)
-        )
+        if self._decision is None or self._decision[0] is not d:
+            s = self.settings
+            self._decision = (
+                d,
+                AnswerDecision.from_dict(d)
+                if d
+                else rule_decision(s.answer_precision, s.clarify_precision),
+            )
+        return self._decision[1]
 
     @property
     def cross_lingual_offset(self) -> float:

@@ -19,6 +19,7 @@ from bot.server.keys import METRICS, NLU
 from connectors.registry import ChannelRegistry
 from connectors.registry import secrets as channel_secrets
 from handoff.console import agent_api, dashboard
+from handoff.console import media as console_media
 from handoff.console import routes as console_routes
 from handoff.console import socket as console_socket
 
@@ -53,6 +54,7 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
     channels = ChannelRegistry.from_config(config) if dialogue else ChannelRegistry([])
     if dialogue:
         app.add_routes(agent_api.routes)
+        app.add_routes(console_media.routes)
         app.add_routes(console_routes.routes)
         app.add_routes(dashboard.routes)
         app[dashboard.CACHE] = {}

@@ -31,6 +31,7 @@ from bot.knowledge.base import KnowledgeBase
 from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.keys import METRICS
+from bot.store.media import DirectoryBlobs, MediaLimits, SqlMedia
 from bot.store.sql_store import SqlStore
 from connectors.channel import ChannelServices
 from connectors.registry import ChannelRegistry
@@ -108,6 +109,11 @@ async def open_context(
     minutes = config.dialogue.session_expiration_minutes
     store.settings.session_expiry = timedelta(minutes=minutes) if minutes else None
     store.settings.mask_transcripts = config.privacy.mask_transcripts
+    store.media = SqlMedia(
+        store.db,
+        DirectoryBlobs(config.path(config.media.dir)),
+        MediaLimits(config.media.max_bytes, frozenset(config.media.allowed_types)),
+    )
     embed = nlu.component("SentenceEmbeddingFeaturizer")
     kb = KnowledgeBase(config, embedder=embed.embedder if embed else None)
     kb.open()

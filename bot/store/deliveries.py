@@ -175,6 +175,36 @@ class Deliveries:
 
         await self.db.run(work)
 
+    async def cancel_pending(
+        self, customer_id: str, channel: str, reason: str
+    ) -> list[tuple[str, int]]:
+        """Fail every pending delivery to the customer on `channel` with `reason` (they left
+        the channel: WeChat's unsubscribe), so none goes out later; (conversation, message) of
+        each, for the agents' notice."""
+
+        def work(s: Session) -> list[tuple[str, int]]:
+            mine = select(CONV.c.id).where(CONV.c.customer_id == customer_id)
+            rows = s.execute(
+                select(DLV.c.conversation_id, DLV.c.message_id).where(
+                    DLV.c.channel == channel,
+                    DLV.c.status == "pending",
+                    DLV.c.conversation_id.in_(mine),
+                )
+            ).all()
+            if rows:
+                s.execute(
+                    update(DLV)
+                    .where(
+                        DLV.c.message_id.in_([r.message_id for r in rows]),
+                        DLV.c.status == "pending",
+                    )
+                    .values(status="failed", error=reason, due_at=clock.now())
+                )
+            s.commit()
+            return [(r.conversation_id, r.message_id) for r in rows]
+
+        return await self.db.run(work)
+
     async def claim_passive(
         self,
         conversation_id: str,

@@ -288,3 +288,32 @@ class LinkCode(Base):
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Media(Base):
+    """A file that came with a message or went out with one (bot/store/media.py). The bytes are
+    in the media directory under their SHA-256; this row says what they are and whose."""
+
+    __tablename__ = "media"
+    __table_args__ = (
+        CheckConstraint("direction IN ('in', 'out')", name="ck_media_direction"),
+        CheckConstraint(
+            "kind IN ('image', 'file', 'voice', 'video', 'sticker')", name="ck_media_kind"
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(16))
+    mime_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str | None] = mapped_column(String(200))
+    channel_file_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=now)

@@ -18,6 +18,7 @@ serialises, on SQLite and PostgreSQL alike.
     notes, ratings    notes.py, ...     agents' private notes; customers' ratings
     deliveries        deliveries.py     what pushed channels still have to send
     link_codes        link_codes.py     one-time codes joining a customer across channels
+    media             media.py          files with their messages; bytes on disk by SHA-256
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from bot.store.deliveries import Deliveries
 from bot.store.engine import Database, open_database
 from bot.store.handoffs import Handoffs, SqlHandoffs
 from bot.store.link_codes import LinkCodes
+from bot.store.media import DirectoryBlobs, MediaStore, SqlMedia
 from bot.store.messages import Messages, SqlMessages
 from bot.store.notes import Notes, SqlNotes
 from bot.store.ratings import Ratings, SqlRatings
@@ -45,7 +47,9 @@ class SqlStore:
     """The repositories over one database, sharing one bus (for new messages) and one set of
     settings (`settings.session_expiry`, `settings.mask_transcripts`, set from config.yml)."""
 
-    def __init__(self, db: Database, bus: MessageBus | None = None) -> None:
+    def __init__(
+        self, db: Database, bus: MessageBus | None = None, media_dir: str | Path = "var/media"
+    ) -> None:
         self.db = db
         self.bus: MessageBus = bus or LocalMessageBus()
         self.settings = StoreSettings()
@@ -62,6 +66,8 @@ class SqlStore:
         self.ratings: Ratings = SqlRatings(db, self.settings)
         self.deliveries = Deliveries(db)
         self.link_codes = LinkCodes(db)
+        # Limits and directory from config.yml's `media:` (set by the composition root).
+        self.media: MediaStore = SqlMedia(db, DirectoryBlobs(media_dir))
 
     @classmethod
     async def open(
@@ -70,7 +76,7 @@ class SqlStore:
         """Connect and apply pending migrations."""
         db = open_database(url, base_dir)
         await db.migrate()
-        return cls(db, bus)
+        return cls(db, bus, Path(base_dir) / "var" / "media")
 
     async def close(self) -> None:
         await self.db.close()

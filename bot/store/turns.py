@@ -12,6 +12,7 @@ every time is still counted, and is handed to a person after the last try instea
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -21,12 +22,14 @@ from sqlalchemy.orm import Session
 
 from bot import clock
 from bot.events import MessageBus, MessageEvent
-from bot.privacy import mask_parse, mask_text
+from bot.privacy import PHONE, mask_parse, mask_text
 from bot.store import models as m
 from bot.store.customers import find_or_create
 from bot.store.deliveries import enqueue
 from bot.store.engine import Database, run_retrying
 from bot.store.errors import NotFoundError, TurnFinishedError
+from bot.store.media import MediaFailure, NewMedia, media_ref
+from bot.store.media import insert_rows as insert_media
 from bot.store.messages import by_external, number_and_insert, publish
 from bot.store.models import new_id
 from bot.store.records import ConversationRecord, CustomerRecord, MessageRecord
@@ -59,12 +62,23 @@ class Turns(Protocol):
     """The two transactions of a bot turn."""
 
     async def begin(
-        self, channel: str, sender: str, text: str, *, external_id: str | None = None
+        self,
+        channel: str,
+        sender: str,
+        text: str,
+        *,
+        external_id: str | None = None,
+        media: Sequence[NewMedia | MediaFailure] = (),
+        shared: Mapping[str, Any] | None = None,
     ) -> TurnStart:
         """Store a customer's message before anything else happens, in one transaction: find
         (or create) the customer known as `sender` on `channel` and their open conversation,
-        and number and store the message. A message whose `external_id` was stored before
-        comes back with `duplicate=True` and is not stored again.
+        and number and store the message, with the rows of its files (`media`, prepared by
+        the media store; a failure is kept as a note in the payload) and what the customer
+        shared (`shared`: {"location": ...} or {"contact": ...}, kept in the payload; a
+        contact's phone masked with `mask_transcripts`). A message whose
+        `external_id` was stored before comes back with `duplicate=True` and is not stored
+        again.
 
         With `mask_transcripts` the database gets the text masked, but the record returned
         keeps what the customer wrote: this turn's understanding needs it, nothing keeps it."""
@@ -100,9 +114,19 @@ class SqlTurns:
         self.settings = settings
 
     async def begin(
-        self, channel: str, sender: str, text: str, *, external_id: str | None = None
+        self,
+        channel: str,
+        sender: str,
+        text: str,
+        *,
+        external_id: str | None = None,
+        media: Sequence[NewMedia | MediaFailure] = (),
+        shared: Mapping[str, Any] | None = None,
     ) -> TurnStart:
         check_text(text)
+        payload = masked_shared(shared) if self.settings.mask_transcripts else dict(shared or {})
+        if media:
+            payload["media"] = [media_ref(item) for item in media]
         stored_text = mask_text(text) if self.settings.mask_transcripts else text
 
         expiry = self.settings.session_expiry
@@ -138,7 +162,10 @@ class SqlTurns:
                     return TurnStart(
                         customer, conversation_record(row), message_record(found, True)
                     )
-            conv, message = number_and_insert(s, conv_id, "customer", stored_text, {}, external_id)
+            conv, message = number_and_insert(
+                s, conv_id, "customer", stored_text, payload, external_id
+            )
+            insert_media(s, conv_id, message.id, "in", media)
             s.commit()
             return TurnStart(customer, conv, replace(message, text=text))
 
@@ -353,3 +380,13 @@ class UnfinishedTurns:
             return start, int(row.turn_attempts)
 
         return await self.db.run(work)
+
+
+def masked_shared(shared: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the customer shared, as `mask_transcripts` stores it: a contact's phone number
+    masked like one in the text (the name is kept, as names in the text are)."""
+    out = dict(shared or {})
+    contact = out.get("contact")
+    if isinstance(contact, dict) and contact.get("phone"):
+        out["contact"] = {**contact, "phone": PHONE}
+    return out

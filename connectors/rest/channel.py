@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import Any
 
 from aiohttp import web
 
 from bot.config import Config
-from bot.dialogue.engine import TurnResult
 from bot.errors import InputError
 from bot.http.errors import error_response
 from bot.http.json_body import read_object
@@ -33,7 +31,9 @@ from bot.nlu.pipeline import validate_text
 from bot.store.records import MessageRecord
 from bot.store.sql_store import SqlStore
 from connectors.channel import Channel, ChannelServices
+from connectors.rest import media as rest_media
 from connectors.rest.auth import TOKEN_HEADER, AuthError, RestAuth
+from connectors.rest.replies import _dumps, refused, render
 from connectors.rest.settings import RestSettings
 from connectors.settings import ChannelSettings
 
@@ -68,7 +68,15 @@ class RestChannel(Channel):
         routes = web.RouteTableDef()
         routes.post("/webhooks/rest/webhook")(self.webhook)
         routes.get("/webhooks/rest/messages")(self.messages)
+        routes.post("/webhooks/rest/upload")(self.upload)
+        routes.get("/webhooks/rest/media/{media_id}")(self.media_file)
         return routes
+
+    async def upload(self, request: web.Request) -> web.Response:
+        return await rest_media.upload(request, self.auth, self.services)
+
+    async def media_file(self, request: web.Request) -> web.Response:
+        return await rest_media.media_file(request, self.auth, self.services)
 
     async def webhook(self, request: web.Request) -> web.Response:
         return await webhook(request, self)
@@ -78,12 +86,6 @@ class RestChannel(Channel):
 
 
 CHANNEL = RestChannel
-
-
-def refused(message: str) -> web.Response:
-    response = error_response(401, "NotAuthenticated", message)
-    response.headers["WWW-Authenticate"] = 'Bearer realm="relaydesk-rest"'
-    return response
 
 
 async def webhook(request: web.Request, channel: RestChannel) -> web.Response:
@@ -130,15 +132,6 @@ async def webhook(request: web.Request, channel: RestChannel) -> web.Response:
         dumps=_dumps,
         headers={"X-Relaydesk-Status": result.status, TOKEN_HEADER: token},
     )
-
-
-def render(result: TurnResult, recipient: str, sender_token: str) -> list[dict[str, Any]]:
-    custom = {**result.custom(), "sender_token": sender_token}
-    seqs = result.seqs or (None,) * len(result.replies)
-    return [
-        {"recipient_id": recipient, **reply.to_dict(), "custom": {**custom, "seq": seq}}
-        for reply, seq in zip(result.replies, seqs, strict=True)
-    ]
 
 
 async def messages(request: web.Request, channel: RestChannel) -> web.Response:
@@ -211,7 +204,3 @@ def _int_param(query: Any, name: str, default: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise InputError(f"'{name}' must be between {low} and {high}")
     return value
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)

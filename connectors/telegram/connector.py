@@ -34,6 +34,7 @@ from bot.coordination import RedisLease
 from bot.errors import StoreUnavailableError
 from connectors.channel import ChannelServices
 from connectors.outbox import Outbox
+from connectors.telegram.media import fetch as fetch_file
 from connectors.telegram.sender import TelegramSender
 from connectors.telegram.settings import TelegramSettings
 from connectors.telegram.updates import CHANNEL, Inbound, inbound_of
@@ -84,7 +85,7 @@ class TelegramConnector:
         )
         self.outbox = Outbox(
             self.store,
-            TelegramSender(self.bot, services.media_dir, self.store.deliveries),
+            TelegramSender(self.bot, services.media_dir, self.store.deliveries, self.store.media),
             settings.delivery,
             services.metrics,
         )
@@ -347,6 +348,7 @@ class TelegramConnector:
         def typing() -> None:  # only for a newly stored update, never for a redelivery
             self._later(self.bot.send_chat_action(int(inbound.chat_id), "typing"))
 
+        media = [await fetch_file(self.bot, inbound.file, self.store.media)] if inbound.file else []
         await self.engine.handle(
             CHANNEL,
             inbound.chat_id,
@@ -354,6 +356,8 @@ class TelegramConnector:
             external_id=inbound.external_id,
             language_hint=inbound.language,
             on_stored=typing,
+            media=media,
+            shared=inbound.shared,
         )
         self.outbox.wake()
 

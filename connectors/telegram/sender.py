@@ -25,6 +25,8 @@ from telegram.error import (
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.store.deliveries import Deliveries, DueDelivery
+from bot.store.errors import NotFoundError
+from bot.store.media import MediaStore
 from connectors.channel import OutputChannel
 from connectors.outbox import RetryLater, Undeliverable
 from connectors.splitting import split_text, utf16_units
@@ -34,6 +36,7 @@ MEDIA_PREFIX = "/kb/media/"
 MAX_TEXT = 4096  # sendMessage text, in UTF-16 code units after entity parsing
 MAX_CAPTION = 1024  # a photo's, video's or document's caption, likewise
 MAX_CALLBACK_DATA = 64  # bytes
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})  # GIF, PDF: as documents
 
 
 class TelegramSender(OutputChannel):
@@ -43,9 +46,16 @@ class TelegramSender(OutputChannel):
     channel = CHANNEL
     label = "Telegram"
 
-    def __init__(self, bot: Bot, media_dir: Path, deliveries: Deliveries | None = None) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        media_dir: Path,
+        deliveries: Deliveries | None = None,
+        media: MediaStore | None = None,
+    ) -> None:
         self.bot = bot
         self.media_dir = media_dir
+        self.media = media  # the media store: an agent's attachments
         self.deliveries = deliveries  # records each part of a long text; None: in-process only
         # Parts of a message already sent in this process (text, media): a retry after a
         # partial success sends only the rest.
@@ -77,6 +87,11 @@ class TelegramSender(OutputChannel):
                 if url and kind not in done:
                     await self._media(chat_id, kind, str(url), msg.payload.get("caption"))
                     done.add(kind)
+            for item in msg.payload.get("media") or []:
+                key = f"media:{item.get('id')}"
+                if item.get("id") and key not in done:
+                    await self._stored_media(chat_id, str(item["id"]))
+                    done.add(key)
         except RetryAfter as exc:
             raise RetryLater("Telegram flood control", _retry_after(exc)) from exc
         except ChatMigrated as exc:
@@ -111,6 +126,20 @@ class TelegramSender(OutputChannel):
         rest = str(caption).lstrip()[len(cap) :].strip() if cap else ""
         for part in split_text(rest, MAX_TEXT, utf16_units) if rest else []:
             await self.bot.send_message(chat_id, part)
+
+    async def _stored_media(self, chat_id: int, media_id: str) -> None:
+        """An attachment from the media store: photos as photos, anything else as a file."""
+        if self.media is None:
+            raise Undeliverable("no media store to read the attachment from")
+        try:
+            record, data = await self.media.read(media_id)
+        except NotFoundError as exc:
+            raise Undeliverable(f"attachment {media_id} is missing: {exc}") from exc
+        upload = InputFile(data, filename=record.filename or f"{record.id}")
+        if record.mime_type in PHOTO_TYPES:
+            await self.bot.send_photo(chat_id, upload)
+        else:
+            await self.bot.send_document(chat_id, upload)
 
     async def _send_media(self, chat_id: int, kind: str, url: str, cap: str | None) -> None:
         if url.startswith(MEDIA_PREFIX):

@@ -11,6 +11,7 @@ from aiohttp import web
 from bot.config import Config
 from connectors.channel import Channel
 from connectors.settings import ChannelSettings
+from connectors.web import media as widget_media
 from connectors.web import socket
 from connectors.web.settings import WebSettings
 
@@ -35,7 +36,20 @@ class WebChannel(Channel):
         async def widget_socket(request: web.Request) -> web.WebSocketResponse:
             return await socket.widget_socket(request, self.services, self.settings)
 
+        async def upload(request: web.Request) -> web.Response:
+            return await widget_media.upload(request, self.services, self.settings)
+
+        async def media_file(request: web.Request) -> web.Response:
+            return await widget_media.media_file(request, self.services, self.settings)
+
+        async def preflight(request: web.Request) -> web.Response:
+            return await widget_media.preflight(request, self.settings)
+
         routes = web.RouteTableDef()
+        routes.post("/widget/upload")(upload)
+        routes.get("/widget/media/{media_id}")(media_file)
+        routes.options("/widget/upload")(preflight)
+        routes.options("/widget/media/{media_id}")(preflight)
         routes.get("/")(socket.demo_page)
         routes.get("/widget.js")(socket.widget_script)
         routes.get("/kb/media/{name}")(kb_media)

@@ -118,6 +118,9 @@ class WidgetConnection:
         self._unsubscribe: Any = None
         self._watching: str | None = None
         self._closer: asyncio.Task[bool] | None = None
+        # Lines answered `retry` (the database was away), in the order sent: a later line is
+        # answered `retry` too until they are stored, or it would be stored before them.
+        self._refused: list[str] = []
 
     async def send(self, frame: dict[str, Any]) -> None:
         if not self.ws.closed:
@@ -238,7 +241,23 @@ class WidgetConnection:
                 }
             )
             return
+        if isinstance(client_id, str) and self._refused and client_id != self._refused[0]:
+            if client_id not in self._refused:
+                self._refused.append(client_id)
+            await self._retry(client_id)
+            return
         await self._turn(text, client_id)
+
+    async def _retry(self, client_id: Any) -> None:
+        await self.send(
+            {
+                "type": "error",
+                "code": "retry",
+                "message": "the service is busy for a moment; sending again",
+                "retry_after": RETRY_AFTER_S,
+                "client_id": client_id,
+            }
+        )
 
     async def _client_id_ok(self, client_id: Any) -> bool:
         if client_id is None or (isinstance(client_id, str) and len(client_id) <= MAX_CLIENT_ID):
@@ -276,6 +295,7 @@ class WidgetConnection:
 
     async def _turn(self, text: str, client_id: Any) -> None:
         await self.send({"type": "typing", "on": True})
+        refused = False
         try:
             result = await self.engine.handle(
                 CHANNEL,
@@ -291,21 +311,18 @@ class WidgetConnection:
             # Stored or not, sending it again is safe: a client_id already stored is answered
             # (its turn finished) rather than stored twice.
             log.warning("widget turn refused: %s", exc)
-            await self.send(
-                {
-                    "type": "error",
-                    "code": "retry",
-                    "message": "the service is busy for a moment; sending again",
-                    "retry_after": RETRY_AFTER_S,
-                    "client_id": client_id,
-                }
-            )
+            refused = True
+            if isinstance(client_id, str) and client_id not in self._refused:
+                self._refused.append(client_id)
+            await self._retry(client_id)
             return
         except Exception:
             log.exception("widget turn failed")
             await self.error("something went wrong on our side; your message is saved", "server")
             return
         finally:
+            if not refused and client_id in self._refused:  # stored, or never will be
+                self._refused.remove(client_id)
             await self.send({"type": "typing", "on": False})
         if self.customer is None:
             self.customer = await self.store.customers.get(result.customer_id)

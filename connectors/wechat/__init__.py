@@ -1,2 +1,3 @@
-"""WeChat Official Accounts: the XML message webhook in, a passive reply or the
-customer-service message API out."""
+"""WeChat Official Accounts: the XML message webhook in (messages, files and events), a passive
+reply, the customer-service message API or a template message out; the custom menu, follower
+profiles and one access token shared by every instance."""

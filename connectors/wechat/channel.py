@@ -12,6 +12,7 @@ from connectors.channel import Channel, ChannelServices
 from connectors.settings import ChannelSettings
 from connectors.wechat import routes as wechat_routes
 from connectors.wechat.connector import WechatConnector
+from connectors.wechat.followers import Followers
 from connectors.wechat.protocol import MAX_TEXT_CHARS
 from connectors.wechat.settings import WechatSettings
 from connectors.wechat.window import WechatLimits
@@ -63,7 +64,7 @@ class WechatChannel(Channel):
         """The customer-service window and the length of one text (connectors/wechat/window.py)."""
         if not isinstance(settings, WechatSettings):
             raise TypeError(f"wechat settings expected, got {type(settings).__name__}")
-        return WechatLimits(settings, store.deliveries)
+        return WechatLimits(settings, store.deliveries, Followers(store.customers))
 
 
 CHANNEL = WechatChannel

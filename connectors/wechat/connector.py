@@ -1,5 +1,7 @@
-"""The WeChat connector: each webhook message runs through the dialogue engine. WeChat waits
-5 seconds for the answer and retries three times after that, so:
+"""The WeChat connector: each webhook message runs through the dialogue engine (an event is
+first recorded and mapped to what the bot reads, connectors/wechat/events.py; a customer's file
+is fetched into the media store, connectors/wechat/media.py). WeChat waits 5 seconds for the
+answer and retries three times after that, so:
 
 - the turn's replies are stored with their deliveries held back for the passive window;
 - if the turn is done in `passive_reply_seconds`, its first reply goes in the response itself
@@ -17,18 +19,24 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Coroutine
-from dataclasses import dataclass
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.dialogue.results import TurnResult
+from bot.store.media import MediaFailure, NewMedia
 from connectors.channel import ChannelServices
-from connectors.outbox import Outbox
+from connectors.outbox import Outbox, RetryLater, Undeliverable
 from connectors.wechat.api import WechatApi
 from connectors.wechat.crypto import MessageCrypto
+from connectors.wechat.events import Events
+from connectors.wechat.followers import Followers, Profiles
+from connectors.wechat.kb_images import KnowledgeImages
+from connectors.wechat.media import fetch_inbound
+from connectors.wechat.menu import check_intents, menu_body
 from connectors.wechat.protocol import CHANNEL, Inbound, as_text, passive_text
 from connectors.wechat.replay import ReplayGuard
-from connectors.wechat.sender import WechatSender, fits_one_message
+from connectors.wechat.sender import WechatSender
 from connectors.wechat.settings import WechatSettings
 
 log = logging.getLogger(__name__)
@@ -59,8 +67,19 @@ class WechatConnector:
             settings.app_id,
             settings.app_secret,
             timeout_s=settings.delivery.request_timeout_seconds,
+            redis=services.redis,  # one access token for every instance
+            lease_s=settings.token_lease_seconds,
         )
-        sender = WechatSender(self.api, self.deliveries, settings)
+        followers = Followers(self.store.customers)
+        profiles = Profiles(self.api, self.store.customers) if settings.fetch_user_info else None
+        self.profiles = profiles
+        self.events = Events(settings, self.store, profiles)
+        images = KnowledgeImages(self.api, services.media_dir)  # knowledge images as images
+        sender = WechatSender(
+            self.api, self.deliveries, settings, followers, self.store.agents, images
+        )
+        sender.media = self.store.media  # agents' attachments
+        self.sender = sender
         self.outbox = Outbox(self.store, sender, settings.delivery, services.metrics)
         # Shared through Redis when instances share one: a replay to another instance is caught.
         self.replay = ReplayGuard(settings.timestamp_window_seconds, services.redis)
@@ -76,16 +95,50 @@ class WechatConnector:
         self._background: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
+        check_intents(self.settings.menu, self.engine.nlu.intents)
         self.outbox.start()
+        if self.settings.create_menu and self.settings.menu:
+            self._spawn(self._create_menu())
+
+    async def _create_menu(self) -> None:
+        """At start-up, with `create_menu`: WeChat's menu as config.yml defines it."""
+        try:
+            await self.api.create_menu(menu_body(self.settings.menu))
+            log.info("wechat: the custom menu was created")
+        except (RetryLater, Undeliverable) as exc:
+            log.error("wechat: the custom menu could not be created: %s", exc)
+
+    async def receive(self, inbound: Inbound) -> Passive | None:
+        """A message or event from WeChat: recorded, and answered by the bot when it says
+        something (connectors/wechat/events.py); the passive reply, or None ("success")."""
+        started = asyncio.get_running_loop().time()
+        text = await self.events.turn_text(inbound)
+        if text is None:
+            return None
+        media = await fetch_inbound(
+            self.api, self.store.media, inbound, self.settings.media_fetch_seconds
+        )
+        # WeChat's 5 seconds began with the request: what the profile and the file took is
+        # no longer there for the passive reply.
+        spent = asyncio.get_running_loop().time() - started
+        return await self.answer(replace(inbound, text=text), media, spent_s=spent)
 
     async def stop(self) -> None:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self.profiles is not None:
+            await self.profiles.close()
         await self.outbox.stop()
         await self.api.close()
 
-    async def answer(self, inbound: Inbound) -> Passive | None:
+    async def answer(
+        self,
+        inbound: Inbound,
+        media: Sequence[NewMedia | MediaFailure] = (),
+        *,
+        spent_s: float = 0.0,
+    ) -> Passive | None:
         """Run the turn; the passive reply if it was done in time, else None ("success").
         The caller writes it and tells `confirm` whether the write went through."""
         hold = self.settings.passive_reply_seconds + 1.0
@@ -96,10 +149,13 @@ class WechatConnector:
                 inbound.text,
                 external_id=inbound.external_id,
                 hold_replies_s=hold,
+                media=media,
+                shared=inbound.shared,
             )
         )
         try:
-            done, _ = await asyncio.wait({turn}, timeout=self.settings.passive_reply_seconds)
+            wait = max(0.0, self.settings.passive_reply_seconds - spent_s)
+            done, _ = await asyncio.wait({turn}, timeout=wait)
         except asyncio.CancelledError:  # the server cancels a handler whose client went away
             self._background.add(turn)
             turn.add_done_callback(functools.partial(self._hung_up, inbound))
@@ -129,7 +185,9 @@ class WechatConnector:
             conversation_id, seq = result.conversation_id, result.seqs[0]
         else:
             return None
-        first = await self.deliveries.claim_passive(conversation_id, seq, fits=fits_one_message)
+        first = await self.deliveries.claim_passive(
+            conversation_id, seq, fits=self.sender.fits_passive
+        )
         text = as_text(first.text, first.payload, limit=None) if first is not None else ""
         if first is None or not text:
             await self._release(conversation_id)

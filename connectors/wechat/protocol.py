@@ -13,6 +13,7 @@ from xml.etree.ElementTree import Element
 from defusedxml import ElementTree as SafeXml
 from defusedxml.common import DefusedXmlException
 
+from bot.dialogue.inbound import shared_location
 from bot.errors import InputError
 
 CHANNEL = "wechat"
@@ -48,13 +49,24 @@ def verify(token: str, query: dict[str, str]) -> bool:
 class Inbound:
     openid: str  # FromUserName: the customer
     account: str  # ToUserName: the Official Account (gh_...)
-    text: str
+    text: str  # what the customer said; for an event, "<event> <key>" (the connector maps it)
     external_id: str  # MsgId; for events, who + when + what (events have no MsgId)
+    kind: str = "text"  # MsgType: text, image, voice, ..., event
+    event: str = ""  # for kind "event": subscribe, unsubscribe, click, view, ... (lower case)
+    event_key: str = ""  # a CLICK's key, a VIEW's URL, a QR code's scene
+    media_id: str = ""  # an image's or voice note's MediaId (media/get fetches it)
+    media_format: str = ""  # a voice note's Format (amr, speex)
+    # A location message's place (Location_X, Location_Y, Scale, Label), kept in its payload.
+    shared: dict[str, object] | None = None
+
+    @property
+    def is_event(self) -> bool:
+        return self.kind == "event"
 
 
-def parse(body: bytes) -> Inbound | None:
-    """The customer's message as text (None for events that say nothing, like unsubscribe).
-    Media become a marker the agent sees, such as "[image]", so nothing is dropped."""
+def parse(body: bytes) -> Inbound:
+    """The customer's message or event. Media become a marker the agent sees, such as
+    "[image]", so nothing is dropped; events keep their name and key for the connector."""
     if len(body) > MAX_XML_BYTES:
         raise InputError(f"the XML body is over {MAX_XML_BYTES} bytes")
     try:
@@ -67,21 +79,32 @@ def parse(body: bytes) -> Inbound | None:
         raise InputError("the XML message needs FromUserName and MsgType")
     created = field("CreateTime")
     external = field("MsgId") or f"{openid}:{created}:{field('Event')}:{field('EventKey')}"
+    event = key = ""
+    shared = None
     if kind == "text":
         text = field("Content").strip() or "[empty]"
     elif kind == "event":
-        event = field("Event").lower()
-        if event == "subscribe":
-            text = "/greet"
-        elif event == "click" and field("EventKey"):
-            text = field("EventKey")  # a menu button: its key is the payload
-        else:
-            return None  # unsubscribe, view, location reports: nothing to answer
+        event, key = field("Event").strip().lower(), field("EventKey").strip()[:1024]
+        text = f"{event} {key}".strip()
     elif kind == "voice" and field("Recognition"):
         text = field("Recognition")  # WeChat's own speech recognition, when enabled
     else:
         text = _MEDIA.get(kind, f"[{kind}]")
-    return Inbound(openid, account, text, external[:200])
+    if kind == "location":  # Location_X is the latitude, Location_Y the longitude
+        lat, lon = field("Location_X").strip(), field("Location_Y").strip()
+        shared = shared_location(lat, lon, field("Label"), scale=field("Scale").strip())
+    return Inbound(
+        openid,
+        account,
+        text,
+        external[:200],
+        kind=kind,
+        event=event,
+        event_key=key,
+        media_id=field("MediaId").strip()[:200],
+        media_format=field("Format").strip().lower()[:16],
+        shared=shared,
+    )
 
 
 def encrypted_part(body: bytes) -> str:

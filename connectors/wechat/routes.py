@@ -11,7 +11,6 @@ refused (400). Refusals come before anything is stored, so no accepted message i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 
 from aiohttp import web
@@ -55,16 +54,10 @@ async def message(request: web.Request, connector: WechatConnector) -> web.Strea
     if encrypted:
         body = _decrypt(request, connector, body)
     inbound = parse(body)
-    if inbound is None:  # nothing to answer; still, a signature is good for one request
-        identity = request_identity("ignored", hashlib.sha256(body).hexdigest())
-    else:  # whatever decides who said what: a retry of the message has the same
-        identity = request_identity(
-            inbound.openid, inbound.account, inbound.external_id, inbound.text
-        )
+    # Whatever decides who said what: a retry of the message has the same.
+    identity = request_identity(inbound.openid, inbound.account, inbound.external_id, inbound.text)
     await _first_use(request, connector, identity)
-    if inbound is None:
-        return web.Response(text=SUCCESS)
-    passive = await connector.answer(inbound)
+    passive = await connector.receive(inbound)
     if passive is None:
         return web.Response(text=SUCCESS)
     xml = passive.xml

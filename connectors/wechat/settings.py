@@ -1,5 +1,6 @@
 """The `connectors.wechat` section: the Official Account's credentials (from the environment),
-the replay guard, the customer-service window, and outbound retries."""
+the replay guard, the customer-service window, the custom menu, template messages for after the
+window, follower profiles, and outbound retries."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from connectors.settings import ChannelSettings, DeliverySettings, none_when_empty
 from connectors.wechat.crypto import aes_key
+from connectors.wechat.menu import MenuButton, check_menu
+from connectors.wechat.templates import Templates
 
 
 class WechatSettings(ChannelSettings):
@@ -41,6 +44,21 @@ class WechatSettings(ChannelSettings):
     window_hours: float = Field(48, gt=0)
     window_messages: int = Field(5, ge=1)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    # The custom menu (connectors/wechat/menu.py): CLICK keys mapped to a command, an intent or
+    # a text; pushed with `relaydesk wechat menu`, or at every start with `create_menu`.
+    menu: list[MenuButton] = Field(default_factory=list)
+    create_menu: bool = False
+    # Sent instead of a message the customer-service window no longer allows
+    # (connectors/wechat/templates.py); without them such a message is parked, not retried.
+    templates: Templates = Field(default_factory=Templates)
+    # Fetch each follower's profile (user/info) once, for the customer's name and language.
+    fetch_user_info: bool = True
+    # How long a webhook waits for media/get to fetch a customer's image or voice note before
+    # the message is stored with a note instead (WeChat waits 5 s for the whole answer).
+    media_fetch_seconds: float = Field(2.0, gt=0, le=4)
+    # With server.redis_url, instances share one access token; one refreshes it under a lease
+    # held at most this long.
+    token_lease_seconds: float = Field(15.0, ge=1, le=120)
 
     _empty = field_validator("token", "app_id", "app_secret", "encoding_aes_key", mode="before")(
         none_when_empty
@@ -54,6 +72,12 @@ class WechatSettings(ChannelSettings):
                 aes_key(value)
             except ValueError as exc:
                 raise ValueError(f"connectors.wechat.encoding_aes_key {exc}") from None
+        return value
+
+    @field_validator("menu")
+    @classmethod
+    def _menu(cls, value: list[MenuButton]) -> list[MenuButton]:
+        check_menu(value)
         return value
 
     @model_validator(mode="after")

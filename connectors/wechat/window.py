@@ -1,6 +1,9 @@
 """WeChat's customer-service window: after the customer's last message, the API may send only
 `window_messages` messages within `window_hours`. Checked before every send, and shown to agents
-so they know before they type."""
+so they know before they type. WeChat has the last word: a follower who unsubscribed, or a send
+WeChat refused with 45015 or 45047 since the customer last wrote, closes the window whatever our
+own count says (connectors/wechat/followers.py). While it is closed, a template message
+(connectors.wechat.templates) may still carry an agent's reply."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.store.deliveries import Deliveries
+from connectors.wechat.followers import Follower, Followers
 from connectors.wechat.protocol import CHANNEL, MAX_TEXT_CHARS
 from connectors.wechat.settings import WechatSettings
 from handoff.channel_limits import MessagingWindow
@@ -18,12 +22,15 @@ class Window:
     last_customer_at: datetime | None
     closes_at: datetime | None
     remaining: int
+    refused: str | None = None  # why WeChat itself will take nothing now (followers.py)
 
     @property
     def open(self) -> bool:
-        return self.remaining > 0
+        return self.remaining > 0 and self.refused is None
 
     def why_closed(self, now: datetime) -> str | None:
+        if self.refused is not None:
+            return self.refused
         if self.last_customer_at is None or self.closes_at is None:
             return "the customer has not written on WeChat"
         if now >= self.closes_at:
@@ -49,14 +56,17 @@ async def window_of(
     now: datetime,
     *,
     queued: bool = False,
+    follower: Follower | None = None,
 ) -> Window:
-    """`queued`: count messages still waiting to be sent too (before accepting a new one)."""
+    """`queued`: count messages still waiting to be sent too (before accepting a new one);
+    `follower`: what WeChat told us about the customer (unsubscribed, a refusal)."""
     last, used = await deliveries.window(customer_id, CHANNEL, queued=queued)
+    refused = follower.closed_because(last) if follower is not None else None
     if last is None:
-        return Window(None, None, 0)
+        return Window(None, None, 0, refused)
     closes = last + timedelta(hours=settings.window_hours)
-    remaining = 0 if now >= closes else max(0, settings.window_messages - used)
-    return Window(last, closes, remaining)
+    remaining = 0 if now >= closes or refused else max(0, settings.window_messages - used)
+    return Window(last, closes, remaining, refused)
 
 
 class WechatLimits:
@@ -67,16 +77,26 @@ class WechatLimits:
     name = CHANNEL
     max_text_chars = MAX_TEXT_CHARS
 
-    def __init__(self, settings: WechatSettings, deliveries: Deliveries) -> None:
+    def __init__(
+        self, settings: WechatSettings, deliveries: Deliveries, followers: Followers
+    ) -> None:
         self.settings = settings
         self.deliveries = deliveries
+        self.followers = followers
 
     async def messaging_window(self, customer_id: str, now: datetime) -> MessagingWindow:
-        window = await window_of(self.deliveries, customer_id, self.settings, now, queued=True)
+        follower = await self.followers.of(customer_id)
+        window = await window_of(
+            self.deliveries, customer_id, self.settings, now, queued=True, follower=follower
+        )
+        closed = window.why_closed(now)
+        # An agent's reply may still go as a template message, to a follower only.
+        template = self.settings.templates.agent_replied is not None and follower.following
         return MessagingWindow(
             CHANNEL,
             window.last_customer_at,
             window.closes_at,
             window.remaining,
-            window.why_closed(now),
+            closed,
+            "template" if closed is not None and template else None,
         )

@@ -186,7 +186,7 @@ async def send(request: web.Request) -> web.Response:
         raise InputError(f"'text' is over {MAX_REPLY_CHARS} characters")
     conv = await _guard(_store(request).conversations.get(request.match_info["cid"]))
     window = await _channel_window(request, conv)
-    if window is not None and window["closed_because"]:
+    if window is not None and window["closed_because"] and not window.get("fallback"):
         # Refused before it is stored: the agent can choose another way to reach the customer.
         return web.json_response(
             {"message": window["closed_because"], "channel_window": window},

@@ -156,3 +156,17 @@ def test_a_conversation_needs_two_to_seven_turns(runner: ModuleType, tmp_path: P
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     with pytest.raises(runner.DataError, match=r"zh-short-01.*2-7 turns, has 1"):
         runner.load_conversations(path)
+
+
+def test_the_tuning_and_held_out_halves_split_the_conversations(
+    runner: ModuleType, conversations: list
+) -> None:
+    odd, even = runner.half(conversations, "odd"), runner.half(conversations, "even")
+    assert {c.id for c in odd} | {c.id for c in even} == {c.id for c in conversations}
+    assert not {c.id for c in odd} & {c.id for c in even}
+    assert all(int(c.id.rsplit("-", 1)[1]) % 2 == 1 for c in odd)
+    assert runner.half(conversations, None) == conversations
+    # Both halves hold upset customers and handoffs to measure.
+    for part in (odd, even):
+        assert sum(t.expect.upset for c in part for t in c.turns) >= 20
+        assert sum(t.expect.escalate for c in part for t in c.turns) >= 20

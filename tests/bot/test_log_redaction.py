@@ -199,6 +199,7 @@ async def test_no_secret_reaches_any_log_line_in_either_format(
         await tg.wait_for_sent(n + 1, chat_id=CHAT, timeout=10)
 
     xml = text_message_xml("gh_3f2a1b0c9d8e", "o-wx", "你好", 70_001)
+    wx.observe(xml)  # the stand-in's 48-hour window: WeChat saw the user write
     resp = await client.post("/webhooks/wechat", params=signed_query(WX_TOKEN), data=xml)
     assert resp.status == 200
     await wx.wait_for_messages(1)

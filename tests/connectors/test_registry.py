@@ -81,9 +81,10 @@ def test_an_unknown_key_in_a_section_lists_that_channels_keys() -> None:
         channel_settings(config(connectors={"wechat": {"tokn": "x"}}))
     assert str(info.value) == (
         "config.yml: connectors.wechat.tokn: unknown key; allowed: api_base, app_id, "
-        "app_secret, delivery, dropped_reply_wait_seconds, enabled, encoding_aes_key, "
-        "encryption, passive_reply_seconds, timestamp_window_seconds, token, window_hours, "
-        "window_messages"
+        "app_secret, create_menu, delivery, dropped_reply_wait_seconds, enabled, "
+        "encoding_aes_key, encryption, fetch_user_info, media_fetch_seconds, menu, "
+        "passive_reply_seconds, templates, timestamp_window_seconds, token, "
+        "token_lease_seconds, window_hours, window_messages"
     )
     with pytest.raises(ConfigError) as info:
         channel_settings(config(connectors={"telegram": {"delivery": {"max_attempts": 0}}}))

@@ -155,3 +155,50 @@ async def test_the_clients_language_holds_for_a_number_and_a_sticker(client: Tes
     assert "sticker" in sticker[0]["text"] and sticker[0]["custom"]["failed_turns"] == 0
     bad = await client.post(hook, json={"sender": "x", "message": "hi", "metadata": ["en"]})
     assert bad.status == 400 and "metadata" in (await bad.json())["message"]
+
+
+async def test_a_file_upload_is_a_message_and_only_its_sender_reads_the_file(
+    client: TestClient,
+) -> None:
+    import aiohttp
+
+    png = b"\x89PNG\r\n\x1a\n" + b"\x03" * 100
+    form = aiohttp.FormData()
+    form.add_field("sender", "up1")
+    form.add_field("caption", "屏幕裂了")
+    form.add_field("file", png, filename="crack.png", content_type="image/png")
+    resp = await client.post("/webhooks/rest/upload", data=form)
+    assert resp.status == 200, await resp.text()
+    token = resp.headers["X-Relaydesk-Sender-Token"]
+    from bot.server.context import CONTEXT
+
+    store = client.app[CONTEXT].store
+    assert store is not None
+    customer = await store.customers.find("rest", "up1")
+    assert customer is not None
+    (msg,) = [m for m in await store.messages.of_customer(customer.id) if m.sender == "customer"]
+    assert msg.text == "[photo] 屏幕裂了"
+    media_id = msg.payload["media"][0]["id"]
+    got = await client.get(
+        f"/webhooks/rest/media/{media_id}",
+        params={"sender": "up1"},
+        headers={"X-Relaydesk-Sender-Token": token},
+    )
+    assert got.status == 200 and await got.read() == png
+    other = (
+        await (
+            await client.post("/webhooks/rest/webhook", json={"sender": "up2", "message": "hi"})
+        ).json()
+    )[0]["custom"]["sender_token"]
+    stranger = await client.get(
+        f"/webhooks/rest/media/{media_id}",
+        params={"sender": "up2"},
+        headers={"X-Relaydesk-Sender-Token": other},
+    )
+    assert stranger.status == 404
+    unsigned = await client.get(f"/webhooks/rest/media/{media_id}", params={"sender": "up1"})
+    assert unsigned.status == 401
+    exe = aiohttp.FormData()
+    exe.add_field("sender", "up1")
+    exe.add_field("file", b"MZ" * 50, filename="x.exe", content_type="application/x-msdownload")
+    assert (await client.post("/webhooks/rest/upload", data=exe)).status == 415

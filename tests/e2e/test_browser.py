@@ -127,6 +127,26 @@ async def test_failed_turns_queue_the_customer_and_an_agent_takes_over(
     # An anonymous visitor gets a short handle, not their 32-character id.
     assert len(await agent_page.locator("#cust-name").inner_text()) < 20
 
+    # A photo both ways: the customer's upload shows in the console (served only to agents),
+    # the agent's attachment in the widget (fetched with the customer's token).
+    await customer.get_by_test_id("rd-file").set_input_files(
+        {"name": "crack.png", "mimeType": "image/png", "buffer": _png()}
+    )
+    shown = agent_page.get_by_test_id("media-image").last
+    await shown.wait_for()
+    await agent_page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=media-image]')]"
+        ".some(i => i.naturalWidth > 0)"
+    )
+    await agent_page.get_by_test_id("reply-file").set_input_files(
+        {"name": "label.png", "mimeType": "image/png", "buffer": _png()}
+    )
+    await customer.locator('[data-sender="agent"] [data-testid="rd-media-image"]').wait_for()
+    await customer.wait_for_function(
+        "() => [...document.querySelector('#relaydesk-widget').shadowRoot"
+        ".querySelectorAll('[data-testid=rd-media-image]')].some(i => i.naturalWidth > 0)"
+    )
+
     # Whatever a customer types is shown as text in the console, never run or rendered.
     await _say(customer, '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>')
     transcript = agent_page.get_by_test_id("transcript")
@@ -160,7 +180,27 @@ async def test_failed_turns_queue_the_customer_and_an_agent_takes_over(
     await customer.reload()
     await customer.get_by_test_id("rd-launcher").click()
     await customer.get_by_test_id("rd-msg").nth(before - 1).wait_for()
-    assert await customer.locator('[data-testid="rd-msg"][data-sender="agent"]').count() == 2
+    # The agent's two texts and their picture.
+    assert await customer.locator('[data-testid="rd-msg"][data-sender="agent"]').count() == 3
+    await customer.locator('[data-sender="agent"] [data-testid="rd-media-image"]').wait_for()
+
+
+def _png() -> bytes:
+    """A real 2x2 PNG, so the browsers can decode what they show."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 async def _age_customer_messages(store: SqlStore, conversation_id: str, hours: float) -> None:

@@ -11,8 +11,8 @@ from typing import TypeVar
 import pytest
 
 from bot.config import Config, config_from_dict
-from bot.knowledge.base import KnowledgeBase
 from bot.nlu.pipeline import NLUPipeline, train_model
+from tests import index_cache
 from tests.kit.processes import PrivatePostgres, PrivateRedis, Unavailable
 from tests.kit.servers import Instance, instance_pair
 from tests.prereqs import missing
@@ -29,14 +29,15 @@ def model_dir(repo_config: Config, trained: NLUPipeline) -> Path:
 def fault_kb(
     tmp_path_factory: pytest.TempPathFactory, repo_config: Config, trained: NLUPipeline
 ) -> Path:
-    """The knowledge index, built here once, so servers started side by side only read it."""
+    """The knowledge index, ready before any server starts (a copy of the run's index of the
+    shipped articles), so servers started side by side only read it."""
     folder = tmp_path_factory.mktemp("fault-kb")
     raw = repo_config.model_dump(exclude={"base_dir"})
     raw["pipeline"] = repo_config.pipeline_spec()
     raw["knowledge"].update(index_path=str(folder / "kb-index"), history_db=str(folder / "kb.db"))
     embed = trained.component("SentenceEmbeddingFeaturizer")
     config = config_from_dict(raw, base_dir=repo_config.base_dir)
-    KnowledgeBase(config, embedder=embed.embedder if embed else None).reindex()
+    index_cache.seed(config, embed.embedder if embed else None)
     return folder
 
 

@@ -121,6 +121,7 @@ async def test_a_wechat_conversation_shows_its_window_though_wechat_is_not_confi
             "remaining": 4,
             "open": True,
             "closed_because": None,
+            "fallback": None,  # no template message configured
         }
         other = await (await client.get(f"/api/agent/conversations/{rest}", headers=amy)).json()
         assert other["channel_window"] is None  # REST has no window

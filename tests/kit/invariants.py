@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter, defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -142,3 +144,19 @@ def _handoffs(s: Session, ledger: Ledger, problems: list[str]) -> tuple[int, int
         if winners and holder != winners[0]:
             problems.append(f"conversation {cid}: {winners[0]} was told yes, {holder} holds it")
     return len({h.conversation_id for h in handoffs}), sum(load.values())
+
+
+async def check_when_settled(url: str, ledger: Ledger, timeout: float = 20) -> Summary:
+    """`check`, once turns stalled by a fault are finished (the recovery sweeper's work): only
+    "never finished" and "neither answered" are waited out; a loss, a duplicate or a
+    reordering never heals, so it fails at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await check(url, ledger)
+        except AssertionError as exc:
+            lines = str(exc).splitlines()[1:]
+            waiting = ("never finished", "neither answered")
+            if time.monotonic() > deadline or not all(any(w in x for w in waiting) for x in lines):
+                raise
+        await asyncio.sleep(0.5)

@@ -280,6 +280,9 @@ class _Poll:
     terminated: str | None = None
 
 
+GET_FILE_LIMIT = 20 * 1024 * 1024
+
+
 @dataclass
 class _StoredFile:
     file_id: str
@@ -735,6 +738,39 @@ class TelegramStandIn(StandIn):
             "chat": self._chat(chat_id),
             "date": int(time.time()),
             "photo": sizes,
+        }
+        if caption is not None:
+            message["caption"] = caption
+        return self.push_update({"message": message})
+
+    def push_document(
+        self,
+        chat_id: int,
+        data: bytes,
+        file_name: str,
+        mime_type: str | None,
+        caption: str | None = None,
+        *,
+        language_code: str = "zh",
+    ) -> dict[str, Any]:
+        """A user sends a file (a Document, as Telegram sends a PDF or an uncompressed image),
+        downloadable through getFile and ``base_file_url``."""
+        user = self._user(chat_id, "Test", None, None, language_code)
+        stored = self._store_file(data, "documents", file_name, mime_type, prefix="BQACAgUAAxkBAA")
+        document: dict[str, Any] = {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_name": file_name,
+            "file_size": stored.size,
+        }
+        if mime_type:
+            document["mime_type"] = mime_type
+        message: dict[str, Any] = {
+            "message_id": self._next_message_id(chat_id),
+            "from": user,
+            "chat": self._chat(chat_id),
+            "date": int(time.time()),
+            "document": document,
         }
         if caption is not None:
             message["caption"] = caption
@@ -1414,6 +1450,8 @@ class TelegramStandIn(StandIn):
         stored = self._files.get(str(call.params.get("file_id", "")))
         if stored is None:
             raise _bad_request("invalid file_id")
+        if stored.size is not None and stored.size > GET_FILE_LIMIT:
+            raise _bad_request("file is too big")  # the Bot API serves files up to 20 MB
         result: dict[str, Any] = {
             "file_id": stored.file_id,
             "file_unique_id": stored.file_unique_id,

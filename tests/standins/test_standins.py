@@ -372,6 +372,7 @@ async def _json(session: ClientSession, method: str, url: str, **kwargs: Any) ->
 
 async def test_wechat_token_send_and_expired_token() -> None:
     async with WechatStandIn(appid="wx123", secret="s3cr3t") as wx, ClientSession() as session:
+        wx.customer_wrote("oUser1")  # inside the 48-hour window
         token_url = f"{wx.api_base}/cgi-bin/token"
         query = {"grant_type": "client_credential", "appid": "wx123", "secret": "s3cr3t"}
         issued = await _json(session, "GET", token_url, params=query)
@@ -416,6 +417,7 @@ async def test_wechat_fault_injection_and_timed_out_token() -> None:
         assert expired["errcode"] == 42001  # what WeChat answers once expires_in has passed
 
     async with WechatStandIn() as wx, ClientSession() as session:
+        wx.customer_wrote("oUser1")
         query = {"grant_type": "client_credential", "appid": wx.appid, "secret": wx.secret}
         token = (await _json(session, "GET", f"{wx.api_base}/cgi-bin/token", params=query))[
             "access_token"

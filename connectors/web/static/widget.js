@@ -67,6 +67,7 @@
       ratePrompt: 'How would you rate our service?', star: (n) => (n === 1 ? '1 star' : `${n} stars`),
       rateComment: 'Comment (optional)', rateSubmit: 'Submit rating', thanks: 'Thank you for your feedback!',
       telegram: 'Continue in Telegram', newTab: '(opens in a new tab)',
+      attach: 'Send a photo or PDF', file: 'File', fileFailed: 'File not received',
     },
     zh: {
       title: '在线客服', launcher: '在线客服', close: '关闭对话',
@@ -84,6 +85,7 @@
       ratePrompt: '请为本次服务评分', star: (n) => `${n} 星`,
       rateComment: '补充意见（可选）', rateSubmit: '提交评价', thanks: '感谢您的评价！',
       telegram: '在 Telegram 继续', newTab: '（在新标签页中打开）',
+      attach: '发送图片或 PDF', file: '文件', fileFailed: '文件未收到',
     },
   };
   const T = STRINGS[lang];
@@ -134,6 +136,7 @@
   }
   const ICON_CHAT = 'M6 3h12a3 3 0 0 1 3 3v8a3 3 0 0 1-3 3h-7l-5 4v-4H6a3 3 0 0 1-3-3V6a3 3 0 0 1 3-3z';
   const ICON_X = 'M6 6l12 12M18 6L6 18';
+  const ICON_CLIP = 'M21 11l-8.5 8.5a5 5 0 0 1-7-7L14 4a3.5 3.5 0 0 1 5 5l-8.5 8.5a2 2 0 0 1-3-3L15 7';
 
   // http(s) URLs, or a path on the relaydesk server ("/media/x.png"). Relative paths resolve
   // against the server, since the widget may be embedded on another site. The origin check also
@@ -225,6 +228,8 @@ button { cursor: pointer; }
 .composer { display: flex; gap: 8px; align-items: flex-end; padding: 10px; border-top: 1px solid #e3e6ea; }
 .composer textarea { flex: 1; resize: none; max-height: 120px; border: 1px solid #c3c8ce;
   border-radius: 8px; padding: 8px 10px; line-height: 1.4; }
+.composer .attach { cursor: pointer; padding: 8px 4px; line-height: 1; color: #4a5560; }
+.i-clip { width: 20px; height: 20px; fill: none; stroke: currentColor; stroke-width: 2; stroke-linecap: round; }
 .foot { display: flex; justify-content: center; padding: 0 10px 8px; }
 .foot button { border: 0; background: none; padding: 4px 8px; border-radius: 6px; font-size: 12px;
   color: #2f5f8a; text-decoration: underline; }
@@ -285,8 +290,16 @@ button { cursor: pointer; }
     id: 'rd-input', 'data-testid': 'rd-input', rows: 1, placeholder: T.placeholder, autocomplete: 'off',
   });
   const sendBtn = h('button', { type: 'submit', class: 'primary', 'data-testid': 'rd-send' }, T.send);
+  // A photo or a PDF: uploaded over HTTP with the browser's token (the limits are the server's;
+  // its 413 / 415 message is shown as it is), then it comes back through the socket as a message.
+  const fileInput = h('input', {
+    type: 'file', id: 'rd-file', class: 'sr-only', 'data-testid': 'rd-file',
+    accept: 'image/jpeg,image/png,image/gif,image/webp,application/pdf', onchange: () => uploadFile(),
+  });
+  const attachBtn = h('label', { for: 'rd-file', class: 'attach', title: T.attach, 'data-testid': 'rd-attach' },
+    icon('i-clip', ICON_CLIP), h('span', { class: 'sr-only' }, T.attach));
   const form = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); sendFromInput(); } },
-    h('label', { for: 'rd-input', class: 'sr-only' }, T.inputLabel), input, sendBtn);
+    h('label', { for: 'rd-input', class: 'sr-only' }, T.inputLabel), attachBtn, fileInput, input, sendBtn);
 
   // Carries this chat over to the Telegram bot (one history); hidden when the server has no Telegram.
   const tgOff = (() => { try { return sessionStorage.getItem(TG_OFF) === '1'; } catch { return false; } })();
@@ -422,7 +435,59 @@ button { cursor: pointer; }
     if (link) {
       out.push(h('a', { href: link, target: '_blank', rel: 'noopener noreferrer' }, !img && !vid && cap ? cap : link));
     }
-    return out;
+    for (const r of Array.isArray(p.media) ? p.media : []) out.push(storedMedia(r));
+    return out.filter(Boolean);
+  }
+
+  // A file from the media store. Its URL needs the customer's token in a header, so it is
+  // fetched here and shown from a blob: URL (no link that works for anyone else).
+  function storedMedia(r) {
+    if (!r || typeof r !== 'object') return null;
+    if (r.error) return h('div', { class: 'caption', 'data-testid': 'rd-media-failed' }, T.fileFailed);
+    if (typeof r.id !== 'string' || !/^[0-9a-f]{32}$/.test(r.id)) return null;
+    const name = typeof r.filename === 'string' && r.filename ? r.filename : T.file;
+    const node = r.kind === 'image'
+      ? h('img', { alt: name, 'data-testid': 'rd-media-image' })
+      : h('a', { href: '#', download: name, 'data-testid': 'rd-media-file' }, `${T.file}: ${name}`);
+    fetch(`${serverBase}/widget/media/${r.id}`, { headers: { 'X-Relaydesk-Widget-Token': store.get(KEY.token) || '' } })
+      .then((res) => (res.ok ? res.blob() : Promise.reject(new Error(String(res.status)))))
+      .then((blob) => {
+        const url = URL.createObjectURL(blob);
+        if (node.tagName === 'IMG') {
+          node.onload = () => { if (nearBottom()) log.scrollTop = log.scrollHeight; };
+          node.src = url;
+        } else node.href = url;
+      })
+      .catch(() => { node.replaceWith(h('div', { class: 'caption' }, `${T.fileFailed}: ${name}`)); });
+    return node;
+  }
+
+  let lastConversation = null;
+  async function uploadFile() {
+    const file = fileInput.files && fileInput.files[0];
+    fileInput.value = '';
+    const token = store.get(KEY.token);
+    if (!file || !token) return;
+    hideError();
+    const data = new FormData();
+    data.append('file', file, file.name);
+    const caption = input.value.trim();
+    if (caption) data.append('caption', caption);
+    data.append('client_id', uuid());
+    data.append('language', lang); // a photo as the first message is answered in it
+    let res;
+    try {
+      res = await fetch(`${serverBase}/widget/upload`, {
+        method: 'POST', body: data, headers: { 'X-Relaydesk-Widget-Token': token },
+      });
+    } catch { showError(T.error); return; }
+    let body = null;
+    try { body = await res.json(); } catch { body = null; }
+    if (!res.ok) { showError((body && typeof body.message === 'string' && body.message) || T.error); return; }
+    if (caption && input.value.trim() === caption) { input.value = ''; autoGrow(); }
+    // A first message opens a conversation this socket does not watch yet: reconnect, and the
+    // hello picks it up (nothing is lost: the cursor replays what came after it).
+    if (body && body.conversation_id !== lastConversation && ws) ws.close();
   }
 
   // Quick replies belong to the newest turn; older ones would send answers to stale questions.
@@ -440,6 +505,7 @@ button { cursor: pointer; }
     const sender = SENDERS.has(m.sender) ? m.sender : 'system';
     const payload = m.payload && typeof m.payload === 'object' ? m.payload : {};
     const stick = nearBottom();
+    if (typeof m.conversation_id === 'string') lastConversation = m.conversation_id;
 
     let el = m.client_id ? pendingEls.get(m.client_id) : null;
     if (m.client_id) ackOutbox(m.client_id);

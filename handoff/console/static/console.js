@@ -35,6 +35,7 @@
       intent: 'intent', sentiment: 'sentiment', not_parsed: 'not parsed',
       cites: 'cites {id} v{version}', clear_cite: 'Remove citation',
       reply: 'Reply', reply_hint: 'Enter sends, Shift+Enter adds a new line.', send: 'Send',
+      attach: 'Attach an image or PDF', attachment: 'attachment', media_failed: 'File not received: {error}',
       canned: 'Canned response', canned_pick: 'Insert a canned response…',
       suggestions: 'Knowledge suggestions', no_suggestions: 'No suggestions.',
       actions: 'Actions', transfer_to: 'Transfer to', transfer: 'Transfer',
@@ -76,6 +77,7 @@
       sender_customer: '客户', sender_bot: '机器人', sender_agent: '坐席', sender_system: '系统',
       intent: '意图', sentiment: '情绪', not_parsed: '未解析', cites: '引用 {id} v{version}', clear_cite: '去掉引用',
       reply: '回复', reply_hint: '回车发送，Shift+回车换行。', send: '发送', canned: '快捷回复', canned_pick: '插入快捷回复…',
+      attach: '附加图片或 PDF', attachment: '附件', media_failed: '文件未收到：{error}',
       suggestions: '知识推荐', no_suggestions: '暂无推荐。', actions: '操作', transfer_to: '转接到', transfer: '转接',
       pick_group: '选择技能组…', return_to_bot: '交还机器人', resolve: '解决',
       draft_open: '存为知识草稿', draft_question: '问题', draft_answer: '答案',
@@ -751,10 +753,13 @@
       box.className = `window ${closed ? 'window-closed' : n <= 1 ? 'window-low' : 'window-open'}`;
       box.dataset.open = String(!closed);
     }
-    // A closed window turns the reply box off, and says why next to it.
-    $('reply-input').disabled = closed;
-    $('reply-send').disabled = closed;
-    $('canned').disabled = cannedShown.length === 0 || closed;
+    // A closed window turns the reply box off, and says why next to it; when a template message
+    // can still carry a text reply (w.fallback, WeChat), the text box stays on, files do not.
+    const textClosed = closed && !(w && w.fallback);
+    $('reply-input').disabled = textClosed;
+    $('reply-send').disabled = textClosed;
+    $('reply-file').disabled = closed;
+    $('canned').disabled = cannedShown.length === 0 || textClosed;
     const note = S.replyNote || (closed ? t('reply_blocked', { why }) : '');
     setText($('reply-note'), note);
     $('reply-note').hidden = !note;
@@ -805,9 +810,73 @@
         ? el('p', { class: 'meta' }, `${t('buttons')}: `, p.buttons.map((b) => badge(b.title || b.payload || '', 'btn-chip')))
         : null,
       links.length ? el('p', { class: 'meta' }, links) : null,
+      mediaInfo(p.media),
+      sharedInfo(p.location, p.contact),
       m.kb_article_id ? el('p', { class: 'meta cite-line' }, t('cites', { id: m.kb_article_id, version: m.kb_article_version ?? '?' })) : null,
       sender === 'customer' ? parseInfo(m.parse) : null,
       sender === 'customer' ? null : deliveryInfo(m, p));
+  }
+
+  // Files with the message, from the media store: images shown, other files as links. The
+  // endpoint checks the agent's session and that they may see the conversation.
+  function mediaInfo(items) {
+    if (!Array.isArray(items) || !items.length) return null;
+    return el('div', { class: 'msg-media', testid: 'msg-media' }, items.map((r) => {
+      if (!r || typeof r !== 'object') return null;
+      if (r.error) return el('p', { class: 'meta msg-warn', testid: 'media-failed' }, t('media_failed', { error: String(r.error) }));
+      if (typeof r.id !== 'string' || !/^[0-9a-f]{32}$/.test(r.id)) return null;
+      const href = `/api/media/${r.id}`;
+      const name = typeof r.filename === 'string' && r.filename ? r.filename : t('attachment');
+      if (r.kind === 'image') {
+        return el('a', { href, target: '_blank', rel: 'noopener noreferrer' },
+          el('img', { src: href, alt: name, class: 'msg-img', testid: 'media-image', loading: 'lazy' }));
+      }
+      return el('a', { href, download: name, testid: 'media-file' }, `${t('attachment')}: ${name}`);
+    }));
+  }
+
+  // What the customer shared (bot/dialogue/inbound.py): a place as a line with its
+  // OpenStreetMap link, a contact card as its name and phone (masked when transcripts are).
+  function sharedInfo(place, contact) {
+    const lines = [];
+    if (place && typeof place === 'object' && Number.isFinite(place.lat) && Number.isFinite(place.lon)) {
+      const lat = place.lat.toFixed(6), lon = place.lon.toFixed(6);
+      const href = `https://www.openstreetmap.org/?mlat=${lat}&mlon=${lon}#map=16/${lat}/${lon}`;
+      const label = [place.label, place.address].filter((x) => typeof x === 'string' && x).join(' · ');
+      lines.push(el('p', { class: 'meta', testid: 'msg-location' }, `📍 ${label ? `${label} ` : ''}(${lat}, ${lon}) `,
+        el('a', { href, target: '_blank', rel: 'noopener noreferrer' }, 'OpenStreetMap')));
+    }
+    if (contact && typeof contact === 'object' && (contact.name || contact.phone)) {
+      const parts = [contact.name, contact.phone].filter((x) => typeof x === 'string' && x);
+      lines.push(el('p', { class: 'meta', testid: 'msg-contact' }, `👤 ${parts.join(' · ')}`));
+    }
+    return lines.length ? el('div', { class: 'msg-shared' }, lines) : null;
+  }
+
+  async function sendAttachment() {
+    const input = $('reply-file');
+    const file = input.files && input.files[0];
+    if (!file || !S.openCid || windowClosed()) return;
+    const cid = S.openCid;
+    const form = new FormData();
+    form.append('file', file, file.name);
+    const text = $('reply-input').value;
+    if (text.trim()) form.append('text', text);
+    await act($('reply-send'), async () => {
+      const res = await fetch(convPath(cid, '/attachments'), {
+        method: 'POST', body: form, credentials: 'same-origin',
+        headers: { Accept: 'application/json', 'X-CSRF-Token': S.csrf || '' },
+      });
+      let data = null;
+      try { data = await res.json(); } catch { data = null; }
+      if (!res.ok) throw new ApiError((data && data.message) || res.statusText, res.status, !!data, data);
+      if (S.openCid === cid) {
+        if ($('reply-input').value === text) $('reply-input').value = '';
+        if (data && data.message) addMessage(data.message);
+        if (PUSHED.has(S.conv && S.conv.channel)) { S.pollN = 0; scheduleReload(800); }
+      }
+    });
+    input.value = '';
   }
 
   // Did an outbound message reach the customer's Telegram or WeChat? Only messages that were
@@ -1107,6 +1176,7 @@
     $('lang-select').addEventListener('change', (e) => setLang(e.target.value));
     $('notice-close').addEventListener('click', () => notify(''));
     $('reply-form').addEventListener('submit', sendReply);
+    $('reply-file').addEventListener('change', sendAttachment);
     $('reply-input').addEventListener('keydown', onReplyKey);
     $('reply-input').addEventListener('input', () => {
       if (!$('reply-input').value && S.cite) { S.cite = null; renderCite(); }

@@ -21,6 +21,7 @@ from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import SqlStore
 from handoff.announcer import QueueAnnouncer
 from handoff.routing import Router
+from tests import index_cache
 from tests.conftest import REPO
 
 
@@ -33,8 +34,9 @@ def sample_kb(tmp: Path, trained: NLUPipeline, **knowledge: Any) -> KnowledgeBas
     raw["knowledge"].update(index_path=str(tmp / "idx"), history_db=str(tmp / "h.db"), **knowledge)
     config = config_from_dict(raw, base_dir=str(REPO))
     embed = trained.component("SentenceEmbeddingFeaturizer")
+    index_cache.seed(config, embed.embedder)  # the run's index of these settings, copied
     kb = KnowledgeBase(config, embedder=embed.embedder)
-    kb.reindex()
+    kb.open()
     return kb
 
 

@@ -173,3 +173,32 @@ async def test_asking_again_while_a_ticket_is_open_opens_no_second_one(
     assert "已经在处理中" in again.replies[-1].text
     customer = await engine.store.customers.for_identity("rest", "t3")
     assert len(await engine.store.tickets.of_customer(customer.id)) == 1
+
+
+async def test_an_upset_customer_disputing_a_delivered_order_is_handed_to_a_person(
+    engine: DialogueEngine,
+) -> None:
+    # 202611200317 is delivered in the sample orders; the customer says it never came.
+    r = await engine.handle("rest", "disp1", "订单202611200317显示已经签收了，可是我一直没收到货")
+    assert r.empathetic and r.handoff is not None and r.handoff.reason == "order_dispute"
+    calm = await engine.handle("rest", "disp2", "查一下订单202611200317")
+    assert calm.handoff is None and not calm.empathetic
+
+
+async def test_a_customer_standing_by_a_number_the_bot_cannot_find_is_handed_over(
+    engine: DialogueEngine,
+) -> None:
+    missing = await engine.handle("rest", "nf1", "where is order 202611159999")
+    assert missing.failed and missing.handoff is None
+    r = await engine.handle("rest", "nf1", "/affirm")  # "yes, that's the number"
+    assert r.handoff is not None and r.handoff.reason == "not_found"
+
+
+async def test_an_order_number_the_nlu_cannot_place_is_looked_up(engine: DialogueEngine) -> None:
+    missing = await engine.handle("rest", "nf2", "where is order 202611159999")
+    assert missing.failed
+    fixed = await engine.handle("rest", "nf2", "sorry typo, its 202611180042")
+    assert not fixed.failed and fixed.handoff is None
+    assert "202611180042" in fixed.replies[-1].text and fixed.intent == "order_status"
+    bare = await engine.handle("rest", "nf3", "202611180042")
+    assert not bare.failed and "202611180042" in bare.replies[-1].text

@@ -27,6 +27,7 @@ from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import SqlStore
 from bot.store.tables import MSG
 from bot.store.turns import TurnStart
+from tests import index_cache
 from tests.bot.dialogue.conftest import OPEN_HOURS, build_engine
 from tests.bot.store.conftest import PG_ADMIN, _pg_admin
 from tests.bot.test_coordination import REDIS
@@ -42,8 +43,10 @@ def kb(tmp_path_factory: pytest.TempPathFactory, trained: NLUPipeline) -> Knowle
     tmp = tmp_path_factory.mktemp("kb")
     raw["knowledge"].update(index_path=str(tmp / "idx"), history_db=str(tmp / "h.db"))
     embed = trained.component("SentenceEmbeddingFeaturizer")
-    base = KnowledgeBase(config_from_dict(raw, base_dir=str(REPO)), embedder=embed.embedder)
-    base.reindex()
+    config = config_from_dict(raw, base_dir=str(REPO))
+    index_cache.seed(config, embed.embedder)  # the run's index of these settings, copied
+    base = KnowledgeBase(config, embedder=embed.embedder)
+    base.open()
     return base
 
 

@@ -117,6 +117,12 @@ def test_answer_decision_is_fitted_on_the_bases_own_phrasings(kb: KnowledgeBase)
     # The threshold is the one that holds the target precision on those searches.
     assert report.tuning["answered_precision"] >= kb.config.knowledge.answer_precision
     assert 0.0 < decision.answer_threshold < 1.0
+    # Read once per fitted tuning, not on every search; a new fit is picked up.
+    assert kb.retriever.decision is decision and kb.retriever.weights is kb.retriever.weights
+    tuning = dict(kb.index.tuning or {})
+    kb.index.tuning = tuning | {"decision": {**tuning["decision"], "answer_threshold": 0.5}}
+    assert kb.retriever.decision is not decision
+    assert kb.retriever.decision.answer_threshold == 0.5
 
 
 def test_a_stricter_target_precision_answers_less(

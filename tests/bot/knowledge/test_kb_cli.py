@@ -80,6 +80,7 @@ def test_eval_writes_recall_and_mrr(project: Path, tmp_path: Path) -> None:
     assert report["zh"]["n"] == 2 and report["en"]["n"] == 1
     assert report["overall"]["recall_at_5"] == 1.0
     assert report["answering"]["unanswerable"] == 1
+    assert 0.0 <= report["answering"]["best_answered_at_target"] <= 1.0
 
 
 def test_import_an_faq_then_evaluate_it(project: Path, tmp_path: Path) -> None:

@@ -88,3 +88,21 @@ async def test_with_masking_off_everything_is_stored_as_said(store: SqlStore) ->
     assert text == SAID and parse == PARSE
     ticket = await store.tickets.create(start.customer.id, SAID)
     assert ticket.subject == SAID
+
+
+async def test_a_shared_contacts_phone_is_masked_in_the_payload_its_place_kept(
+    store: SqlStore,
+) -> None:
+    """What the customer shared (bot/dialogue/inbound.py) is stored in the message's payload;
+    with masking on, a contact card's phone is masked like one in the text."""
+    card = {"contact": {"name": "Wang Wei", "phone": "+8613800138000"}}
+    place = {"location": {"lat": 31.23, "lon": 121.47, "label": "门店"}}
+    plain = await store.turns.begin("telegram", "shared-1", "[contact]", shared=card)
+    assert plain.inbound.payload == card
+    store.settings.mask_transcripts = True
+    masked = await store.turns.begin("telegram", "shared-2", "[contact]", shared=card)
+    where = await store.turns.begin("telegram", "shared-2", "[location]", shared=place)
+    [stored, located] = await store.messages.of(masked.conversation.id)
+    assert stored.payload == {"contact": {"name": "Wang Wei", "phone": "[phone]"}}
+    assert located.payload == place and where.inbound.payload == place
+    assert card["contact"]["phone"] == "+8613800138000"  # the caller's dict untouched

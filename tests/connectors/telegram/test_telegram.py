@@ -9,12 +9,16 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
+from bot.dialogue.inbound import shared_location
+from bot.privacy import PHONE
 from bot.server.context import CONTEXT
 from bot.store.deliveries import Deliveries
-from bot.store.records import ConversationRecord
+from bot.store.records import ConversationRecord, MessageRecord
 from bot.store.sql_store import SqlStore
+from bot.store.turns import masked_shared
 from tests.apps import AppFactory, Client, RawEdit, store_of
 from tests.standins.telegram_api import SECRET_TOKEN_HEADER, TelegramStandIn
 
@@ -373,3 +377,133 @@ async def test_non_text_messages_and_commands_in_the_users_language_never_fail(
     conv = await chat_conversation(store_of(client), chat)
     assert conv.language == "en" and conv.failed_turns == 0 and conv.status == "bot"
     assert await customer_texts(store_of(client), chat) == ["[photo]", "/help", "[sticker]"]
+
+
+# -- files: a customer's photo fetched with getFile and kept in the media store with its message,
+# shown to an agent who may see it and to nobody else; a file that cannot be fetched leaves the
+# message and a note; an agent's picture goes out as a photo, a PDF as a document.
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 200
+SUPER = {"X-Relaydesk-Agent": "sam"}
+
+
+async def _customer_messages(client: Client, n: int) -> list[MessageRecord]:
+    store = store_of(client)
+
+    async def stored() -> bool:
+        return len(await customer_texts(store)) >= n
+
+    await wait_until(stored, timeout=10)
+    conv = await chat_conversation(store)
+    return [m for m in await store.messages.of(conv.id) if m.sender == "customer"]
+
+
+async def test_a_photo_is_fetched_stored_with_its_message_and_shown_to_agents_only(
+    client: Client, tg: TelegramStandIn
+) -> None:
+    store = store_of(client)
+    await store.agents.add("sam", "Sam", role="supervisor", status="online")
+    await store.agents.add("ann", "Ann", skills=["pre_sales"], status="online")
+    update = tg.push_photo(CHAT, "屏幕裂了")
+    (msg,) = await _customer_messages(client, 1)
+    assert msg.text == "[photo] 屏幕裂了"  # the marker convention stays
+    (ref,) = msg.payload["media"]
+    largest = update["message"]["photo"][-1]
+    (record,) = await store.media.of_message(msg.id)
+    assert (ref["id"], ref["kind"], ref["mime_type"]) == (record.id, "image", "image/jpeg")
+    assert record.channel_file_id == largest["file_id"] and record.size == largest["file_size"]
+    assert [c.params["file_id"] for c in tg.calls_of("getFile")] == [largest["file_id"]]
+
+    resp = await client.get(f"/api/media/{record.id}", headers=SUPER)
+    assert resp.status == 200 and resp.content_type == "image/jpeg"
+    assert resp.headers["X-Content-Type-Options"] == "nosniff"
+    assert len(await resp.read()) == record.size
+    # Not in Ann's queue or chats, nobody logged in, an unknown id: nothing is served.
+    assert (
+        await client.get(f"/api/media/{record.id}", headers={"X-Relaydesk-Agent": "ann"})
+    ).status == 403
+    assert (await client.get(f"/api/media/{record.id}")).status == 401
+    assert (await client.get("/api/media/" + "0" * 32, headers=SUPER)).status == 404
+    view = await (
+        await client.get(f"/api/agent/conversations/{msg.conversation_id}", headers=SUPER)
+    ).json()
+    shown = next(m for m in view["messages"] if m["id"] == msg.id)
+    assert shown["payload"]["media"][0]["id"] == record.id
+
+
+async def test_a_venue_and_a_contact_keep_their_marker_and_their_details(
+    client: Client, tg: TelegramStandIn
+) -> None:
+    """A venue (a location with a title and address) and a contact card: the transcript keeps
+    "[location]" and "[contact]", the payload the coordinates, label and address, the name and
+    the phone number, which is masked like the text when transcripts are masked."""
+    user = {"id": CHAT, "is_bot": False, "first_name": "Li", "language_code": "zh"}
+    base = {"from": user, "chat": {"id": CHAT, "type": "private", "first_name": "Li"}}
+    where = {"latitude": 31.230416, "longitude": 121.473701}
+    venue = {"location": where, "title": "门店", "address": "南京东路 100 号"}
+    tg.push_update(
+        {"message": {**base, "message_id": 71, "date": 1, "location": where, "venue": venue}}
+    )
+    card = {"phone_number": "+8613800138000", "first_name": "Wang", "last_name": "Wei"}
+    tg.push_update({"message": {**base, "message_id": 72, "date": 2, "contact": card}})
+    place, contact = await _customer_messages(client, 2)
+    assert (place.text, contact.text) == ("[location]", "[contact]")
+    assert place.payload["location"] == {
+        "lat": 31.230416,
+        "lon": 121.473701,
+        "label": "门店",
+        "address": "南京东路 100 号",
+    }
+    assert contact.payload["contact"] == {"name": "Wang Wei", "phone": "+8613800138000"}
+    masked = masked_shared(contact.payload)
+    assert masked["contact"] == {"name": "Wang Wei", "phone": PHONE}
+    assert shared_location(91, 0) is None and shared_location("x", 1) is None
+
+
+async def test_a_file_that_cannot_be_fetched_leaves_the_message_and_a_note(
+    client: Client, tg: TelegramStandIn
+) -> None:
+    tg.fail_next("getFile", 500)
+    tg.push_photo(CHAT)
+    tg.push_document(CHAT, b"MZ\x90\x00" * 50, "setup.exe", "application/x-msdownload", "装不上")
+    first, second = await _customer_messages(client, 2)
+    assert first.text == "[photo]"
+    assert "could not fetch the file" in first.payload["media"][0]["error"]
+    assert second.text == "[document] 装不上"
+    assert "not allowed" in second.payload["media"][0]["error"]
+    assert await store_of(client).media.of_conversation(first.conversation_id) == []
+
+
+async def test_an_agents_picture_goes_out_as_a_photo_and_a_pdf_as_a_document(
+    client: Client, tg: TelegramStandIn
+) -> None:
+    store = store_of(client)
+    await store.agents.add("amy", "Amy", skills=["after_sales"], status="online")
+    tg.push_message(CHAT, "转人工")
+    await tg.wait_for_sent(1, chat_id=CHAT)
+    conv = await chat_conversation(store)
+    amy = {"X-Relaydesk-Agent": "amy"}
+    claimed = await client.post(f"/api/agent/conversations/{conv.id}/claim", headers=amy)
+    assert claimed.ok, await claimed.text()
+
+    form = aiohttp.FormData()
+    form.add_field("file", PNG, filename="label.png", content_type="image/png")
+    form.add_field("text", "这是退货标签")
+    resp = await client.post(
+        f"/api/agent/conversations/{conv.id}/attachments", headers=amy, data=form
+    )
+    assert resp.status == 201, await resp.text()
+    sent = (await resp.json())["message"]
+    assert sent["text"] == "这是退货标签" and sent["payload"]["media"][0]["kind"] == "image"
+    (photo,) = await tg.wait_for_calls("sendPhoto", 1, timeout=10)
+    (upload,) = photo.files.values()
+    assert upload.data == PNG and upload.filename == "label.png"
+    assert "这是退货标签" in tg.sent_texts(CHAT)
+
+    form = aiohttp.FormData()
+    form.add_field("file", b"%PDF-1.4\n" + b"0" * 100, filename="invoice.pdf")
+    resp = await client.post(
+        f"/api/agent/conversations/{conv.id}/attachments", headers=amy, data=form
+    )
+    assert resp.status == 201, await resp.text()
+    (doc,) = await tg.wait_for_calls("sendDocument", 1, timeout=10)
+    assert next(iter(doc.files.values())).filename == "invoice.pdf"

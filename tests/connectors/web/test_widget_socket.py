@@ -465,3 +465,120 @@ async def test_a_telegram_link_is_refused_while_telegram_is_not_connected(client
     }
     assert await round_trip(ws) == []
     await ws.close()
+
+
+# -- files: uploads with the media limits, the customer's own files only, an agent's picture ----
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x02" * 300
+TOKEN_HEADER = "X-Relaydesk-Widget-Token"
+
+
+def upload_form(data: bytes, name: str, mime: str, caption: str | None = None) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename=name, content_type=mime)
+    if caption is not None:
+        form.add_field("caption", caption)
+    return form
+
+
+async def test_a_customer_photo_is_stored_and_served_to_that_customer_only(
+    client: Client,
+) -> None:
+    ws, frames = await connect(client)
+    token = frames[0]["token"]
+    await turn(ws, "你好")
+    resp = await client.post(
+        "/widget/upload",
+        data=upload_form(PNG, "crack.png", "image/png", "屏幕裂了"),
+        headers={TOKEN_HEADER: token, "Origin": "https://shop.example"},
+    )
+    assert resp.status == 201, await resp.text()
+    assert resp.headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    ref = (await resp.json())["media"]
+    shown = next(
+        f
+        for f in await collect(
+            ws,
+            lambda fs: any(
+                f.get("sender") == "customer" and f.get("payload", {}).get("media") for f in fs
+            ),
+        )
+        if f.get("type") == "message" and f["sender"] == "customer"
+    )
+    assert shown["text"] == "[photo] 屏幕裂了" and shown["payload"]["media"][0]["id"] == ref["id"]
+    got = await client.get(f"/widget/media/{ref['id']}", headers={TOKEN_HEADER: token})
+    assert got.status == 200 and await got.read() == PNG and got.content_type == "image/png"
+    # Another browser, no token, an agent without a login: nothing.
+    _, other = await connect(client)
+    stranger = {TOKEN_HEADER: other[0]["token"]}
+    assert (await client.get(f"/widget/media/{ref['id']}", headers=stranger)).status == 404
+    assert (await client.get(f"/widget/media/{ref['id']}")).status == 401
+    assert (await client.get(f"/api/media/{ref['id']}")).status == 401
+    assert (
+        await client.post("/widget/upload", data=upload_form(PNG, "a.png", "image/png"))
+    ).status == 401
+    await ws.close()
+
+
+async def test_uploads_over_the_limit_or_of_another_type_are_refused_with_413_and_415(
+    make_client: AppFactory,
+) -> None:
+    def edit(raw: dict[str, Any]) -> None:
+        raw["media"]["max_bytes"] = 2048
+
+    client = await make_client(edit=edit)
+    _, frames = await connect(client)
+    auth = {TOKEN_HEADER: frames[0]["token"]}
+    too_big = await client.post(
+        "/widget/upload", data=upload_form(PNG * 10, "big.png", "image/png"), headers=auth
+    )
+    assert too_big.status == 413
+    assert "2048" in (await too_big.json())["message"]
+    for data, name, mime in (
+        (b"MZ\x90\x00" * 20, "setup.exe", "application/x-msdownload"),
+        (b"<script>alert(1)</script>", "cat.png", "image/png"),  # says PNG, is HTML
+    ):
+        refused = await client.post(
+            "/widget/upload", data=upload_form(data, name, mime), headers=auth
+        )
+        assert refused.status == 415, (name, await refused.text())
+        assert (
+            "allowed" in (await refused.json())["message"]
+            or "content" in (await refused.json())["message"]
+        )
+    customer = await store_of(client).customers.find(CHANNEL, sender_for(frames[0]["token"]))
+    assert customer is None  # nothing was stored for any of them
+
+
+async def test_an_agents_picture_reaches_the_widget(make_client: AppFactory) -> None:
+    client = await make_client(dev_agent_api=True, always_open=True)
+    store = store_of(client)
+    await store.agents.add("amy", "Amy", skills=["after_sales", "pre_sales"], status="online")
+    ws, frames = await connect(client)
+    token = frames[0]["token"]
+    await turn(ws, "转人工")
+    customer = await store.customers.find(CHANNEL, sender_for(token))
+    assert customer is not None
+    conv = await store.conversations.latest(customer.id, CHANNEL)
+    assert conv is not None
+    amy = {"X-Relaydesk-Agent": "amy"}
+    if (await store.handoffs.active(conv.id)).status == "queued":  # type: ignore[union-attr]
+        claimed = await client.post(f"/api/agent/conversations/{conv.id}/claim", headers=amy)
+        assert claimed.ok, await claimed.text()
+    form = aiohttp.FormData()
+    form.add_field("file", PNG, filename="label.png", content_type="image/png")
+    resp = await client.post(
+        f"/api/agent/conversations/{conv.id}/attachments", headers=amy, data=form
+    )
+    assert resp.status == 201, await resp.text()
+    frames = await collect(
+        ws,
+        lambda fs: any(
+            f.get("sender") == "agent" and f.get("payload", {}).get("media") for f in fs
+        ),
+    )
+    sent = next(f for f in frames if f.get("sender") == "agent" and f["payload"].get("media"))
+    (ref,) = sent["payload"]["media"]
+    assert (ref["kind"], ref["filename"]) == ("image", "label.png")
+    got = await client.get(f"/widget/media/{ref['id']}", headers={TOKEN_HEADER: token})
+    assert await got.read() == PNG
+    await ws.close()

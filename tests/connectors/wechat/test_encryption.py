@@ -165,6 +165,7 @@ async def test_bad_signature_wrong_appid_or_garbage_is_refused_and_nothing_is_lo
 
 async def _post_and_hang_up(rig: Rig, query: dict[str, str], body: str) -> None:
     """WeChat's side gives up: the request is sent whole, the connection closed unread."""
+    rig.wx.observe(body)  # WeChat knows the user wrote (its 48-hour window)
     server = rig.client.server
     reader, writer = await asyncio.open_connection(server.host, server.port)
     data = body.encode()

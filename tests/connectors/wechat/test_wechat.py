@@ -58,6 +58,8 @@ class Rig:
     config: Config
 
     async def post(self, xml: str | bytes, query: dict[str, str] | None = None) -> ClientResponse:
+        """WeChat posts the message, and knows the user interacted (its 48-hour window)."""
+        self.wx.observe(xml)
         return await self.client.post(HOOK, params=query or signed_query(TOKEN), data=xml)
 
     async def say(self, openid: str, text: str, msg_id: int) -> tuple[int, str]:
@@ -558,13 +560,14 @@ async def test_a_permanent_error_fails_the_delivery_and_tells_the_agent(
     rig = await make_rig()
     openid = "o-blocked"
     cid = await rig.held_by_agent(openid, 90_001)
-    rig.wx.fail_next(45015, "response out of time limit or subscription is canceled")
+    # A refusal that is not about the window (test_window_refusals.py has 45015 and 45047).
+    rig.wx.fail_next(48001, "api unauthorized")
     resp = await rig.send(cid, "您的退款已经处理")
     assert resp.status == 200
     failed_id = (await resp.json())["message"]["id"]
     states = await rig.settle(cid)
     assert states[failed_id].status == "failed"
-    assert "45015" in (states[failed_id].error or "")
+    assert "48001" in (states[failed_id].error or "")
     assert states[failed_id].attempts == 1, "a permanent error must not be retried"
 
     view = await rig.transcript(cid)
@@ -615,7 +618,7 @@ async def test_subscribe_is_greeted_once(make_rig: RigFactory) -> None:
     assert len(await rig.messages(openid)) == len(messages)
 
 
-async def test_unsubscribe_answers_success_and_stores_nothing(make_rig: RigFactory) -> None:
+async def test_unsubscribe_answers_success_and_says_nothing(make_rig: RigFactory) -> None:
     rig = await make_rig()
     stranger = await rig.post(event_xml(ACCOUNT, "o-gone", "unsubscribe"))
     assert stranger.status == 200 and await stranger.text() == "success"
@@ -627,7 +630,11 @@ async def test_unsubscribe_answers_success_and_stores_nothing(make_rig: RigFacto
     leaving = await rig.post(event_xml(ACCOUNT, openid, "unsubscribe"))
     assert leaving.status == 200 and await leaving.text() == "success"
     await asyncio.sleep(0.3)
-    assert len(await rig.messages(openid)) == len(before)
+    new = (await rig.messages(openid))[len(before) :]
+    # Only the agents' internal notice (test_events.py): nothing from or to the customer.
+    assert [(m.sender, m.payload.get("event"), m.payload.get("internal")) for m in new] == [
+        ("system", "wechat_unsubscribed", True)
+    ]
     assert rig.wx.messages == []
 
 
