@@ -19,6 +19,19 @@ FORM_OVERHEAD = 64 * 1024  # boundaries, headers and the small text fields aroun
 MAX_FIELD_CHARS = 8000
 
 
+def file_headers(mime_type: str, filename: str, *, inline: bool) -> dict[str, str]:
+    """How a stored file is served: as what its bytes are (sniffed at upload), never as a page,
+    so no script in it runs; images inline, anything else as a download."""
+    name = filename.replace('"', "")
+    return {
+        "Content-Type": mime_type,
+        "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{name}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, max-age=3600",
+    }
+
+
 @dataclass
 class Upload:
     data: bytes

@@ -11,7 +11,7 @@ from aiohttp import web
 from bot.dialogue.inbound import media_marker
 from bot.errors import InputError
 from bot.http.rate_limit import too_many
-from bot.http.uploads import read_upload
+from bot.http.uploads import file_headers, read_upload
 from bot.nlu.pipeline import validate_text
 from bot.store.errors import NotFoundError
 from connectors.channel import ChannelServices
@@ -94,15 +94,9 @@ async def media_file(
         _, data = await store.media.read(record.id)
     except NotFoundError as exc:
         raise web.HTTPNotFound(text=str(exc)) from exc
-    disposition = "inline" if record.kind == "image" else "attachment"
-    name = (record.filename or record.id).replace('"', "")
     return web.Response(
         body=data,
-        headers={
-            "Content-Type": record.mime_type,
-            "Content-Disposition": f'{disposition}; filename="{name}"',
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, max-age=3600",
-        },
+        headers=file_headers(
+            record.mime_type, record.filename or record.id, inline=record.kind == "image"
+        ),
     )

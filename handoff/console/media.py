@@ -10,7 +10,7 @@ import json
 from aiohttp import web
 
 from bot.errors import InputError
-from bot.http.uploads import read_upload
+from bot.http.uploads import file_headers, read_upload
 from bot.store.errors import NotFoundError
 from bot.store.media import MediaRecord
 from handoff.console.agent_api import (
@@ -29,16 +29,9 @@ routes = web.RouteTableDef()
 
 
 def media_headers(record: MediaRecord) -> dict[str, str]:
-    """Served as what the bytes are (sniffed at upload), never as a page: no script runs."""
-    disposition = "inline" if record.kind == "image" else "attachment"
-    name = (record.filename or f"{record.id}").replace('"', "")
-    return {
-        "Content-Type": record.mime_type,
-        "Content-Disposition": f'{disposition}; filename="{name}"',
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "private, max-age=3600",
-    }
+    return file_headers(
+        record.mime_type, record.filename or record.id, inline=record.kind == "image"
+    )
 
 
 @routes.get("/api/media/{media_id}")

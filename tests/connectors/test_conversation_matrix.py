@@ -22,11 +22,11 @@ from bot.pipeline_config.params import LanguageDetectorParams
 from bot.server.context import CONTEXT
 from bot.store.records import ConversationRecord, MessageRecord
 from connectors.web.identity import sender_for
-from tests.apps import HOOK, WS, AppFactory, Client, Frame, recv, store_of
+from tests.apps import HOOK, WS, AppFactory, Client, Frame, RawEdit, recv, store_of
+from tests.connectors.telegram.test_telegram import TOKEN, polling_against
 from tests.standins.telegram_api import TelegramStandIn
 
 CHANNELS = ["rest", "widget", "telegram"]
-TOKEN = "123456:relaydesk-matrix-token"
 LANG = LanguageDetectorParams()
 # How responses.yml's utter_empathy begins, in both languages.
 EMPATHY = ("非常抱歉给您带来不便", "让您着急了，真的很抱歉", "I'm really sorry", "I'm sorry for")
@@ -300,21 +300,10 @@ async def rig(request: pytest.FixtureRequest, make_client: AppFactory) -> AsyncI
     channel: str = request.param
     async with AsyncExitStack() as stack:
         tg: TelegramStandIn | None = None
-        edit = None
+        edit: RawEdit | None = None
         if channel == "telegram":
             tg = await stack.enter_async_context(TelegramStandIn(token=TOKEN))
-
-            def edit(raw: dict[str, Any]) -> None:
-                assert tg is not None
-                raw["connectors"]["telegram"] = {
-                    "enabled": True,
-                    "token": TOKEN,
-                    "base_url": tg.base_url,
-                    "base_file_url": tg.base_file_url,
-                    "mode": "polling",
-                    "polling_timeout_seconds": 1,
-                    "delivery": {"first_backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
-                }
+            edit = polling_against(tg)
 
         client = await make_client(always_open=True, edit=edit)
         if tg is not None:
