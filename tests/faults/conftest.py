@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
@@ -14,7 +14,7 @@ from bot.config import Config, config_from_dict
 from bot.nlu.pipeline import NLUPipeline, train_model
 from tests import index_cache
 from tests.kit.processes import PrivatePostgres, PrivateRedis, Unavailable
-from tests.kit.servers import Instance, instance_pair
+from tests.kit.servers import Instance, instance_pair, write_config
 from tests.prereqs import missing
 
 
@@ -62,6 +62,35 @@ async def _serve(make: Callable[[], S]) -> AsyncIterator[S]:
 async def private_pg() -> AsyncIterator[PrivatePostgres]:
     async for pg in _serve(PrivatePostgres):
         yield pg
+
+
+class PgServer(Protocol):
+    async def __call__(
+        self, name: str, *, env: dict[str, str] | None = None, **sections: Any
+    ) -> tuple[Instance, str]: ...
+
+
+@pytest.fixture
+def pg_server(
+    private_pg: PrivatePostgres,
+    repo_config: Config,
+    model_dir: Path,
+    fault_kb: Path,
+    tmp_path: Path,
+) -> PgServer:
+    """What every outage test starts from: a `relaydesk run` (not started yet) on a new database
+    of the private PostgreSQL, `sections` merged over its config; with the database's URL."""
+
+    async def make(
+        name: str, *, env: dict[str, str] | None = None, **sections: Any
+    ) -> tuple[Instance, str]:
+        url = await private_pg.create_database("relaydesk")
+        config = write_config(
+            repo_config, tmp_path / name, storage_url=url, kb_dir=fault_kb, **sections
+        )
+        return Instance(name, config, model_dir, env=env), url
+
+    return make
 
 
 @pytest.fixture

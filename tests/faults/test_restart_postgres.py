@@ -5,16 +5,15 @@ is never touched."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.config import Config
+from tests.faults.conftest import PgServer
 from tests.kit.clients import RestCustomer, WidgetCustomer
 from tests.kit.invariants import Ledger, check
 from tests.kit.processes import PrivatePostgres, at_least, until
-from tests.kit.servers import Instance, logs_on_failure, write_config
+from tests.kit.servers import logs_on_failure
 
 pytestmark = pytest.mark.slow
 LINES = ["你好", "满多少包邮", "退货运费谁出", "谢谢", "hello", "how long does a refund take"]
@@ -22,15 +21,9 @@ OUTAGE_S = 3.0  # longer than the store's reconnect tries (about 2 s): requests 
 
 
 async def test_a_postgresql_restart_loses_no_message_and_conversations_go_on(
-    private_pg: PrivatePostgres,
-    repo_config: Config,
-    model_dir: Path,
-    fault_kb: Path,
-    tmp_path: Path,
+    private_pg: PrivatePostgres, pg_server: PgServer
 ) -> None:
-    url = await private_pg.create_database("relaydesk")
-    config = write_config(repo_config, tmp_path / "a", storage_url=url, kb_dir=fault_kb)
-    server = Instance("a", config, model_dir)
+    server, url = await pg_server("a")
     ledger = Ledger()
     async with logs_on_failure(server, lines=80):
         async with asyncio.timeout(180):

@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from bot.config import Config
 from bot.store.records import MessageRecord
 from bot.store.sql_store import SqlStore
+from tests.faults.conftest import PgServer
 from tests.kit.invariants import Ledger, check_when_settled
 from tests.kit.processes import PrivatePostgres, until
-from tests.kit.servers import Instance, logs_on_failure, write_config
+from tests.kit.servers import logs_on_failure
 from tests.standins.telegram_api import TelegramStandIn
 
 pytestmark = pytest.mark.slow
@@ -56,19 +55,11 @@ def handed_over(tg: TelegramStandIn) -> Counter[int]:
 
 
 async def test_updates_polled_while_postgresql_is_away_are_stored_once_in_order_and_answered(
-    private_pg: PrivatePostgres,
-    tg: TelegramStandIn,
-    repo_config: Config,
-    model_dir: Path,
-    fault_kb: Path,
-    tmp_path: Path,
+    private_pg: PrivatePostgres, tg: TelegramStandIn, pg_server: PgServer
 ) -> None:
-    url = await private_pg.create_database("relaydesk")
-    config = write_config(
-        repo_config,
-        tmp_path / "server",
-        storage_url=url,
-        kb_dir=fault_kb,
+    server, url = await pg_server(
+        "server",
+        env={"RELAYDESK_FAULT_TG_TOKEN": TOKEN},
         connectors={
             "telegram": {
                 "enabled": True,
@@ -81,7 +72,6 @@ async def test_updates_polled_while_postgresql_is_away_are_stored_once_in_order_
             }
         },
     )
-    server = Instance("server", config, model_dir, env={"RELAYDESK_FAULT_TG_TOKEN": TOKEN})
     ledger = Ledger()
     said: Counter[int] = Counter()
     store: SqlStore | None = None

@@ -9,16 +9,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.config import Config
 from bot.store.sql_store import SqlStore
+from tests.faults.conftest import PgServer
 from tests.kit.invariants import Ledger, check_when_settled
 from tests.kit.processes import PrivatePostgres, until
-from tests.kit.servers import Instance, logs_on_failure, write_config
+from tests.kit.servers import Instance, logs_on_failure
 from tests.kit.wechat import WechatUser, delivered_once, replies
 from tests.standins.wechat_api import WechatStandIn
 
@@ -32,16 +31,10 @@ OUTAGE_S = 3.0  # past the store's reconnect tries (about 2 s), within WeChat's 
 
 @asynccontextmanager
 async def wechat_server(
-    pg: PrivatePostgres,
-    repo_config: Config,
-    model_dir: Path,
-    fault_kb: Path,
-    folder: Path,
-    **wechat: object,
+    pg_server: PgServer, **wechat: object
 ) -> AsyncIterator[tuple[Instance, WechatStandIn, str, SqlStore]]:
     """A `relaydesk run` with the WeChat channel on the private PostgreSQL; the server, the API
     stand-in, the database URL and a store on it."""
-    url = await pg.create_database("relaydesk")
     async with WechatStandIn(appid=APP_ID, secret="fault-secret") as wx:
         settings = {
             "enabled": True,
@@ -53,10 +46,7 @@ async def wechat_server(
             "delivery": {"first_backoff_seconds": 0.2, "max_backoff_seconds": 1.0},
             **wechat,
         }
-        config = write_config(
-            repo_config, folder, storage_url=url, kb_dir=fault_kb, connectors={"wechat": settings}
-        )
-        server = Instance("wechat", config, model_dir)
+        server, url = await pg_server("wechat", connectors={"wechat": settings})
         async with logs_on_failure(server, lines=80), asyncio.timeout(150):
             await server.start()
             store = await SqlStore.open(url)
@@ -74,14 +64,10 @@ async def all_delivered(store: SqlStore, users: list[WechatUser]) -> bool:
 
 
 async def test_a_postgresql_outage_during_wechat_webhooks_loses_and_repeats_nothing(
-    private_pg: PrivatePostgres,
-    repo_config: Config,
-    model_dir: Path,
-    fault_kb: Path,
-    tmp_path: Path,
+    private_pg: PrivatePostgres, pg_server: PgServer
 ) -> None:
     ledger = Ledger()
-    async with wechat_server(private_pg, repo_config, model_dir, fault_kb, tmp_path) as (
+    async with wechat_server(pg_server) as (
         server,
         wx,
         url,
@@ -127,17 +113,11 @@ async def test_a_postgresql_outage_during_wechat_webhooks_loses_and_repeats_noth
 
 
 async def test_a_dropped_passive_reply_reaches_the_customer_exactly_once(
-    private_pg: PrivatePostgres,
-    repo_config: Config,
-    model_dir: Path,
-    fault_kb: Path,
-    tmp_path: Path,
+    pg_server: PgServer,
 ) -> None:
     ledger = Ledger()
     async with (
-        wechat_server(
-            private_pg, repo_config, model_dir, fault_kb, tmp_path, dropped_reply_wait_seconds=2
-        ) as (server, wx, url, store),
+        wechat_server(pg_server, dropped_reply_wait_seconds=2) as (server, wx, url, store),
         aiohttp.ClientSession() as session,
     ):
         retried, fast, gone = (

@@ -6,15 +6,14 @@ Checked from the database: every line stored once, in the order typed, and answe
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.config import Config
+from tests.faults.conftest import PgServer
 from tests.kit.invariants import Ledger, check_when_settled
 from tests.kit.processes import PrivatePostgres, until
-from tests.kit.servers import Instance, logs_on_failure, write_config
+from tests.kit.servers import logs_on_failure
 from tests.kit.widget import TypingWidget
 
 pytestmark = pytest.mark.slow
@@ -22,15 +21,9 @@ OUTAGE_S = 3.0  # past the store's reconnect tries (about 2 s): the server answe
 
 
 async def test_lines_typed_while_postgresql_is_away_are_stored_once_in_order(
-    private_pg: PrivatePostgres,
-    repo_config: Config,
-    model_dir: Path,
-    fault_kb: Path,
-    tmp_path: Path,
+    private_pg: PrivatePostgres, pg_server: PgServer
 ) -> None:
-    url = await private_pg.create_database("relaydesk")
-    config = write_config(repo_config, tmp_path / "w", storage_url=url, kb_dir=fault_kb)
-    server = Instance("w", config, model_dir)
+    server, url = await pg_server("w")
     async with logs_on_failure(server, lines=80), asyncio.timeout(120):
         await server.start()
         async with aiohttp.ClientSession() as session, TypingWidget(server.url, session) as w:
