@@ -15,7 +15,9 @@ from bot.nlu.pipeline import NLUPipeline, train_model
 from tests import index_cache
 from tests.kit.processes import PrivatePostgres, PrivateRedis, Unavailable
 from tests.kit.servers import Instance, instance_pair, write_config
+from tests.kit.telegram import TOKEN
 from tests.prereqs import missing
+from tests.standins.telegram_api import TelegramStandIn
 
 
 @pytest.fixture(scope="session")
@@ -91,6 +93,13 @@ def pg_server(
         return Instance(name, config, model_dir, env=env), url
 
     return make
+
+
+@pytest.fixture
+async def tg() -> AsyncIterator[TelegramStandIn]:
+    """The Telegram Bot API stand-in, for the bot token the fault configs name."""
+    async with TelegramStandIn(token=TOKEN) as standin:
+        yield standin
 
 
 @pytest.fixture

@@ -8,45 +8,21 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.store.records import MessageRecord
 from bot.store.sql_store import SqlStore
 from tests.faults.conftest import PgServer
 from tests.kit.invariants import Ledger, check_when_settled
 from tests.kit.processes import PrivatePostgres, until
 from tests.kit.servers import logs_on_failure
+from tests.kit.telegram import TOKEN_ENV, outbound, polling, texts_sent
 from tests.standins.telegram_api import TelegramStandIn
 
 pytestmark = pytest.mark.slow
-TOKEN = "123456:relaydesk-fault-db-outage"
 CHATS = (6101, 6102, 6103)
 LINES = ["你好", "满多少包邮", "退货运费谁出", "谢谢", "hello", "how long does a refund take"]
 OUTAGE_S = 3.0  # past the store's reconnect tries (about 2 s): storing an update fails
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramStandIn]:
-    async with TelegramStandIn(token=TOKEN) as standin:
-        yield standin
-
-
-async def outbound(store: SqlStore, chat: int) -> list[MessageRecord]:
-    """What the server has to send this chat: every stored message for the customer, in order."""
-    customer = await store.customers.find("telegram", str(chat))
-    if customer is None:
-        return []
-    return [
-        m
-        for m in await store.messages.of_customer(customer.id)
-        if m.sender != "customer" and not m.payload.get("internal")
-    ]
-
-
-def texts_sent(tg: TelegramStandIn, chat: int) -> list[str]:
-    return [str(c.params["text"]) for c in tg.sent(chat) if c.method == "sendMessage"]
 
 
 def handed_over(tg: TelegramStandIn) -> Counter[int]:
@@ -57,21 +33,7 @@ def handed_over(tg: TelegramStandIn) -> Counter[int]:
 async def test_updates_polled_while_postgresql_is_away_are_stored_once_in_order_and_answered(
     private_pg: PrivatePostgres, tg: TelegramStandIn, pg_server: PgServer
 ) -> None:
-    server, url = await pg_server(
-        "server",
-        env={"RELAYDESK_FAULT_TG_TOKEN": TOKEN},
-        connectors={
-            "telegram": {
-                "enabled": True,
-                "token": "${RELAYDESK_FAULT_TG_TOKEN}",
-                "base_url": tg.base_url,
-                "base_file_url": tg.base_file_url,
-                "mode": "polling",
-                "polling_timeout_seconds": 1,
-                "delivery": {"first_backoff_seconds": 0.1, "max_backoff_seconds": 0.5},
-            }
-        },
-    )
+    server, url = await pg_server("server", env=TOKEN_ENV, connectors=polling(tg))
     ledger = Ledger()
     said: Counter[int] = Counter()
     store: SqlStore | None = None

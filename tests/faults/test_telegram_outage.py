@@ -6,47 +6,23 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.config import Config
 from bot.store.deliveries import Deliveries
-from bot.store.records import MessageRecord
 from bot.store.sql_store import SqlStore
 from tests.kit.invariants import Ledger, check
 from tests.kit.processes import until
 from tests.kit.servers import Instance, write_config
+from tests.kit.telegram import TOKEN_ENV, outbound, polling, texts_sent
 from tests.standins.telegram_api import TelegramStandIn
 
 pytestmark = pytest.mark.slow
-TOKEN = "123456:relaydesk-fault-test"
 CHATS = (5101, 5102, 5103)
 LINES = ["你好", "满多少包邮", "退货运费谁出", "谢谢", "hello", "how long does a refund take"]
 TIMEOUT_S = 1.0  # the connector's request timeout; a hang is longer
-
-
-@pytest.fixture
-async def tg() -> AsyncIterator[TelegramStandIn]:
-    async with TelegramStandIn(token=TOKEN) as standin:
-        yield standin
-
-
-async def outbound(store: SqlStore, chat: int) -> list[MessageRecord]:
-    """What the server has to send this chat: every stored message for the customer, in order."""
-    customer = await store.customers.find("telegram", str(chat))
-    if customer is None:
-        return []
-    return [
-        m
-        for m in await store.messages.of_customer(customer.id)
-        if m.sender != "customer" and not m.payload.get("internal")
-    ]
-
-
-def texts_sent(tg: TelegramStandIn, chat: int) -> list[str]:
-    return [str(c.params["text"]) for c in tg.sent(chat) if c.method == "sendMessage"]
 
 
 async def test_telegram_failing_and_hanging_delays_replies_but_loses_and_repeats_none(
@@ -62,24 +38,9 @@ async def test_telegram_failing_and_hanging_delays_replies_but_loses_and_repeats
         tmp_path / "server",
         storage_url=url,
         kb_dir=fault_kb,
-        connectors={
-            "telegram": {
-                "enabled": True,
-                "token": "${RELAYDESK_FAULT_TG_TOKEN}",
-                "base_url": tg.base_url,
-                "base_file_url": tg.base_file_url,
-                "mode": "polling",
-                "polling_timeout_seconds": 1,
-                "delivery": {
-                    "max_attempts": 30,
-                    "first_backoff_seconds": 0.1,
-                    "max_backoff_seconds": 0.5,
-                    "request_timeout_seconds": TIMEOUT_S,
-                },
-            }
-        },
+        connectors=polling(tg, max_attempts=30, request_timeout_seconds=TIMEOUT_S),
     )
-    server = Instance("server", config, model_dir, env={"RELAYDESK_FAULT_TG_TOKEN": TOKEN})
+    server = Instance("server", config, model_dir, env=TOKEN_ENV)
     ledger = Ledger()
     said: Counter[int] = Counter()
     store: SqlStore | None = None

@@ -8,5 +8,6 @@ It imports neither pytest nor the bench helpers, so both sides can use it:
 - clients: the widget's and the REST channel's wire format, and clients that retry as real ones;
 - invariants: what must hold after any run (stored once, in order, answered, assigned once).
 - wechat: WeChat's side of the webhook (signed posts, its retries of a MsgId, a dropped answer);
+- telegram: long polling against the Bot API stand-in, and what was stored and sent per chat;
 - widget: the widget as widget.js behaves when typed into fast (its outbox and resends).
 """

@@ -104,19 +104,7 @@ class WechatUser:
     async def hang_up(self, query: dict[str, str], xml: str) -> None:
         """The request sent whole, the connection closed before the answer is read."""
         host, port = self.url.removeprefix("http://").rsplit(":", 1)
-        reader, writer = await asyncio.open_connection(host, int(port))
-        data = xml.encode()
-        writer.write(
-            (
-                f"POST {HOOK}?{urlencode(query)} HTTP/1.1\r\nHost: {host}\r\n"
-                f"Content-Type: text/xml\r\nContent-Length: {len(data)}\r\n\r\n"
-            ).encode()
-            + data
-        )
-        await writer.drain()
-        writer.close()
-        await writer.wait_closed()
-        del reader
+        await post_and_hang_up(host, int(port), query, xml)
 
     def received(self) -> tuple[list[str], list[str]]:
         """What reached the customer: the passive replies and the API messages, each in order."""
@@ -167,3 +155,20 @@ async def delivered_once(store: SqlStore, user: WechatUser) -> str | None:
     ):
         return f"{user.openid}: API messages {pushed} for stored {want_pushed}"
     return None
+
+
+async def post_and_hang_up(host: str, port: int, query: dict[str, str], xml: str) -> None:
+    """WeChat's side gives up: the webhook request sent whole, the connection closed unread."""
+    reader, writer = await asyncio.open_connection(host, port)
+    data = xml.encode()
+    writer.write(
+        (
+            f"POST {HOOK}?{urlencode(query)} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Content-Type: text/xml\r\nContent-Length: {len(data)}\r\n\r\n"
+        ).encode()
+        + data
+    )
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    del reader

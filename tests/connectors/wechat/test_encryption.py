@@ -5,7 +5,6 @@ of the message gets them (or the customer-service API sends them)."""
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urlencode
 
 import pytest
 from pydantic import ValidationError
@@ -24,6 +23,7 @@ from tests.connectors.wechat.test_wechat import (  # noqa: F401 (fixtures)
     make_rig,
     wx,
 )
+from tests.kit.wechat import post_and_hang_up
 from tests.standins.wechat_api import (
     decrypt_reply,
     encrypted_post,
@@ -167,19 +167,8 @@ async def _post_and_hang_up(rig: Rig, query: dict[str, str], body: str) -> None:
     """WeChat's side gives up: the request is sent whole, the connection closed unread."""
     rig.wx.observe(body)  # WeChat knows the user wrote (its 48-hour window)
     server = rig.client.server
-    reader, writer = await asyncio.open_connection(server.host, server.port)
-    data = body.encode()
-    writer.write(
-        (
-            f"POST {HOOK}?{urlencode(query)} HTTP/1.1\r\nHost: {server.host}\r\n"
-            f"Content-Type: text/xml\r\nContent-Length: {len(data)}\r\n\r\n"
-        ).encode()
-        + data
-    )
-    await writer.drain()
-    writer.close()
-    await writer.wait_closed()
-    del reader
+    assert server.port is not None  # a started server has its port
+    await post_and_hang_up(server.host, server.port, query, body)
 
 
 async def _dropped(rig: Rig, openid: str) -> int:
