@@ -50,7 +50,13 @@ async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, exc.reason, exc.text or exc.reason)
+        response = error_response(exc.status, exc.reason, exc.text or exc.reason)
+        # What the handler said beside the error (Retry-After, CORS, WWW-Authenticate) stays;
+        # only the body's own headers are the JSON's.
+        for name, value in exc.headers.items():
+            if name.lower() not in ("content-type", "content-length"):
+                response.headers[name] = value
+        return response
     except InputTooLargeError as exc:
         return error_response(413, "RequestEntityTooLarge", str(exc))
     except UnsupportedMediaTypeError as exc:

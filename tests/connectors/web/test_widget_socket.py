@@ -510,7 +510,12 @@ async def test_a_customer_photo_is_stored_and_served_to_that_customer_only(
     # Another browser, no token, an agent without a login: nothing.
     _, other = await connect(client)
     stranger = {TOKEN_HEADER: other[0]["token"]}
-    assert (await client.get(f"/widget/media/{ref['id']}", headers=stranger)).status == 404
+    refused = await client.get(
+        f"/widget/media/{ref['id']}", headers={**stranger, "Origin": "https://shop.example"}
+    )
+    assert refused.status == 404
+    # The refusal keeps its CORS headers, so the embedding page can read why.
+    assert refused.headers["Access-Control-Allow-Origin"] == "https://shop.example"
     assert (await client.get(f"/widget/media/{ref['id']}")).status == 401
     assert (await client.get(f"/api/media/{ref['id']}")).status == 401
     assert (
