@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG ?= config.yml
 
-.PHONY: run test install prereqs browser model lint bench clean rasa-env test-rasa
+.PHONY: run test install prereqs browser model lint bench clean rasa-env test-rasa rasa-sdk-env
 
 run: install model
 	$(BIN)/relaydesk run --config $(CONFIG)
@@ -15,7 +15,7 @@ run: install model
 # browser tests and the modules on the shared Redis one at a time (tests/conftest.py);
 # TEST_WORKERS=0 runs them in this one process.
 TEST_WORKERS ?= 2
-test: install prereqs browser
+test: install prereqs browser rasa-sdk-env
 	$(BIN)/ruff check bot handoff connectors tests bench
 	$(BIN)/mypy bot handoff connectors
 	$(BIN)/lint-imports
@@ -67,6 +67,22 @@ $(RASA_STAMP):
 	$(RASA_VENV)/bin/python -m pip install --quiet rasa==$(RASA_VERSION) jieba
 	touch $(RASA_STAMP)
 
+# The Rasa SDK (rasa_sdk), for the custom-action tests (tests/bot/dialogue/test_actions.py start a
+# real action server with it): its own Python 3.11 environment, never a dependency of relaydesk's.
+# About 30-50 s and 100 MB, so `make test` builds it; the tests find it in $(RASA_SDK_VENV).
+RASA_SDK_VERSION := 3.21.1
+RASA_SDK_VENV    := .venv-rasa-sdk
+RASA_SDK_STAMP   := $(RASA_SDK_VENV)/.installed-$(RASA_SDK_VERSION)
+RASA_SDK_PYTHON  ?= $(or $(wildcard $(HOME)/.pyenv/versions/3.11.7/bin/python),$(shell command -v python3.11),$(shell command -v python3.10))
+
+rasa-sdk-env: $(RASA_SDK_STAMP)
+
+$(RASA_SDK_STAMP):
+	@test -n "$(RASA_SDK_PYTHON)" || { echo "rasa-sdk-env: rasa-sdk $(RASA_SDK_VERSION) needs Python 3.10 or 3.11; set RASA_SDK_PYTHON=/path/to/python3.11" >&2; exit 1; }
+	test -x $(RASA_SDK_VENV)/bin/python || $(RASA_SDK_PYTHON) -m venv $(RASA_SDK_VENV)
+	$(RASA_SDK_VENV)/bin/python -m pip install --quiet rasa-sdk==$(RASA_SDK_VERSION)
+	touch $(RASA_SDK_STAMP)
+
 # Trains a Rasa model on nlu_data/ (cached in var/rasa-cache/ by data and config), starts
 # `rasa run --enable-api` and runs the tests against it.
 test-rasa: install rasa-env
@@ -82,4 +98,4 @@ bench: install model
 	$(BIN)/python bench/nlu.py
 
 clean:
-	rm -rf $(VENV) var models .pytest_cache
+	rm -rf $(VENV) $(RASA_SDK_VENV) var models .pytest_cache

@@ -4,6 +4,7 @@ the store, never through the dialogue engine."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot import clock
@@ -36,11 +37,11 @@ class HandoffService:
         *,
         handle_minutes: float = 4.0,
         metrics: Metrics | None = None,
-        skill_groups: dict[str, SkillGroup] | None = None,
+        skill_groups: Mapping[str, SkillGroup] | None = None,
     ) -> None:
         self.store = store
         # Customers read a group's display name in their language, never its id.
-        self.skill_groups = skill_groups or {}
+        self.skill_groups: Mapping[str, SkillGroup] = {} if skill_groups is None else skill_groups
         self.responses = responses
         self.announcer = QueueAnnouncer(store, responses, handle_minutes)
         self.metrics = metrics or Metrics()

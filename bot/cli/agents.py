@@ -1,8 +1,12 @@
-"""`relaydesk agents`: add, list and change the human agents, and set their console passwords."""
+"""`relaydesk agents`: add, list, change, disable and enable the human agents, and set their
+console passwords. The same rules and the same audit log as the console's administration
+(handoff/console/administration.py): the CLI acts as an admin named `cli:<login>`, since whoever
+runs it holds the database anyway."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 
 from bot.cli.common import read_config
@@ -20,57 +24,68 @@ def _read_password(args: argparse.Namespace) -> str:
     """From stdin with --password-stdin (scripts), else asked twice at the terminal."""
     if getattr(args, "password_stdin", False) or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\n")
-    import getpass
-
     first = getpass.getpass("password: ")
     if getpass.getpass("again: ") != first:
         raise InputError("the passwords differ")
     return first
 
 
+def _who() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
+
+
 def cmd_agents(args: argparse.Namespace) -> int:
     import asyncio
+    from pathlib import Path
 
+    from bot.store.admin_settings import SqlAdminSettings
+    from bot.store.live_settings import LiveSettings
     from bot.store.sql_store import SqlStore
+    from handoff.console.accounts import Accounts
+    from handoff.console.administration import Actor, Administration
+    from handoff.console.canned import load_canned
 
     config = read_config(args)
 
     async def run() -> int:
         store = await SqlStore.open(config.storage.url, base_dir=config.base_dir)
         try:
-            groups = set(config.handoff.skill_groups)
+            canned = load_canned(Path(config.path(config.console.canned_responses)))
+            live = await LiveSettings.open(
+                SqlAdminSettings(store.db), config.handoff.skill_groups, canned
+            )
+            admin = Administration(store, Accounts(store), live, config.handoff)
+            me = Actor(_who(), "admin")
             skills = _csv(args.skills) if getattr(args, "skills", None) else None
-            if skills and set(skills) - groups:
-                raise InputError(
-                    f"unknown skill group(s) {', '.join(sorted(set(skills) - groups))}"
-                    f"; configured: {', '.join(sorted(groups))}"
-                )
             languages = _csv(args.languages) if getattr(args, "languages", None) else None
-            if languages and set(languages) - {"zh", "en"}:
-                raise InputError("languages: zh and/or en")
             if args.action == "passwd":
-                from handoff.console.accounts import Accounts
-
-                await Accounts(store).set_password(args.username, _read_password(args))
+                await admin.reset_password(me, args.username, _read_password(args))
                 print(f"password set for {args.username}; their other sessions are logged out")
                 return 0
+            if args.action in ("disable", "enable"):
+                a = await admin.set_disabled(me, args.username, args.action == "disable")
+                print(f"{a.username} is {'disabled' if a.disabled else 'enabled'}")
+                return 0
             if args.action == "add":
-                a = await store.agents.add(
+                password = _read_password(args) if args.password_stdin else None
+                a = await admin.add_agent(
+                    me,
                     args.username,
-                    args.name or args.username,
+                    display_name=args.name or args.username,
                     role=args.role,
                     skills=skills or [],
                     languages=languages or ["zh", "en"],
                     max_concurrent=args.max,
+                    password=password,
                 )
                 print(
                     f"added {a.username} ({a.role}; skills {', '.join(a.skills) or '-'}; "
                     f"languages {', '.join(a.languages)}; up to {a.max_concurrent} chats)"
                 )
-                if args.password_stdin:
-                    from handoff.console.accounts import Accounts
-
-                    await Accounts(store).set_password(a.username, _read_password(args))
+                if password is not None:
                     print("password set; they can log in at /console")
             elif args.action == "set":
                 fields: dict[str, object] = {}
@@ -88,7 +103,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
                     raise InputError(
                         "nothing to set: give --status, --skills, --languages, --max or --role"
                     )
-                a = await store.agents.update(args.username, **fields)
+                a = await admin.update_agent(me, args.username, **fields)
                 print(
                     f"updated {a.username}: {a.status}, skills {', '.join(a.skills) or '-'}, "
                     f"up to {a.max_concurrent} chats"
@@ -98,8 +113,9 @@ def cmd_agents(args: argparse.Namespace) -> int:
                 if not agents:
                     print("no agents yet; add one with `relaydesk agents add NAME --skills ...`")
                 for a in agents:
+                    state = "disabled" if a.disabled else a.status
                     print(
-                        f"{a.username:<16} {a.role:<10} {a.status:<8} "
+                        f"{a.username:<16} {a.role:<10} {state:<8} "
                         f"{','.join(a.skills) or '-':<30} {','.join(a.languages):<6} "
                         f"max {a.max_concurrent}"
                     )

@@ -9,6 +9,7 @@ import sys
 
 from bot import __version__
 from bot.cli.agents import AGENT_ROLES, AGENT_STATUSES, cmd_agents
+from bot.cli.customers import add_commands as add_customer_commands
 from bot.cli.dialogue import cmd_shell, cmd_test_stories
 from bot.cli.kb import (
     cmd_kb_eval,
@@ -21,6 +22,7 @@ from bot.cli.kb import (
 from bot.cli.nlu import cmd_data_validate, cmd_parse, cmd_test_nlu, cmd_train
 from bot.cli.report import cmd_report
 from bot.cli.serve import cmd_run
+from bot.cli.webhooks import add_commands as add_webhook_commands
 from bot.cli.wechat import cmd_wechat_menu
 from bot.errors import RelaydeskError
 
@@ -111,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kb", help="another knowledge folder")
     p.set_defaults(func=cmd_kb_history)
 
-    agents = sub.add_parser("agents", help="human agents: add, list, set, passwd")
+    agents = sub.add_parser("agents", help="human agents: add, list, set, passwd, disable, enable")
     agents_sub = agents.add_subparsers(dest="action", required=True, metavar="ACTION")
     p = with_config(agents_sub.add_parser("add", help="add an agent"))
     p.add_argument("username")
@@ -138,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--languages")
     p.add_argument("--max", type=int)
     p.set_defaults(func=cmd_agents)
+    for action, text in (("disable", "no login, no chats"), ("enable", "undo disable")):
+        p = with_config(agents_sub.add_parser(action, help=f"{action} an agent ({text})"))
+        p.add_argument("username")
+        p.set_defaults(func=cmd_agents)
+
+    add_customer_commands(sub, with_config)  # customers import|segments|show, orders import
 
     p = with_config(sub.add_parser("shell", help="chat with the bot in the terminal"))
     p.add_argument("--model", help="model folder (default: from config)")
@@ -160,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = with_config(wechat_sub.add_parser("menu", help="create connectors.wechat.menu"))
     p.add_argument("--dry-run", action="store_true", help="print the menu/create body only")
     p.set_defaults(func=cmd_wechat_menu)
+
+    add_webhook_commands(sub, with_config)
 
     p = with_config(sub.add_parser("run", help="serve the HTTP API"))
     p.add_argument("--model", help="model folder (default: from config)")

@@ -17,6 +17,9 @@ from pydantic import (
     model_validator,
 )
 
+from bot.config.customers import CustomersSection
+from bot.config.integrations import IntegrationsSection
+from bot.config.tickets import TicketsSection
 from bot.pipeline_config.params import SentenceEmbeddingParams
 
 Language = Literal["zh", "en"]
@@ -331,6 +334,22 @@ class Config(_Section):
     storage: StorageSection = Field(default_factory=StorageSection)
     media: MediaSection = Field(default_factory=MediaSection)
     server: ServerSection = Field(default_factory=ServerSection)
+    # The shop's own systems: order API, action server, webhooks (bot/config/integrations.py).
+    integrations: IntegrationsSection = Field(default_factory=IntegrationsSection)
+    # Tickets worked in the console: SLA levels, escalation, follow-ups (bot/config/tickets.py).
+    tickets: TicketsSection = Field(default_factory=TicketsSection)
+    # Customer segments, their queue priority and import limits (bot/config/customers.py).
+    customers: CustomersSection = Field(default_factory=CustomersSection)
+
+    @model_validator(mode="after")
+    def _ticket_groups_exist(self) -> Config:
+        unknown = self.tickets.unknown_groups(set(self.handoff.skill_groups))
+        if unknown:
+            raise ValueError(
+                f"tickets.{unknown[0]} is not a skill group; defined: "
+                + ", ".join(sorted(self.handoff.skill_groups))
+            )
+        return self
 
     # Where the file was, so relative paths in it resolve against it rather than the cwd, and
     # what errors found later (a channel's section) call it.
@@ -353,6 +372,7 @@ class Config(_Section):
             for c in self.pipeline
             if c.name == "RasaServerNLU" and c.params.token is not None
         ]
+        values += self.integrations.secrets()
         return [v for v in values if v]
 
     def pipeline_spec(self) -> list[dict[str, Any]]:

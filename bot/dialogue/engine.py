@@ -24,6 +24,7 @@ from typing import Any
 
 from bot.clock import now as clock_now
 from bot.coordination import KeyedLocks, TurnLocks
+from bot.dialogue.actions import CustomActions, action_decision, turn_input
 from bot.dialogue.context import Context
 from bot.dialogue.conversation_language import clear_language, next_language
 from bot.dialogue.escalation import QueueAnnouncing, Routing
@@ -79,6 +80,7 @@ class DialogueEngine:
         clock: Callable[[], datetime] | None = None,
         metrics: Metrics | None = None,
         max_turn_attempts: int = 3,
+        actions: CustomActions | None = None,
     ) -> None:
         self.store = store
         self.nlu = nlu
@@ -102,6 +104,8 @@ class DialogueEngine:
         # many tries one gets before the conversation goes to a person instead.
         self.unfinished = store.unfinished_turns
         self.max_turn_attempts = max_turn_attempts
+        # The shop's custom actions on a Rasa action server, for intents its rules name.
+        self.actions = actions
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -334,7 +338,7 @@ class DialogueEngine:
         ticket = None
         if "ticket_id" in entities:
             entities["ticket_id"], ticket = await ticket_facts(
-                self.store.tickets, entities["ticket_id"]
+                self.store.tickets, entities["ticket_id"], language
             )
 
         decision = decide(
@@ -362,6 +366,24 @@ class DialogueEngine:
             self.settings,
         )
         replies = [render_step(self.responses, step, language) for step in decision.steps]
+        if self.actions is not None and self.actions.handles(intent):
+            custom = await self.actions.run(
+                turn_input(
+                    customer_id=customer_id,
+                    customer_name=start.customer.name,
+                    conversation_id=conv.id,
+                    channel=conv.channel,
+                    language=language,
+                    text=message.text,
+                    intent=intent,
+                    parse=parse,
+                    state=state,
+                )
+            )
+            if custom is not None:  # None: the action server failed, the policy answers
+                decision = action_decision(decision, custom)
+                replies = list(custom.replies)
+                state["slots"] = custom.slots
         handoff = None
         status = "bot"
         if decision.escalate is not None:

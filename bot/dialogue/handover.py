@@ -56,8 +56,8 @@ class Handover:
         """Queue (or assign) the conversation where someone can take it, else open a ticket
         (or repeat the open one's promise); the handoff and the one message that tells it."""
         wanted = self.router.group_for(reason, intent, category)
-        if "high_value" in customer.tags:
-            priority += 1
+        # Tags and segments raise the customer in the queue (config.yml customers.priority_boosts).
+        priority += self.store.profiles.priority_boost(customer)
         now = self.clock()
         online = [
             a

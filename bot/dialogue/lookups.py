@@ -7,9 +7,10 @@ template values (`status_text`, `tracking_text`, ...).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from bot.dialogue.orders import Order, OrderLookup
+from bot.dialogue.orders import Order, OrderLookup, OrderLookupUnavailable
 from bot.store.errors import NotFoundError
 from bot.store.tickets import Tickets
 
@@ -40,10 +41,37 @@ COURIER_ZH = {
     "DHL": "DHL",
 }
 
+# A ticket's status in the customer's words, never the code the console uses.
+TICKET_STATUS_TEXT = {
+    "zh": {
+        "new": "已受理，等待处理",
+        "assigned": "已分配给客服",
+        "in_progress": "处理中",
+        "waiting_customer": "等待您的回复",
+        "resolved": "已解决",
+        "closed": "已关闭",
+    },
+    "en": {
+        "new": "received, waiting for an agent",
+        "assigned": "assigned to an agent",
+        "in_progress": "being worked on",
+        "waiting_customer": "waiting for your reply",
+        "resolved": "resolved",
+        "closed": "closed",
+    },
+}
+
+log = logging.getLogger(__name__)
+
 
 async def order_facts(orders: OrderLookup, order_id: str, language: str) -> dict[str, Any] | None:
-    """The order's items, status and tracking as a reply tells them; None when unknown."""
-    found = await orders.find(order_id)
+    """The order's items, status and tracking as a reply tells them; None when unknown;
+    `{"unavailable": True}` when the order system cannot say (the reply asks to try later)."""
+    try:
+        found = await orders.find(order_id)
+    except OrderLookupUnavailable as exc:
+        log.warning("order look-up of %s failed: %s", order_id, exc)
+        return {"order_id": order_id, "unavailable": True}
     if found is None:
         return None
     labels = ORDER_STATUS_TEXT["en" if language == "en" else "zh"]
@@ -56,7 +84,9 @@ async def order_facts(orders: OrderLookup, order_id: str, language: str) -> dict
     }
 
 
-async def ticket_facts(tickets: Tickets, said: str) -> tuple[str, dict[str, Any] | None]:
+async def ticket_facts(
+    tickets: Tickets, said: str, language: str
+) -> tuple[str, dict[str, Any] | None]:
     """The ticket number as the customer meant it ("t 12" -> "T-12"), and the ticket's state
     as a reply tells it; None when there is no such ticket."""
     number = said.upper().replace(" ", "-")
@@ -69,7 +99,9 @@ async def ticket_facts(tickets: Tickets, said: str) -> tuple[str, dict[str, Any]
     return number, {
         "number": t.number,
         "subject": t.subject,
-        "status_text": t.status,
+        "status_text": TICKET_STATUS_TEXT["en" if language == "en" else "zh"].get(
+            t.status, t.status
+        ),
         "updated": t.updated_at.strftime("%Y-%m-%d %H:%M"),
     }
 

@@ -1,4 +1,5 @@
-"""Order look-up behind a small interface; the sample shop's orders live in SQLite."""
+"""Order look-up behind a small interface: the sample shop's orders live in SQLite; a shop's own
+order API is called over HTTP (bot/dialogue/orders_http.py), chosen by `integrations.orders`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import yaml
 
@@ -22,9 +23,15 @@ class Order:
     eta: str | None
 
 
+class OrderLookupUnavailable(Exception):
+    """The order system did not answer usefully (time-out, refused, an error status, a reply
+    that is not an order): the customer is told to try again, not that the order is unknown."""
+
+
 class OrderLookup(Protocol):
     async def find(self, order_id: str) -> Order | None:
-        """The order with this number, or None."""
+        """The order with this number, or None; raises OrderLookupUnavailable when the
+        order system cannot say."""
 
 
 class SqliteOrderLookup:
@@ -67,3 +74,24 @@ class SqliteOrderLookup:
 
     async def find(self, order_id: str) -> Order | None:
         return await asyncio.to_thread(self._find, order_id)
+
+
+class ImportedOrders(Protocol):
+    """The orders `relaydesk orders import` loaded (bot/store/shop_orders.py)."""
+
+    async def find(self, order_id: str) -> Any: ...
+
+
+class ImportedFirstLookup:
+    """The shop's imported orders first, then the sample file: an imported order is the
+    shop's own record, the sample file only a demo."""
+
+    def __init__(self, imported: ImportedOrders, fallback: OrderLookup) -> None:
+        self.imported = imported
+        self.fallback = fallback
+
+    async def find(self, order_id: str) -> Order | None:
+        row = await self.imported.find(order_id.strip().lstrip("#"))
+        if row is None:
+            return await self.fallback.find(order_id)
+        return Order(row.order_id, row.items, row.status, row.courier, row.tracking, row.eta)

@@ -231,6 +231,8 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
             steps.append(Step(f"utter_{kind}_not_found", {key: value}))
             failed = True
             awaiting = slot  # "could you check the number?": a corrected one is looked up
+        elif found.get("unavailable"):  # the shop's order API did not answer: not their fault
+            steps.append(Step(f"utter_{kind}_lookup_unavailable", {key: value}))
         else:
             steps.append(Step(f"utter_{kind}_status", dict(found)))
     elif intent == "feedback_negative":

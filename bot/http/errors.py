@@ -20,6 +20,15 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 RETRY_AFTER_S = 1  # what a client is told to wait while the database is unreachable
+# Headers a handler wants on whatever error it ends with (CORS for a page on another origin,
+# which could not read the error otherwise): set them with `keep_on_error`.
+ERROR_HEADERS = web.RequestKey("error_headers", dict[str, str])
+
+
+def keep_on_error(request: web.Request, headers: dict[str, str]) -> dict[str, str]:
+    """Have `headers` sent with any error this request ends with; returns them."""
+    request[ERROR_HEADERS] = headers
+    return headers
 
 
 def error_response(status: int, reason: str, message: str) -> web.Response:
@@ -32,7 +41,11 @@ def error_response(status: int, reason: str, message: str) -> web.Response:
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await _answer(request, handler)
-    if response.status >= 400:  # counted by class only: a path or a body never becomes a label
+    if response.status >= 400:
+        for name, value in request.get(ERROR_HEADERS, {}).items():
+            response.headers.setdefault(
+                name, value
+            )  # counted by class only: a path or a body never becomes a label
         request.app[ERROR_OBSERVER](response.status)
     return response
 

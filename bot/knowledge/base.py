@@ -314,10 +314,14 @@ class KnowledgeBase:
             write(self.root, reviewed)
         return reviewed
 
-    def publish(self, article_id: str) -> Article:
+    def publish(self, article_id: str, revision: Article | None = None) -> Article:
         """Publish a reviewed article: the next version number, today's date, history, and a
-        re-index that embeds only this article."""
-        article = self.article(article_id)
+        re-index that embeds only this article. `revision`: the reviewed text of a change to an
+        already published article (bot/knowledge/review.py keeps it apart until approved), to
+        be written over the published file."""
+        article = self.article(article_id) if revision is None else revision
+        if article.id != article_id:
+            raise KnowledgeError(f"revision of {article.id}, not of {article_id}")
         if article.status != "review":
             raise KnowledgeError(
                 f"{article_id} is {article.status}; submit it for review before publishing"

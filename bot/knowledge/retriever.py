@@ -16,7 +16,7 @@ from bot.knowledge.article import Article
 from bot.knowledge.classifier import PhrasingClassifier
 from bot.knowledge.decision import AnswerDecision, features, rule_decision
 from bot.knowledge.index import MAIN, KnowledgeIndex
-from bot.knowledge.scoring import Components, FusionWeights, components, fuse
+from bot.knowledge.scoring import Components, FusionWeights, components, detail, fuse
 from bot.nlu.embedders import Embedder
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class Hit:
     dense: float  # best centred cosine of the article's chunks
     lexical: float  # BM25 as a share of the question's best article
     chunk: str  # the chunk that matched best
+    parts: Components | None = field(default=None, compare=False, repr=False)  # for the decision
 
     def to_dict(self) -> dict[str, Any]:
         a = self.article
@@ -84,6 +85,14 @@ class SearchResult:
             "choices": [h.to_dict() for h in self.choices],
             "hits": [h.to_dict() for h in self.hits],
         }
+
+
+def decision_features(ranked: list[Hit], weights: FusionWeights) -> tuple[float, ...]:
+    """The answer decision's features of a ranking (decision.FEATURES), best first."""
+    top = ranked[0].parts
+    second = ranked[1].parts if len(ranked) > 1 else None
+    extra = detail(top, second, weights) if top is not None else ()
+    return features([h.score for h in ranked[:3]], ranked[0].lexical, extra)
 
 
 QueryParts = dict[str, tuple[np.ndarray, float, float]]
@@ -228,7 +237,7 @@ class Retriever:
             family = self.index.family[art_id]
             if family not in best or score > best[family].score:
                 local = self.index.members[family].get(language) or article
-                best[family] = Hit(local, score, c.dense, c.lexical, c.chunk)
+                best[family] = Hit(local, score, c.dense, c.lexical, c.chunk, c)
         return sorted(best.values(), key=lambda h: -h.score)
 
     def decide(self, query: str, language: str, ranked: list[Hit], k: int | None) -> SearchResult:
@@ -237,7 +246,7 @@ class Retriever:
         if not ranked:
             return SearchResult(query, language, (), 0.0, None)
         decision = self.decision
-        x = features([h.score for h in ranked[:3]], ranked[0].lexical)
+        x = decision_features(ranked, self.weights)
         confidence = decision.confidence(x)
         threshold = (
             s.answer_threshold if s.answer_threshold is not None else decision.answer_threshold

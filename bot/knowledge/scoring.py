@@ -147,6 +147,30 @@ def components(
     return out
 
 
+def detail(top: Components, second: Components | None, w: FusionWeights) -> tuple[float, ...]:
+    """What the top article's fused score hides, for the answer decision (decision.FEATURES):
+    per view (the multilingual one, then the language's own, 0 where absent) the phrasing
+    classifier's log-probability of the top family and its margin over the second family's, and
+    each view's dense margin. A wrong top article often wins on one part while losing on another;
+    the sum alone cannot show it."""
+    tau = min(TAUS, key=lambda t: abs(t - w.tau))
+    own = next((v for v in top.match if v != MAIN), None)
+
+    def cls(view: str | None) -> tuple[float, float]:
+        a = top.cls.get(view) if view is not None else None
+        if a is None or view is None:
+            return 0.0, 0.0
+        b = second.cls.get(view) if second else None
+        return a, (a - b) if b is not None else 0.0
+
+    def dense(view: str | None) -> float:
+        a = top.match.get(view, {}).get(tau) if view else None
+        b = second.match.get(view, {}).get(tau) if second and view else None
+        return a - b if a is not None and b is not None else 0.0
+
+    return (*cls(MAIN), *cls(own), dense(own), dense(MAIN))
+
+
 def fuse(c: Components, w: FusionWeights) -> float:
     """One article's score under the weights `w`."""
     tau = min(TAUS, key=lambda t: abs(t - w.tau))

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from bot.knowledge.classifier import FOLDS, PhrasingClassifier, worth_training
-from bot.knowledge.decision import Example, features, fit_decision
+from bot.knowledge.decision import Example, fit_decision
 from bot.knowledge.index import MAIN, KnowledgeIndex
-from bot.knowledge.retriever import Retriever
+from bot.knowledge.retriever import Retriever, decision_features
 from bot.knowledge.scoring import TAUS, Components, FusionWeights
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def tune(
         if not ranked:
             continue
         fams = [idx.family[h.article.id] for h in ranked[:3]]
-        x = features([h.score for h in ranked[:3]], ranked[0].lexical)
+        x = decision_features(ranked, weights)
         examples.append(
             Example(
                 x,
@@ -131,7 +131,12 @@ def tune(
                 s.in_domain,
             )
         )
-    decision = fit_decision(examples, answer_precision, clarify_precision)
+    decision = fit_decision(
+        examples,
+        answer_precision,
+        clarify_precision,
+        rankable=len(rankable) >= MIN_GRID_SEARCHES,
+    )
     idx.tuning["decision"] = decision.to_dict()
     summary = {
         "searches": len(searches),

@@ -18,7 +18,7 @@ from bot.server.context import serve_context
 from bot.server.keys import METRICS, NLU
 from connectors.registry import ChannelRegistry
 from connectors.registry import secrets as channel_secrets
-from handoff.console import agent_api, dashboard
+from handoff.console import admin_api, agent_api, dashboard, profiles_api, review_api, tickets_api
 from handoff.console import media as console_media
 from handoff.console import routes as console_routes
 from handoff.console import socket as console_socket
@@ -59,6 +59,8 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
         app.add_routes(dashboard.routes)
         app[dashboard.CACHE] = {}
         app.add_routes(console_socket.routes)
+        for extra in (tickets_api, review_api, admin_api, profiles_api):
+            app.add_routes(extra.routes)
         for channel in channels.values():
             app.add_routes(channel.routes())
         app.cleanup_ctx.append(serve_context(config, nlu, channels, app[EXECUTOR]))

@@ -22,25 +22,38 @@ from redis.asyncio import Redis
 from bot.config import Config
 from bot.coordination import RedisMessageBus, RedisTurnLocks
 from bot.dialogue.engine import DialogueEngine
-from bot.dialogue.orders import SqliteOrderLookup
 from bot.dialogue.policy import PolicySettings
 from bot.dialogue.recovery import TurnRecovery
 from bot.dialogue.responses import Responses
+from bot.dialogue.shop_systems import (
+    build_custom_actions,
+    build_order_lookup,
+    close_shop_systems,
+)
 from bot.http.rate_limit import LIMITS
 from bot.knowledge.base import KnowledgeBase
 from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.keys import METRICS
+from bot.store.admin_settings import SqlAdminSettings
+from bot.store.live_settings import LiveSettings
 from bot.store.media import DirectoryBlobs, MediaLimits, SqlMedia
+from bot.store.segment_refresh import SegmentRefresher
+from bot.store.segments import rules_from
 from bot.store.sql_store import SqlStore
+from bot.store.tickets import SqlTickets
 from connectors.channel import ChannelServices
 from connectors.registry import ChannelRegistry
+from connectors.webhooks.worker import WebhookWorker
 from handoff.announcer import QueueAnnouncer
 from handoff.console.accounts import Accounts
+from handoff.console.administration import Administration
 from handoff.console.canned import load_canned
 from handoff.console.services import CONSOLE, ConsoleServices
 from handoff.routing import Router
 from handoff.service import HandoffService
+from handoff.tickets.desk import TicketDesk
+from handoff.tickets.sweeper import TicketSweeper
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,10 @@ class AppContext:
     engine: DialogueEngine
     handoff: HandoffService
     accounts: Accounts
-    canned: Mapping[str, Any]  # console canned responses per language
+    canned: Mapping[str, Any]  # console canned responses per language (live: `live.canned`)
+    # The administered skill groups, hours, holidays and canned responses (seeded from
+    # config.yml and canned.yml), kept current from the database.
+    live: LiveSettings
     # The Redis client instances coordinate through (server.redis_url); None: one instance.
     redis: Redis | None
     # The enabled channels by name, and every channel kind's limits (none outside the server:
@@ -71,6 +87,14 @@ class AppContext:
             nlu=self.nlu,
             canned=self.canned,
             channel_limits=self.channels.limits(self.store),
+            admin=Administration(self.store, self.accounts, self.live, self.config.handoff),
+            tickets=TicketDesk(
+                self.store,
+                self.config.tickets,
+                skill_groups=self.live.groups,
+                default_group=self.config.handoff.default_group,
+                channel_limits=self.channels.limits(self.store),
+            ),
         )
 
     def channel_services(self, app: web.Application) -> ChannelServices:
@@ -109,6 +133,8 @@ async def open_context(
     minutes = config.dialogue.session_expiration_minutes
     store.settings.session_expiry = timedelta(minutes=minutes) if minutes else None
     store.settings.mask_transcripts = config.privacy.mask_transcripts
+    store.profiles.rules = rules_from(config.customers)
+    store.tickets = SqlTickets(store.db, store.settings, config.tickets)  # SLA levels
     store.media = SqlMedia(
         store.db,
         DirectoryBlobs(config.path(config.media.dir)),
@@ -118,14 +144,16 @@ async def open_context(
     kb = KnowledgeBase(config, embedder=embed.embedder if embed else None)
     kb.open()
     h, c = config.handoff, config.console
+    canned = load_canned(Path(config.path(c.canned_responses)))
+    live = await LiveSettings.open(SqlAdminSettings(store.db), h.skill_groups, canned)
     responses = Responses.load(config.path(config.dialogue.responses))
     engine = DialogueEngine(
         store,
         nlu,
         kb,
         responses,
-        Router(h),
-        SqliteOrderLookup(Path(config.path(config.dialogue.orders_db))),
+        Router(h, live),
+        build_order_lookup(config, store.shop_orders),
         PolicySettings(h.max_failed_turns, h.negative_streak_to_escalate, h.strong_negative_score),
         announcer=QueueAnnouncer(store, responses, h.average_handle_minutes),
         default_language=config.dialogue.default_language,
@@ -134,6 +162,7 @@ async def open_context(
         executor=executor,
         metrics=metrics,
         max_turn_attempts=config.dialogue.recovery.max_attempts,
+        actions=build_custom_actions(config, responses),
     )
     if bus is not None:  # one customer's turns in order across instances
         engine.locks = RedisTurnLocks(bus.redis)
@@ -149,7 +178,7 @@ async def open_context(
             responses,
             handle_minutes=h.average_handle_minutes,
             metrics=metrics,
-            skill_groups=h.skill_groups,
+            skill_groups=live.groups,
         ),
         accounts=Accounts(
             store,
@@ -157,14 +186,16 @@ async def open_context(
             max_failures=c.max_failed_logins,
             lockout_minutes=c.lockout_minutes,
         ),
-        canned=load_canned(Path(config.path(c.canned_responses))),
+        canned=live.canned,
+        live=live,
         redis=bus.redis if bus is not None else None,
         channels=channels if channels is not None else ChannelRegistry([]),
     )
 
 
 async def close_context(context: AppContext) -> None:
-    """Close the store and the message bus it publishes on."""
+    """Close the store, the message bus it publishes on, and the shop systems' sessions."""
+    await close_shop_systems(context.engine.orders, context.engine.actions)
     await context.store.close()
     close = getattr(context.store.bus, "close", None)
     if close is not None:
@@ -184,6 +215,9 @@ def serve_context(
         context = await open_context(config, nlu, executor, metrics=app[METRICS], channels=channels)
         app[CONTEXT] = context
         app[CONSOLE] = context.console()
+        context.live.start()  # settings changed on other instances reach this one
+        segments = SegmentRefresher(context.store.profiles, config.customers.refresh_minutes)
+        segments.start()  # lifecycles move with the calendar
         if context.redis is not None:  # instances behind one load balancer share the limits
             app[LIMITS].share(context.redis)
         services = context.channel_services(app)
@@ -193,7 +227,22 @@ def serve_context(
         if config.dialogue.recovery.enabled:
             recovery = TurnRecovery(context.engine, config.dialogue.recovery)
             recovery.start()
+        tickets = TicketSweeper(app[CONSOLE].tickets, config.tickets.sweep_interval_seconds)
+        tickets.start()  # escalations, follow-ups and closing on time
+        webhooks = None
+        if config.integrations.webhooks.endpoints:  # the shop's systems told what happens
+            webhooks = WebhookWorker(
+                context.store.db,
+                config.integrations.webhooks,
+                mask=config.privacy.mask_transcripts,
+            )
+            await webhooks.start()
         yield
+        if webhooks is not None:
+            await webhooks.stop()
+        await tickets.stop()
+        await context.live.stop()
+        await segments.stop()
         if recovery is not None:
             await recovery.stop()
         for channel in reversed(list(channels.values())):

@@ -129,6 +129,8 @@ class SqlAccounts:
             if row is None:
                 return None
             session, agent = row
+            if agent.disabled_at is not None:  # disabled by an administrator meanwhile
+                return None
             expires = utc(session.expires_at)
             if expires is None or expires <= now:
                 return None

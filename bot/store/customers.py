@@ -155,7 +155,13 @@ def find_or_create(
     customer_id, at = new_id(), clock.now()
     s.execute(
         insert(CUST).values(
-            id=customer_id, name=name, language=language, tags=[], attributes={}, created_at=at
+            id=customer_id,
+            name=name,
+            language=language,
+            tags=[],
+            attributes={},
+            created_at=at,
+            lifecycle="new",  # first contact: new by definition until the segments next run
         )
     )
     s.execute(
@@ -163,7 +169,7 @@ def find_or_create(
             customer_id=customer_id, channel=channel, external_id=external_id, created_at=at
         )
     )  # a unique-key race with another process: the caller retries and finds theirs
-    return CustomerRecord(customer_id, name, language, (), {}, at), None
+    return CustomerRecord(customer_id, name, language, (), {}, at, lifecycle="new"), None
 
 
 def known_as(query: Select[Any], channel: str, external_id: str) -> Select[Any]:

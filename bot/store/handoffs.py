@@ -278,6 +278,10 @@ class SqlHandoffs:
                         "priority": handoff.priority,
                         "sentiment": ((parse or {}).get("sentiment") or {}).get("label"),
                         "tags": list(row.tags or ()),
+                        # computed from the data (bot/store/segments.py)
+                        "auto_tags": list(row.auto_tags or ()),
+                        "lifecycle": row.lifecycle,
+                        "value_segment": row.value_segment,
                         "queued_at": queued_at.isoformat(),
                         "waiting_s": round((now - queued_at).total_seconds(), 1),
                         "status": handoff.status,

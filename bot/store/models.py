@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -43,14 +45,28 @@ class Base(DeclarativeBase):
 
 class Customer(Base):
     __tablename__ = "customers"
+    __table_args__ = (Index("uq_customers_external_ref", "external_ref", unique=True),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str | None] = mapped_column(String(8))
-    # high_value, complaint_sensitive, new_product_follower, ...
+    # Tags agents set (follows_new_products, ...); the computed ones are in auto_tags.
     tags: Mapped[list[str]] = mapped_column(default=list)
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=now)
+    # The profile agents edit and imports fill (bot/store/profiles.py, migration 0012).
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    region: Mapped[str | None] = mapped_column(String(100))
+    # The shop's own customer number, the key `relaydesk customers import` matches on.
+    external_ref: Mapped[str | None] = mapped_column(String(64))
+    customer_since: Mapped[datetime | None] = mapped_column()  # at the shop; else created_at
+    # Computed from the data (bot/store/segments.py); NULL until the first run.
+    lifecycle: Mapped[str | None] = mapped_column(String(16), index=True)
+    value_segment: Mapped[str | None] = mapped_column(String(8), index=True)
+    auto_tags: Mapped[list[str] | None] = mapped_column(JSON)
+    yearly_spend_cents: Mapped[int | None] = mapped_column(BigInteger)
+    segments_at: Mapped[datetime | None] = mapped_column()
 
 
 class ChannelIdentity(Base):
@@ -128,6 +144,7 @@ class Message(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_status_group", "status", "skill_group"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     number: Mapped[str | None] = mapped_column(String(16), unique=True)  # T-1001
@@ -140,17 +157,31 @@ class Ticket(Base):
     due_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=now)
     updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
+    # Worked in the console (migration 0009): who holds it, its tier, its SLA clocks.
+    assigned_to: Mapped[str | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    tier: Mapped[int] = mapped_column(default=1, server_default="1")
+    cross_department: Mapped[bool] = mapped_column(default=False, server_default=false())
+    first_response_due_at: Mapped[datetime | None] = mapped_column()
+    first_response_at: Mapped[datetime | None] = mapped_column()
+    resolution_due_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+    escalated_at: Mapped[datetime | None] = mapped_column()
 
 
 class TicketEvent(Base):
     __tablename__ = "ticket_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, default="")
     actor: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(default=now)
+    # status | assigned | note (internal) | update (sent to the customer) | escalated | details
+    # | follow_up (migration 0009)
+    kind: Mapped[str] = mapped_column(String(16), default="status", server_default="status")
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
 
 
 class Handoff(Base):
@@ -190,6 +221,8 @@ class Agent(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)  # in a row; reset by a good login
     locked_until: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=now)
+    # Set by an administrator: no login, no chats; the history keeps the name (migration 0011).
+    disabled_at: Mapped[datetime | None] = mapped_column()
 
 
 class AgentSession(Base):
@@ -317,3 +350,253 @@ class Media(Base):
     filename: Mapped[str | None] = mapped_column(String(200))
     channel_file_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class KnowledgeEvent(Base):
+    """One step of a knowledge article's review (bot/store/knowledge_events.py): who contributed,
+    edited, submitted, approved or rejected it, and why. The article's text lives in the
+    Markdown files; this is the who-and-when the files cannot say, and what the dashboard's
+    per-agent monthly counts are made of."""
+
+    __tablename__ = "knowledge_events"
+    __table_args__ = (
+        CheckConstraint(
+            "action IN ('contributed', 'revised', 'edited', 'submitted', 'approved', 'rejected',"
+            " 'discarded')",
+            name="ck_knowledge_event_action",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    article_id: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    agent_id: Mapped[str | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(64))  # kept when the agent is deleted
+    # Who wrote the text an approval published: credited with "published" in the counts.
+    author: Mapped[str | None] = mapped_column(String(64))
+    version: Mapped[int | None] = mapped_column()
+    title: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now, index=True)
+
+
+# -- administration (migration 0011; bot/store/admin_settings.py, bot/store/audit.py) ----------
+class AdminState(Base):
+    """One row: the settings version every administration change bumps (instances poll it)
+    and when config.yml and canned.yml seeded the tables."""
+
+    __tablename__ = "admin_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(default=0)
+    seeded_at: Mapped[datetime | None] = mapped_column()
+
+
+class SkillGroupRow(Base):
+    """A skill group as administered: what it takes, who it speaks to, when it is open."""
+
+    __tablename__ = "skill_groups"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(default=0)  # routing checks groups in this order
+    intents: Mapped[list[str]] = mapped_column(default=list)
+    categories: Mapped[list[str]] = mapped_column(default=list)
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    hours: Mapped[str] = mapped_column(String(11), default="00:00-24:00")
+    display_name: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class Holiday(Base):
+    """A day a group (or, with no group, every group) is closed or keeps special hours."""
+
+    __tablename__ = "holidays"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10), index=True)  # YYYY-MM-DD, the service's zone
+    skill_group: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    hours: Mapped[str | None] = mapped_column(String(11))  # None: closed all day
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class CannedResponse(Base):
+    """A reviewed text agents pick in the console, per language."""
+
+    __tablename__ = "canned_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    language: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(100))
+    text: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class AuditEntry(Base):
+    """Who changed which setting or account, when, and from what to what."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=now, index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # a username, or "cli:<user>"
+    action: Mapped[str] = mapped_column(String(64))  # agent.add, group.update, canned.delete...
+    target: Mapped[str] = mapped_column(String(200), index=True)
+    changes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ShopOrder(Base):
+    """An order from the shop's own system, loaded by `relaydesk orders import`: the purchases
+    the value segment and the lifecycle read (bot/store/shop_orders.py)."""
+
+    __tablename__ = "shop_orders"
+    __table_args__ = (Index("ix_shop_orders_customer_ordered", "customer_id", "ordered_at"),)
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    customer_ref: Mapped[str] = mapped_column(String(64), index=True)  # the shop's number
+    items: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3), default="CNY")
+    ordered_at: Mapped[datetime] = mapped_column()
+    courier: Mapped[str | None] = mapped_column(String(64))
+    tracking: Mapped[str | None] = mapped_column(String(64))
+    eta: Mapped[str | None] = mapped_column(String(32))
+    imported_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class CustomerChange(Base):
+    """Who changed what on a customer's profile, and when: an agent's edit, a tag, an import."""
+
+    __tablename__ = "customer_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    actor: Mapped[str] = mapped_column(String(64))  # an agent's username, or "import"
+    field: Mapped[str] = mapped_column(String(32))
+    old: Mapped[str | None] = mapped_column(Text)
+    new: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=now)
+
+
+class SegmentRun(Base):
+    """One computation of every customer's segments: when, the value bands' spend thresholds
+    (so one customer can be re-segmented between runs) and how many fell in each segment."""
+
+    __tablename__ = "segment_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=now)
+    customers: Mapped[int] = mapped_column(default=0)
+    high_min_cents: Mapped[int | None] = mapped_column(BigInteger)
+    mid_min_cents: Mapped[int | None] = mapped_column(BigInteger)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class TicketFollowUp(Base):
+    """The follow-up after a ticket's resolution (solved? fast enough? suggestions?): when it is
+    due, when it went out, and the customer's answers. The link's token is kept only hashed."""
+
+    __tablename__ = "ticket_follow_ups"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", name="uq_ticket_follow_ups_ticket"),
+        UniqueConstraint("token_hash", name="uq_ticket_follow_ups_token"),
+        Index("ix_ticket_follow_ups_due", "sent_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    answered_at: Mapped[datetime | None] = mapped_column()
+    solved: Mapped[bool | None] = mapped_column()
+    fast_enough: Mapped[bool | None] = mapped_column()
+    suggestions: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class TicketAlert(Base):
+    """Something a person must know about a ticket (an escalation to tier 2, for the
+    supervisors), once per person, ticket and kind, until they mark it read."""
+
+    __tablename__ = "ticket_alerts"
+    __table_args__ = (
+        UniqueConstraint("agent_id", "ticket_id", "kind", name="uq_ticket_alerts_once"),
+        Index("ix_ticket_alerts_agent", "agent_id", "read_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    agent_id: Mapped[str] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    read_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookEvent(Base):
+    """Something a shop's system may want to hear about (a conversation started, a handoff
+    assigned, a ticket updated, a rating given), recorded once under its `key` whichever
+    instance noticed it first (connectors/webhooks/feed.py)."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)  # handoff.assigned:42:<at>
+    type: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class WebhookDelivery(Base):
+    """One event to one configured endpoint: the webhooks' delivery ledger, claimed with a
+    lease like the messages' (bot/store/deliveries.py), retried with backoff until the receiver
+    answers 2xx or the tries run out (`failed`, with the last error)."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "due_at"),
+        CheckConstraint(
+            "status IN ('pending', 'sent', 'failed')", name="ck_webhook_delivery_status"
+        ),
+    )
+
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_events.id", ondelete="CASCADE"), primary_key=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    due_at: Mapped[datetime] = mapped_column(default=now)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_status: Mapped[int | None] = mapped_column()  # the receiver's last HTTP status
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookCursor(Base):
+    """How far the event feed has read the tables it watches."""
+
+    __tablename__ = "webhook_cursors"
+
+    source: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scanned_until: Mapped[datetime] = mapped_column()
+
+
+# What the webhook feed reads by time (connectors/webhooks/feed.py scans every few seconds):
+# declared here, beside the feed's tables, so the watched tables' classes stay as they were.
+FEED_INDEXES = (
+    Index("ix_conversations_created_at", Conversation.created_at),
+    Index("ix_conversations_closed_at", Conversation.closed_at),
+    Index("ix_handoffs_assigned_at", Handoff.assigned_at),
+    Index("ix_handoffs_resolved_at", Handoff.resolved_at),
+    Index("ix_ticket_events_at", TicketEvent.at),
+    Index("ix_ratings_created_at", Rating.created_at),
+)

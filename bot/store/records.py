@@ -17,9 +17,25 @@ class CustomerRecord:
     id: str
     name: str | None
     language: str | None
-    tags: tuple[str, ...]
+    tags: tuple[str, ...]  # set by agents
     attributes: dict[str, Any]
     created_at: datetime
+    # The profile (bot/store/profiles.py) and the computed segments (bot/store/segments.py).
+    email: str | None = None
+    phone: str | None = None
+    region: str | None = None
+    external_ref: str | None = None  # the shop's customer number
+    customer_since: datetime | None = None
+    lifecycle: str | None = None  # new | active | steady | dormant | churned
+    value_segment: str | None = None  # high | mid | low
+    auto_tags: tuple[str, ...] = ()  # high_value, complaint_sensitive, ...
+    yearly_spend_cents: int | None = None
+    segments_at: datetime | None = None
+
+    @property
+    def all_tags(self) -> tuple[str, ...]:
+        """Agents' tags and the computed ones, each once: what routing and the console read."""
+        return tuple(dict.fromkeys((*self.tags, *self.auto_tags)))
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,10 @@ class TicketEventRecord:
     note: str
     actor: str | None
     at: datetime
+    # status | assigned | note (internal) | update (sent to the customer) | escalated | details
+    # | follow_up; `message_id` is the customer's message an update became.
+    kind: str = "status"
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +96,16 @@ class TicketRecord:
     created_at: datetime
     updated_at: datetime
     history: tuple[TicketEventRecord, ...] = field(default=())
+    # Worked in the console (handoff/tickets): who holds it (agent id), its tier, its SLA clocks.
+    assigned_to: str | None = None
+    tier: int = 1
+    cross_department: bool = False
+    first_response_due_at: datetime | None = None
+    first_response_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    escalated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +135,7 @@ class AgentRecord:
     languages: tuple[str, ...]
     max_concurrent: int
     status: str
+    disabled: bool = False  # by an administrator: no login, no chats
 
 
 @dataclass(frozen=True)

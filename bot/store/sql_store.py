@@ -19,6 +19,9 @@ serialises, on SQLite and PostgreSQL alike.
     deliveries        deliveries.py     what pushed channels still have to send
     link_codes        link_codes.py     one-time codes joining a customer across channels
     media             media.py          files with their messages; bytes on disk by SHA-256
+    knowledge_events  knowledge_events  who contributed, reviewed, published an article
+    profiles          profiles.py       profiles agents edit, imports, segments
+    shop_orders       shop_orders.py    the shop's orders, as imported
 """
 
 from __future__ import annotations
@@ -33,12 +36,15 @@ from bot.store.customers import Customers, SqlCustomers
 from bot.store.deliveries import Deliveries
 from bot.store.engine import Database, open_database
 from bot.store.handoffs import Handoffs, SqlHandoffs
+from bot.store.knowledge_events import KnowledgeEvents, SqlKnowledgeEvents
 from bot.store.link_codes import LinkCodes
 from bot.store.media import DirectoryBlobs, MediaStore, SqlMedia
 from bot.store.messages import Messages, SqlMessages
 from bot.store.notes import Notes, SqlNotes
+from bot.store.profiles import SqlProfiles
 from bot.store.ratings import Ratings, SqlRatings
 from bot.store.settings import StoreSettings
+from bot.store.shop_orders import ShopOrders
 from bot.store.tickets import SqlTickets, Tickets
 from bot.store.turns import SqlTurns, Turns, UnfinishedTurns
 
@@ -66,6 +72,9 @@ class SqlStore:
         self.ratings: Ratings = SqlRatings(db, self.settings)
         self.deliveries = Deliveries(db)
         self.link_codes = LinkCodes(db)
+        self.profiles = SqlProfiles(db)  # segment rules set by the composition root
+        self.shop_orders = ShopOrders(db)
+        self.knowledge_events: KnowledgeEvents = SqlKnowledgeEvents(db)  # review steps
         # Limits and directory from config.yml's `media:` (set by the composition root).
         self.media: MediaStore = SqlMedia(db, DirectoryBlobs(media_dir))
 

@@ -70,6 +70,16 @@ def customer_record(row: Any) -> CustomerRecord:
         tuple(row.tags or ()),
         dict(row.attributes or {}),
         utc(row.created_at) or row.created_at,
+        email=row.email,
+        phone=row.phone,
+        region=row.region,
+        external_ref=row.external_ref,
+        customer_since=utc(row.customer_since),
+        lifecycle=row.lifecycle,
+        value_segment=row.value_segment,
+        auto_tags=tuple(row.auto_tags or ()),
+        yearly_spend_cents=row.yearly_spend_cents,
+        segments_at=utc(row.segments_at),
     )
 
 
@@ -136,6 +146,7 @@ def agent_record(row: m.Agent) -> AgentRecord:
         tuple(row.languages or ()),
         row.max_concurrent,
         row.status,
+        row.disabled_at is not None,
     )
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.dialogue.inbound import media_marker
 from bot.errors import InputError
+from bot.http.errors import keep_on_error
 from bot.http.uploads import file_headers, read_upload
 from bot.store.errors import NotFoundError
 from bot.store.media import MediaRecord, media_ref
@@ -24,19 +25,23 @@ MAX_CAPTION = 4000
 
 
 def cors(request: web.Request, settings: WebSettings) -> dict[str, str]:
-    """CORS headers for an allowed origin (any, when none are configured); 403 otherwise."""
+    """CORS headers for an allowed origin (any, when none are configured), kept on any error
+    the request ends with, so the page can read why; 403 otherwise."""
     origin = request.headers.get("Origin")
     if origin is None:
         return {}
     if settings.allowed_origins and origin not in settings.allowed_origins:
         raise web.HTTPForbidden(text=f"origin {origin!r} may not embed this widget")
-    return {
-        "Access-Control-Allow-Origin": origin,
-        "Access-Control-Allow-Headers": f"{TOKEN_HEADER}, Content-Type",
-        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-        "Access-Control-Max-Age": "600",
-        "Vary": "Origin",
-    }
+    return keep_on_error(
+        request,
+        {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Headers": f"{TOKEN_HEADER}, Content-Type",
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Max-Age": "600",
+            "Vary": "Origin",
+        },
+    )
 
 
 async def preflight(request: web.Request, settings: WebSettings) -> web.Response:

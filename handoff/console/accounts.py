@@ -93,6 +93,8 @@ class Accounts:
                 agent.id, now, max_failures=self.max_failures, lockout=self.lockout
             )
             raise LoginError("wrong username or password")
+        if agent.disabled:  # told only to someone who knows the password
+            raise LoginError("this account is disabled; ask a supervisor or an admin")
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         await self.store.accounts.start_session(
             agent.id, _digest(token), csrf, now, now + self.session_for

@@ -152,13 +152,13 @@ async def supervisor(request: web.Request) -> web.Response:
 @routes.get("/api/agent/skill-groups")
 async def skill_groups(request: web.Request) -> web.Response:
     await require_agent(request)
-    return _ok({"groups": sorted(request.app[CONFIG].handoff.skill_groups)})
+    return _ok({"groups": sorted(request.app[CONSOLE].admin.live.groups)})
 
 
 @routes.get("/api/agent/canned")
 async def canned(request: web.Request) -> web.Response:
     await require_agent(request)
-    return _ok(request.app[CONSOLE].canned)
+    return _ok(dict(request.app[CONSOLE].canned))  # as administered now
 
 
 @routes.post("/api/agent/conversations/{cid}/claim")
@@ -214,7 +214,7 @@ async def _holder_or_supervisor(request: web.Request) -> AgentRecord:
 async def transfer(request: web.Request) -> web.Response:
     await _holder_or_supervisor(request)
     body = await read_object(request, allowed={"skill_group"}, required={"skill_group"})
-    groups = request.app[CONFIG].handoff.skill_groups
+    groups = request.app[CONSOLE].admin.live.groups  # as administered now
     if body["skill_group"] not in groups:
         raise InputError(f"skill_group: one of {', '.join(sorted(groups))}")
     h = await _guard(_service(request).transfer(request.match_info["cid"], body["skill_group"]))
@@ -279,6 +279,15 @@ async def save_draft(request: web.Request) -> web.Response:
         draft = kb.create_draft(resolution)
     except KnowledgeError as exc:
         raise InputError(str(exc)) from exc
+    # Credited to the agent on the review page and the dashboard (handoff/console/review_api.py).
+    await _store(request).knowledge_events.record(
+        draft.id,
+        "contributed",
+        agent_id=agent.id,
+        username=agent.username,
+        title=draft.title,
+        version=draft.version,
+    )
     return _ok({"draft": {"id": draft.id, "version": draft.version, "status": draft.status}}, 201)
 
 

@@ -38,9 +38,11 @@ async def require_agent(request: web.Request, *, write: bool = False) -> AgentRe
         store = request.app[CONSOLE].store
         if name:
             try:
-                return await store.agents.get(name)
+                agent = await store.agents.get(name)
             except NotFoundError as exc:
                 raise web.HTTPUnauthorized(text=str(exc)) from exc
+            if not agent.disabled:
+                return agent
     raise web.HTTPUnauthorized(text="log in at /console first")
 
 

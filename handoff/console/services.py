@@ -16,7 +16,9 @@ from bot.nlu.pipeline import NLUPipeline
 from bot.store.sql_store import SqlStore
 from handoff.channel_limits import ChannelLimits
 from handoff.console.accounts import Accounts
+from handoff.console.administration import Administration
 from handoff.service import HandoffService
+from handoff.tickets.desk import TicketDesk
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,10 @@ class ConsoleServices:
     canned: Mapping[str, Any]  # canned responses per language (canned.yml)
     # Each registered channel's rules for agents' messages (a window, a length), by name.
     channel_limits: Mapping[str, ChannelLimits]
+    # Agents, skill groups, hours, holidays and canned responses (handoff/console/admin_api.py).
+    admin: Administration
+    # Tickets: queue, claim, statuses, notes, updates, escalation, follow-ups (H1).
+    tickets: TicketDesk
 
 
 CONSOLE = web.AppKey("console", ConsoleServices)

@@ -45,6 +45,19 @@
       draft_saved: 'Draft {id} v{version} saved ({status}).', draft_need: 'Question and answer are both needed.',
       notes: 'Private notes', no_notes: 'No notes yet.', note_input: 'New note', note_add: 'Add note',
       customer: 'Customer', no_customer: 'No customer selected.', tags: 'Tags',
+      segments: 'Segments', tag_new: 'New tag', tag_add: 'Add tag', tag_remove: 'Remove tag {tag}',
+      tag_auto: 'computed from the data', profile: 'Profile', profile_edit: 'Edit profile',
+      pf_name: 'Name', pf_email: 'E-mail', pf_phone: 'Phone', pf_region: 'Region', pf_language: 'Language',
+      pf_language_unset: 'not set', pf_save: 'Save', pf_cancel: 'Cancel', profile_saved: 'Profile saved.',
+      pf_ref: 'Shop number', pf_since: 'Customer since', pf_spend: 'Spent in the last year',
+      pf_channels: 'Known on', orders: 'Recent orders', changes: 'Profile changes',
+      change_line: '{who} · {field}: {old} → {new}', empty_value: '(empty)',
+      life_new: 'New customer', life_active: 'Active', life_steady: 'Steady', life_dormant: 'Dormant',
+      life_churned: 'Churned', value_high: 'Value: high', value_mid: 'Value: mid', value_low: 'Value: low',
+      autotag_high_value: 'high-value', autotag_complaint_sensitive: 'complaint-sensitive',
+      ord_paid: 'paid', ord_shipped: 'shipped', ord_delivered: 'delivered', ord_cancelled: 'cancelled',
+      ord_refunded: 'refunded', value_none: 'No purchases', segments_overview: 'Customer segments', fld_name: 'name', fld_email: 'e-mail', fld_phone: 'phone',
+      fld_region: 'region', fld_language: 'language', fld_tags: 'tags', fld_external_ref: 'shop number',
       attributes: 'Attributes', past_conversations: 'Past conversations', tickets: 'Tickets',
       none: 'None.', lang_label: 'Language: {lang}', current: 'this one',
       channel: 'channel', status: 'status', skill_group: 'group', reason: 'reason',
@@ -85,6 +98,19 @@
       draft_saved: '草稿 {id} v{version} 已保存（{status}）。', draft_need: '问题和答案都需要填写。',
       notes: '内部备注', no_notes: '暂无备注。', note_input: '新备注', note_add: '添加备注',
       customer: '客户', no_customer: '未选择客户。', tags: '标签',
+      segments: '客户分层', tag_new: '新标签', tag_add: '添加标签', tag_remove: '删除标签 {tag}',
+      tag_auto: '根据数据自动计算', profile: '客户资料', profile_edit: '编辑资料',
+      pf_name: '姓名', pf_email: '邮箱', pf_phone: '电话', pf_region: '地区', pf_language: '语言',
+      pf_language_unset: '未设置', pf_save: '保存', pf_cancel: '取消', profile_saved: '资料已保存。',
+      pf_ref: '商城客户号', pf_since: '成为客户', pf_spend: '近一年消费',
+      pf_channels: '渠道身份', orders: '最近订单', changes: '资料变更记录',
+      change_line: '{who} · {field}：{old} → {new}', empty_value: '（空）',
+      life_new: '新客户', life_active: '活跃', life_steady: '稳定', life_dormant: '沉睡',
+      life_churned: '流失', value_high: '价值：高', value_mid: '价值：中', value_low: '价值：低',
+      autotag_high_value: '高价值', autotag_complaint_sensitive: '投诉敏感',
+      ord_paid: '已付款', ord_shipped: '已发货', ord_delivered: '已签收', ord_cancelled: '已取消',
+      ord_refunded: '已退款', value_none: '未购买', segments_overview: '客户分层', fld_name: '姓名', fld_email: '邮箱', fld_phone: '电话',
+      fld_region: '地区', fld_language: '语言', fld_tags: '标签', fld_external_ref: '商城客户号',
       attributes: '属性', past_conversations: '历史会话', tickets: '工单',
       none: '无。', lang_label: '语言：{lang}', current: '当前',
       channel: '渠道', status: '状态', skill_group: '技能组', reason: '原因',
@@ -191,7 +217,7 @@
     openCid: null, conv: null, handoff: null,
     msgs: new Map(),        // id -> Message for the open conversation (dedupe)
     notes: [], suggestions: [], cite: null,
-    customer: null, profile: null,
+    customer: null, profile: null, profileFormFor: null, segments: null,
     window: null,           // the open WeChat conversation's channel_window, else null
     replyNote: '',          // the server's words when it refused a send (409), shown by the reply box
     pollN: 0,               // re-fetches so far while a delivery is still pending (backoff)
@@ -397,6 +423,7 @@
   function refreshAll() {
     refreshLists();
     if (isSupervisor()) fetchFresh('sup', '/api/agent/supervisor', applySupervisor);
+    if (isSupervisor()) loadSegments();
     if (S.openCid) loadConversation(S.openCid, false);
   }
 
@@ -528,7 +555,23 @@
       badge(q.reason, 'reason'),
       badge(t('priority', { n: q.priority ?? 0 }), `prio prio-${q.priority ?? 0}`),
       q.sentiment ? badge(tc('sent', q.sentiment), `sent sent-${q.sentiment}`) : null,
-      (q.tags || []).map((tag) => badge(tag, 'tag')));
+      segmentBadges(q, 'queue'),
+      (q.tags || []).map((tag) => badge(tag, `tag tag-${cssSafe(tag)}`, { testid: 'queue-tag' })));
+  }
+
+  const cssSafe = (value) => String(value).replace(/[^a-z0-9_-]/gi, '');
+
+  // The segments computed from the data (bot/store/segments.py): lifecycle, value band and the
+  // automatic tags, outlined so they read differently from the tags agents set.
+  function segmentBadges(c, where) {
+    return [
+      c.lifecycle ? badge(tc('life', c.lifecycle), `seg life-${cssSafe(c.lifecycle)}`,
+        { testid: `${where}-lifecycle`, 'data-segment': c.lifecycle }) : null,
+      c.value_segment ? badge(tc('value', c.value_segment), `seg value-${cssSafe(c.value_segment)}`,
+        { testid: `${where}-value`, 'data-segment': c.value_segment }) : null,
+      ...(c.auto_tags || []).map((tag) => badge(tc('autotag', tag), `seg seg-auto tag-${cssSafe(tag)}`,
+        { testid: `${where}-auto-tag`, 'data-tag': tag, title: t('tag_auto') })),
+    ].filter(Boolean);
   }
 
   function renderQueue() {
@@ -629,7 +672,33 @@
     el('td', {}, g.skill_group),
     el('td', {}, String(g.waiting ?? 0)),
     el('td', {}, g.waiting > 0 ? fmtDuration(g.longest_wait_s || 0) : '—'))));
+    renderSegments();
     tick();
+  }
+
+  // How many customers are in each segment (the last run), for supervisors.
+  async function loadSegments() {
+    try {
+      const d = await api('GET', '/api/agent/segments');
+      S.segments = (d && d.segments) || null;
+      renderSegments();
+    } catch (e) { if (e.status !== 401) notify(e.message); }
+  }
+
+  function segmentLabel(key) {
+    const [kind, name] = String(key).split(':');
+    if (kind === 'lifecycle') return tc('life', name);
+    if (kind === 'value') return name === 'none' ? t('value_none') : tc('value', name);
+    if (kind === 'tag') return tc('autotag', name);
+    return String(key);
+  }
+
+  function renderSegments() {
+    const s = S.segments;
+    $('sup-segments').replaceChildren(...(s && Object.keys(s.counts || {}).length
+      ? Object.entries(s.counts).map(([key, n]) => el('li', { testid: 'segment-count', 'data-segment': key },
+        badge(`${segmentLabel(key)} · ${n}`, `seg ${key.startsWith('tag:') ? 'seg-auto' : ''}`)))
+      : [el('li', { class: 'empty' }, t('none'))]));
   }
 
   // ---------------------------------------------------------------- conversation
@@ -1107,38 +1176,157 @@
   }
 
   // ---------------------------------------------------------------- customer panel
+  const custPath = (id, tail) => `/api/agent/customers/${encodeURIComponent(id)}${tail || ''}`;
+
   async function loadCustomer(cid, customerId) {
     try {
-      const data = await api('GET', `/api/agent/customers/${encodeURIComponent(customerId)}`);
+      // The history (agent API) and the profile with fresh segments, orders and edits.
+      const [data, prof] = await Promise.all([
+        api('GET', custPath(customerId)),
+        api('GET', custPath(customerId, '/profile')).catch((e) => { if (e.status === 401) throw e; return null; }),
+      ]);
       if (S.openCid !== cid || !data) return;
-      S.customer = data.customer || S.customer;
-      S.profile = { conversations: data.conversations || [], tickets: data.tickets || [] };
+      S.customer = (prof && prof.customer) || data.customer || S.customer;
+      S.profile = {
+        conversations: data.conversations || [], tickets: data.tickets || [],
+        orders: (prof && prof.orders) || [], changes: (prof && prof.changes) || [],
+        identities: (prof && prof.identities) || [],
+      };
       renderCustomer();
       renderConvHead();
     } catch (e) { if (e.status !== 401 && S.openCid === cid) notify(e.message); }
+  }
+
+  // After an edit: the profile again (segments, the change just recorded).
+  async function reloadProfile() {
+    const c = S.customer;
+    if (!c) return;
+    const prof = await api('GET', custPath(c.id, '/profile'));
+    if (!prof || !S.customer || S.customer.id !== c.id) return;
+    S.customer = prof.customer;
+    S.profile = { ...(S.profile || { conversations: [], tickets: [] }),
+      orders: prof.orders || [], changes: prof.changes || [], identities: prof.identities || [] };
+    renderCustomer();
+    renderConvHead();
+  }
+
+  function fmtDate(iso) {
+    const d = new Date(iso);
+    if (!iso || Number.isNaN(d.getTime())) return iso ? String(iso) : '';
+    return d.toLocaleDateString(lang === 'zh' ? 'zh-CN' : 'en', { year: 'numeric', month: 'short', day: 'numeric' });
+  }
+
+  function fmtMoney(cents, currency) {
+    const n = (Number(cents) || 0) / 100;
+    try {
+      return new Intl.NumberFormat(lang === 'zh' ? 'zh-CN' : 'en', { style: 'currency', currency: currency || 'CNY' }).format(n);
+    } catch { return `${n.toFixed(2)} ${currency || ''}`.trim(); }
   }
 
   function renderCustomer() {
     const c = S.customer;
     $('cust-empty').hidden = !!c;
     $('cust-body').hidden = !c;
-    if (!c) return;
+    if (!c) { toggleProfileForm(false); return; }
+    if (S.profileFormFor && S.profileFormFor !== c.id) toggleProfileForm(false);
     setText($('cust-name'), c.name || customerLabel(c.id));
     setText($('cust-lang'), t('lang_label', { lang: c.language || (S.conv && S.conv.language) || '?' }));
+    $('cust-segments').replaceChildren(...segmentBadges(c, 'customer').map((b) => el('li', {}, b)));
     $('cust-tags').replaceChildren(...(c.tags || []).map((tag) =>
-      el('li', {}, badge(tag, `tag tag-${String(tag).replace(/[^a-z0-9_-]/gi, '')}`, { testid: 'customer-tag' }))));
+      el('li', {}, el('span', { class: `badge tag tag-${cssSafe(tag)}`, testid: 'customer-tag', 'data-tag': tag },
+        tag,
+        el('button', {
+          type: 'button', class: 'tag-remove', testid: 'tag-remove', 'aria-label': t('tag_remove', { tag }),
+          title: t('tag_remove', { tag }), onclick: (e) => removeTag(tag, e.currentTarget),
+        }, '×')))));
+    const p = S.profile || { conversations: [], tickets: [], orders: [], changes: [], identities: [] };
+    const facts = [
+      ['pf_email', c.email], ['pf_phone', c.phone], ['pf_region', c.region],
+      ['pf_ref', c.external_ref],
+      ['pf_since', (c.customer_since || c.created_at) ? fmtDate(c.customer_since || c.created_at) : null],
+      ['pf_spend', c.yearly_spend_cents != null ? fmtMoney(c.yearly_spend_cents, 'CNY') : null],
+      ['pf_channels', (p.identities || []).map((i) => `${i.channel}:${i.external_id}`).join(', ') || null],
+    ].filter(([, v]) => v);
+    $('cust-profile').replaceChildren(...(facts.length ? facts.flatMap(([k, v]) => [
+      el('dt', {}, t(k)), el('dd', { testid: `fact-${k.slice(3)}` }, v),
+    ]) : [el('dd', { class: 'empty' }, t('none'))]));
+    $('cust-orders').replaceChildren(...((p.orders || []).length ? p.orders.map((o) => el('li', { testid: 'customer-order' },
+      el('strong', {}, o.order_id), ' ', o.items || '', ' · ',
+      badge(tc('ord', o.status), `ord ord-${cssSafe(o.status)}`), ' ',
+      el('span', { class: 'order-amount' }, fmtMoney(o.amount_cents, o.currency)), ' · ',
+      fmtDate(o.ordered_at))) : [el('li', { class: 'empty' }, t('none'))]));
     const attrs = Object.entries(c.attributes || {});
     $('cust-attrs').replaceChildren(...(attrs.length ? attrs.flatMap(([k, v]) => [
       el('dt', {}, k),
       el('dd', {}, v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)),
     ]) : [el('dd', { class: 'empty' }, t('none'))]));
-    const p = S.profile || { conversations: [], tickets: [] };
     $('cust-convs').replaceChildren(...(p.conversations.length ? p.conversations.map((cv) => el('li', {},
       el('span', {}, `${cv.channel || '?'} · ${cv.status || '?'} · ${fmtTime(cv.created_at, true)}`),
       cv.id === S.openCid ? badge(t('current'), 'current') : null)) : [el('li', { class: 'empty' }, t('none'))]));
     $('cust-tickets').replaceChildren(...(p.tickets.length ? p.tickets.map((tk) => el('li', {},
       el('strong', {}, tk.number || String(tk.id ?? '')), ' ', tk.subject || '', ' ',
       badge(tk.status || '?', `tk tk-${tk.status}`))) : [el('li', { class: 'empty' }, t('none'))]));
+    const shown = (v) => (v == null || v === '' ? t('empty_value') : v);
+    $('cust-changes').replaceChildren(...((p.changes || []).length ? p.changes.map((ch) => el('li', { testid: 'customer-change' },
+      el('span', { class: 'meta' }, fmtTime(ch.at, true)), ' ',
+      t('change_line', { who: ch.actor, field: tc('fld', ch.field), old: shown(ch.old), new: shown(ch.new) })))
+      : [el('li', { class: 'empty' }, t('none'))]));
+  }
+
+  async function addTag(ev) {
+    ev.preventDefault();
+    const input = $('tag-input');
+    const tag = input.value.trim();
+    const c = S.customer;
+    if (!tag || !c) return;
+    await act($('tag-add'), async () => {
+      await post(custPath(c.id, '/tags'), { add: [tag] });
+      input.value = '';
+      await reloadProfile();
+    });
+  }
+
+  async function removeTag(tag, button) {
+    const c = S.customer;
+    if (!c) return;
+    await act(button, async () => {
+      await post(custPath(c.id, '/tags'), { remove: [tag] });
+      await reloadProfile();
+      $('tag-input').focus(); // the button that had focus is gone
+    });
+  }
+
+  const PROFILE_INPUTS = [['name', 'pf-name'], ['email', 'pf-email'], ['phone', 'pf-phone'],
+    ['region', 'pf-region'], ['language', 'pf-language']];
+
+  function toggleProfileForm(open) {
+    const form = $('profile-form');
+    const show = open === undefined ? form.hidden : open;
+    form.hidden = !show;
+    $('profile-edit').setAttribute('aria-expanded', String(show));
+    S.profileFormFor = show && S.customer ? S.customer.id : null;
+    if (show && S.customer) {
+      for (const [key, id] of PROFILE_INPUTS) $(id).value = S.customer[key] || '';
+      $('pf-name').focus();
+    }
+  }
+
+  async function saveProfile(ev) {
+    ev.preventDefault();
+    const c = S.customer;
+    if (!c) return;
+    const body = {};
+    for (const [key, id] of PROFILE_INPUTS) {
+      const value = $(id).value.trim();
+      if (value !== (c[key] || '')) body[key] = value || null;
+    }
+    if (!Object.keys(body).length) { toggleProfileForm(false); return; }
+    await act($('profile-save'), async () => {
+      await post(custPath(c.id, '/profile'), body);
+      toggleProfileForm(false);
+      await reloadProfile();
+      $('profile-edit').focus();
+    });
   }
 
   // ---------------------------------------------------------------- language switch
@@ -1190,6 +1378,10 @@
     $('conv-claim').addEventListener('click', (e) => { if (S.openCid) claim(S.openCid, e.currentTarget); });
     $('draft-open').addEventListener('click', toggleDraft);
     $('draft-form').addEventListener('submit', saveDraft);
+    $('tag-form').addEventListener('submit', addTag);
+    $('profile-edit').addEventListener('click', () => toggleProfileForm());
+    $('profile-cancel').addEventListener('click', () => { toggleProfileForm(false); $('profile-edit').focus(); });
+    $('profile-form').addEventListener('submit', saveProfile);
     setInterval(() => { if (S.agent) tick(); }, 1000);
   }
 

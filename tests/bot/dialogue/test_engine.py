@@ -94,6 +94,10 @@ async def test_ticket_status_reads_the_ticket_store(engine: DialogueEngine) -> N
     ticket = await engine.store.tickets.create(customer.id, "屏幕闪烁")
     r = await engine.handle("rest", "u8", f"工单{ticket.number}现在什么进度")
     assert ticket.number in r.replies[-1].text and "屏幕闪烁" in r.replies[-1].text
+    # The status in the customer's words, not the console's code.
+    await engine.store.tickets.set_status(ticket.number, "in_progress", actor="amy")
+    r = await engine.handle("rest", "u8", f"工单{ticket.number}现在什么进度")
+    assert "处理中" in r.replies[-1].text and "in_progress" not in r.replies[-1].text
 
 
 async def test_a_redelivered_message_is_processed_once(engine: DialogueEngine) -> None:

@@ -532,12 +532,14 @@ async def test_uploads_over_the_limit_or_of_another_type_are_refused_with_413_an
 
     client = await make_client(edit=edit)
     _, frames = await connect(client)
-    auth = {TOKEN_HEADER: frames[0]["token"]}
+    # From the shop's page: every refusal carries CORS, so the widget can show why.
+    auth = {TOKEN_HEADER: frames[0]["token"], "Origin": "https://shop.example"}
     too_big = await client.post(
         "/widget/upload", data=upload_form(PNG * 10, "big.png", "image/png"), headers=auth
     )
     assert too_big.status == 413
     assert "2048" in (await too_big.json())["message"]
+    assert too_big.headers["Access-Control-Allow-Origin"] == "https://shop.example"
     for data, name, mime in (
         (b"MZ\x90\x00" * 20, "setup.exe", "application/x-msdownload"),
         (b"<script>alert(1)</script>", "cat.png", "image/png"),  # says PNG, is HTML
@@ -546,6 +548,7 @@ async def test_uploads_over_the_limit_or_of_another_type_are_refused_with_413_an
             "/widget/upload", data=upload_form(data, name, mime), headers=auth
         )
         assert refused.status == 415, (name, await refused.text())
+        assert refused.headers["Access-Control-Allow-Origin"] == "https://shop.example"
         assert (
             "allowed" in (await refused.json())["message"]
             or "content" in (await refused.json())["message"]

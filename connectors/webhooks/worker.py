@@ -1,0 +1,59 @@
+"""The webhooks' worker: in every server instance, every `poll_seconds`, record new events
+(feed.py) and post the due deliveries (sender.py). Instances share the ledger, so running it
+in each is safe: an event is recorded once and each delivery claimed by one of them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from bot.config.integrations import WebhookSettings
+from bot.store.engine import Database
+from connectors.webhooks.feed import EventFeed
+from connectors.webhooks.ledger import WebhookLedger
+from connectors.webhooks.sender import WebhookSender
+
+log = logging.getLogger(__name__)
+
+
+class WebhookWorker:
+    def __init__(self, db: Database, settings: WebhookSettings, *, mask: bool = False) -> None:
+        self.settings = settings
+        self.ledger = WebhookLedger(db)
+        endpoints = settings.endpoints
+        self.feed = EventFeed(
+            db,
+            self.ledger,
+            lambda kind: [e.name for e in endpoints if e.wants(kind)],
+            mask=mask,
+        )
+        self.sender = WebhookSender(self.ledger, endpoints)
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> None:
+        """One round: what happened, then what is due."""
+        await self.feed.scan()
+        while await self.sender.send_due() > 0:  # a backlog drains without waiting a poll
+            pass
+
+    async def start(self) -> None:
+        await self.feed.scan()  # the first scan of a new installation sets the starting point
+        self._task = asyncio.create_task(self._loop(), name="webhooks")
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database hiccup: the next round tries again
+                log.exception("webhook round failed")
+            await asyncio.sleep(self.settings.poll_seconds)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.sender.close()
