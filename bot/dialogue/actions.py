@@ -32,6 +32,7 @@ from bot.config.integrations import ActionServer, plain_headers
 from bot.dialogue.actions_rules import ActionRules, is_custom
 from bot.dialogue.policy import Decision
 from bot.dialogue.responses import Button, OutboundMessage, Responses
+from bot.dialogue.shop_http import ShopHttpClient
 from bot.nlu.types import ParseResult
 
 log = logging.getLogger(__name__)
@@ -80,26 +81,18 @@ class ActionOutcome:
     ran: list[str] = field(default_factory=list)
 
 
-class ActionServerClient:
+class ActionServerClient(ShopHttpClient):
     """The action server's webhook, spoken to as Rasa does."""
 
     def __init__(self, settings: ActionServer) -> None:
         if settings.url is None:
             raise ValueError("integrations.actions.url is not set")
         self.settings = settings
-        self.url = settings.url
-        self.headers = {"Content-Type": "application/json", **plain_headers(settings.headers)}
-        self.timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        super().__init__(
+            settings.url,
+            {"Content-Type": "application/json", **plain_headers(settings.headers)},
+            settings.timeout_seconds,
+        )
 
     async def call(self, body: dict[str, Any]) -> dict[str, Any]:
         """The server's answer to one action call; ActionFailed otherwise."""

@@ -26,6 +26,7 @@ import aiohttp
 
 from bot.config.integrations import ORDER_FIELDS, ORDER_STATUSES, OrderSource, plain_headers
 from bot.dialogue.orders import Order, OrderLookupUnavailable
+from bot.dialogue.shop_http import ShopHttpClient
 
 log = logging.getLogger(__name__)
 
@@ -115,30 +116,22 @@ class _Cache:
             self._items.popitem(last=False)
 
 
-class HttpOrderLookup:
+class HttpOrderLookup(ShopHttpClient):
     """Orders from the shop's order API. One client session for the process; `close()` ends it."""
 
     def __init__(self, settings: OrderSource) -> None:
         if settings.url is None:
             raise ValueError("integrations.orders.url is required for the http source")
         self.settings = settings
-        self.url = settings.url
-        self.headers = {"Accept": "application/json", **plain_headers(settings.headers)}
-        self.timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
+        super().__init__(
+            settings.url,
+            {"Accept": "application/json", **plain_headers(settings.headers)},
+            settings.timeout_seconds,
+        )
         self._cache = _Cache(settings.cache_size)
-        self._session: aiohttp.ClientSession | None = None
         # Concurrent look-ups of one number share one request.
         self._inflight: dict[str, asyncio.Task[Order | None]] = {}
         self.calls = 0  # requests made (the cache's effect shows in tests and metrics)
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     async def find(self, order_id: str) -> Order | None:
         number = order_id.strip().lstrip("#")

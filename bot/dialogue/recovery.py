@@ -10,12 +10,12 @@ one outcome even if two ever did (`turns.finish` refuses a message that has its 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from itertools import groupby
 
 from bot.config import RecoverySettings
 from bot.dialogue.engine import DialogueEngine
+from bot.periodic import Periodic
 from bot.store.turns import UnfinishedTurn
 
 log = logging.getLogger(__name__)
@@ -27,28 +27,20 @@ class TurnRecovery:
     def __init__(self, engine: DialogueEngine, settings: RecoverySettings) -> None:
         self.engine = engine
         self.settings = settings
-        self._task: asyncio.Task[None] | None = None
         self._gate = asyncio.Semaphore(CONVERSATIONS_AT_ONCE)
+        self._loop = Periodic(
+            "turn-recovery",
+            self.sweep,
+            lambda: self.settings.interval_seconds,
+            # the database is away, say: log it, look again later
+            lambda exc: log.warning("turn recovery: sweep failed (%s)", exc),
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="turn-recovery")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database is away, say: log it, look again later
-                log.warning("turn recovery: sweep failed (%s)", exc)
-            await asyncio.sleep(self.settings.interval_seconds)
+        await self._loop.stop()
 
     async def sweep(self) -> int:
         """Finish the unfinished turns that are old enough; how many this instance finished

@@ -4,10 +4,9 @@ is "new" for 30 days, then not), so every customer is re-segmented at start-up a
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
+from bot.periodic import Periodic
 from bot.store.profiles import SqlProfiles
 
 log = logging.getLogger(__name__)
@@ -19,25 +18,21 @@ class SegmentRefresher:
     def __init__(self, profiles: SqlProfiles, every_minutes: float) -> None:
         self.profiles = profiles
         self.every_s = every_minutes * 60
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(
+            "segment-refresh",
+            self._refresh,
+            lambda: self.every_s,
+            # a database hiccup: the next run tries again
+            lambda _exc: log.exception("computing segments failed"),
+            once_unless_positive=True,
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="segment-refresh")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                summary = await self.profiles.recompute()
-                log.info("segments computed for %d customers", summary.customers)
-            except Exception:  # a database hiccup: the next run tries again
-                log.exception("computing segments failed")
-            if self.every_s <= 0:
-                return
-            await asyncio.sleep(self.every_s)
+    async def _refresh(self) -> None:
+        summary = await self.profiles.recompute()
+        log.info("segments computed for %d customers", summary.customers)

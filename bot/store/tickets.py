@@ -276,12 +276,7 @@ class SqlTickets:
                 )
             )
             if done.rowcount == 0:  # type: ignore[attr-defined]
-                s.rollback()
-                fresh = _ticket_row(s, number)
-                why = (
-                    f"is {fresh.status}" if fresh.status in DONE else "was claimed by someone else"
-                )
-                raise TicketConflictError(f"ticket {fresh.number} {why}")
+                raise _refused(s, number, "was claimed by someone else")
             _event(s, row.id, _after_assignment(row.status), "assigned", "", actor, now)
             s.commit()
             return _ticket(s, _ticket_row(s, number))
@@ -381,10 +376,7 @@ class SqlTickets:
                 .values(tier=2, escalated_at=now, updated_at=now)
             )
             if done.rowcount == 0:  # type: ignore[attr-defined]
-                s.rollback()
-                fresh = _ticket_row(s, number)
-                why = f"is {fresh.status}" if fresh.status in DONE else "is at tier 2 already"
-                raise TicketConflictError(f"ticket {fresh.number} {why}")
+                raise _refused(s, number, "is at tier 2 already")
             _event(s, row.id, row.status, "escalated", note[:MAX_NOTE_CHARS], actor, now)
             s.commit()
             return _ticket(s, _ticket_row(s, number))
@@ -417,7 +409,7 @@ class SqlTickets:
             if tier is not None:
                 q = q.where(m.Ticket.tier == tier)
             rows = s.scalars(q.order_by(m.Ticket.id).limit(limit))
-            return [_ticket(s, r, history=False) for r in rows]
+            return _listed(s, rows)
 
         return await self.db.run(work)
 
@@ -426,7 +418,7 @@ class SqlTickets:
             in_period = (m.Ticket.created_at >= since) & (m.Ticket.created_at < until)
             still_open = m.Ticket.status.in_(OPEN_STATUSES) & (m.Ticket.created_at < until)
             rows = s.scalars(select(m.Ticket).where(in_period | still_open).order_by(m.Ticket.id))
-            return [_ticket(s, r, history=False) for r in rows]
+            return _listed(s, rows)
 
         return await self.db.run(work)
 
@@ -438,7 +430,7 @@ class SqlTickets:
                 .order_by(m.Ticket.id)
                 .limit(limit)
             )
-            return [_ticket(s, r, history=False) for r in rows]
+            return _listed(s, rows)
 
         return await self.db.run(work)
 
@@ -473,6 +465,20 @@ def _event(
             message_id=message_id,
         )
     )
+
+
+def _refused(s: Session, number: str, otherwise: str) -> TicketConflictError:
+    """After a conditional update that changed nothing: roll back and say why, from the ticket
+    as it is now (done, or `otherwise`)."""
+    s.rollback()
+    fresh = _ticket_row(s, number)
+    why = f"is {fresh.status}" if fresh.status in DONE else otherwise
+    return TicketConflictError(f"ticket {fresh.number} {why}")
+
+
+def _listed(s: Session, rows: Iterable[m.Ticket]) -> list[TicketRecord]:
+    """Tickets of a list, without their history."""
+    return [_ticket(s, r, history=False) for r in rows]
 
 
 def _ticket_row(s: Session, number: str) -> m.Ticket:

@@ -4,11 +4,10 @@ in each is safe: an event is recorded once and each delivery claimed by one of t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from bot.config.integrations import WebhookSettings
+from bot.periodic import Periodic
 from bot.store.engine import Database
 from connectors.webhooks.feed import EventFeed
 from connectors.webhooks.ledger import WebhookLedger
@@ -29,7 +28,13 @@ class WebhookWorker:
             mask=mask,
         )
         self.sender = WebhookSender(self.ledger, endpoints)
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(
+            "webhooks",
+            self.run_once,
+            lambda: self.settings.poll_seconds,
+            # a database hiccup: the next round tries again
+            lambda _exc: log.exception("webhook round failed"),
+        )
 
     async def run_once(self) -> None:
         """One round: what happened, then what is due."""
@@ -39,21 +44,8 @@ class WebhookWorker:
 
     async def start(self) -> None:
         await self.feed.scan()  # the first scan of a new installation sets the starting point
-        self._task = asyncio.create_task(self._loop(), name="webhooks")
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a database hiccup: the next round tries again
-                log.exception("webhook round failed")
-            await asyncio.sleep(self.settings.poll_seconds)
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
         await self.sender.close()

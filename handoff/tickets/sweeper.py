@@ -7,12 +7,11 @@ so instances sweeping side by side never escalate, send or close anything twice.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 
 from bot import clock
+from bot.periodic import Periodic
 from handoff.tickets.desk import TicketDesk
 
 log = logging.getLogger(__name__)
@@ -30,27 +29,19 @@ class TicketSweeper:
     def __init__(self, desk: TicketDesk, interval_s: float) -> None:
         self.desk = desk
         self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic(
+            "ticket-sweeper",
+            self.sweep,
+            lambda: self.interval_s,
+            # the database is away, say: log it, look again later
+            lambda exc: log.warning("ticket sweeper: sweep failed (%s)", exc),
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="ticket-sweeper")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the database is away, say: log it, look again later
-                log.warning("ticket sweeper: sweep failed (%s)", exc)
-            await asyncio.sleep(self.interval_s)
+        await self._loop.stop()
 
     async def sweep(self) -> Swept:
         """One pass, at the clock's time (tests run it on a simulated clock)."""

@@ -68,13 +68,9 @@
       deleted: '已删除。', error: '错误：{msg}', network: '网络错误，请重试。',
     },
   };
-  const pickLang = (tag) => (String(tag || '').toLowerCase().startsWith('zh') ? 'zh' : 'en');
-  let lang = pickLang(localStorage.getItem('relaydesk.lang') || navigator.language);
-  const t = (key, vars) => {
-    const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
-    return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : s;
-  };
-  const $ = (id) => document.getElementById(id);
+  const { $ } = RD;
+  let lang = RD.storedLang();
+  const t = RD.translator(STRINGS, () => lang);
 
   /** An element with attributes/properties and children (strings become text nodes). */
   function el(tag, attrs, ...children) {
@@ -104,32 +100,20 @@
     f.className = `flash ${ok ? 'ok' : 'bad'}`;
   }
 
+  // A refusal or a lost connection is flashed, then thrown on to the caller.
   async function api(method, path, body) {
-    let res;
     try {
-      res = await fetch(path, {
-        method,
-        credentials: 'same-origin',
-        headers: body !== undefined ? { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf } : {},
-        body: body !== undefined ? JSON.stringify(body) : undefined,
-      });
+      return await RD.api(method, path, body, { csrf });
     } catch (e) {
-      flash(t('network'), false);
+      if (e.status === undefined) flash(t('network'), false);
+      else flash(t('error', { msg: (e.data && e.data.message) || e.status }), false);
       throw e;
     }
-    const data = await res.json().catch(() => ({}));
-    if (!res.ok) {
-      flash(t('error', { msg: data.message || res.status }), false);
-      const err = new Error(data.message || String(res.status));
-      err.status = res.status;
-      throw err;
-    }
-    return data;
   }
 
   const csv = (s) => String(s || '').split(/[,，]/).map((x) => x.trim()).filter(Boolean);
   const roleName = (r) => t(`role_${r}`);
-  const localTime = (iso) => new Date(iso).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en');
+  const localTime = (iso) => RD.localTime(iso, lang);
 
   // -- agents --------------------------------------------------------------------------------
   function renderAgents() {
@@ -418,9 +402,8 @@
   }
 
   function applyLang() {
-    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+    RD.applyI18n(t, lang);
     $('lang-select').value = lang;
-    for (const n of document.querySelectorAll('[data-i18n]')) n.textContent = t(n.dataset.i18n);
     if (me) $('me').textContent = `${me.display_name} · ${roleName(me.role)}`;
     if (settings) { renderGroups(); renderHolidays(); renderCanned(); }
     if (agents.length) renderAgents();

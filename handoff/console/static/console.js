@@ -140,25 +140,8 @@
   const tc = (prefix, code) => STRINGS[lang][`${prefix}_${code}`] ?? STRINGS.en[`${prefix}_${code}`] ?? String(code ?? '?');
 
   // ---------------------------------------------------------------- DOM helpers
-  const $ = (id) => document.getElementById(id);
-
-  // Builds an element; string/number children become text nodes, never markup.
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') node.className = v;
-      else if (k === 'text') node.textContent = String(v);
-      else if (k === 'testid') node.dataset.testid = v;
-      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const c of children.flat()) {
-      if (c === null || c === undefined || c === false) continue;
-      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-    }
-    return node;
-  }
+  // Builds an element; string/number children become text nodes, never markup (console-common.js).
+  const { $, el } = RD;
 
   const setText = (node, value) => { node.textContent = value == null ? '' : String(value); };
 

@@ -22,13 +22,9 @@
       open_review: '打开知识审核', error: '无法加载知识贡献：{msg}',
     },
   };
-  const pickLang = (tag) => (String(tag || '').toLowerCase().startsWith('zh') ? 'zh' : 'en');
+  const { $, pickLang } = RD;
   let lang = pickLang(navigator.language);
-  const t = (key, vars) => {
-    const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
-    return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : s;
-  };
-  const $ = (id) => document.getElementById(id);
+  const t = RD.translator(STRINGS, () => lang);
   const cell = (tag, text, cls) => {
     const n = document.createElement(tag);
     n.textContent = String(text);
@@ -52,7 +48,7 @@
     $('kc-empty').hidden = !(rows && rows.length === 0);
     if (!rows) return;
     const sum = { contributed: 0, reviewed: 0, published: 0 };
-    const fmt = new Intl.NumberFormat(lang === 'zh' ? 'zh-CN' : 'en');
+    const fmt = new Intl.NumberFormat(RD.locale(lang));
     for (const r of rows) {
       const tr = document.createElement('tr');
       tr.dataset.testid = 'kc-row';

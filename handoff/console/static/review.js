@@ -83,58 +83,15 @@
     },
   };
 
-  const pickLang = (tag) => (String(tag || '').toLowerCase().startsWith('zh') ? 'zh' : 'en');
-  let lang = pickLang(navigator.language);
-  const t = (key, vars) => {
-    const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
-    return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : s;
-  };
-
-  const $ = (id) => document.getElementById(id);
-  const el = (tag, attrs, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') node.className = v;
-      else if (k === 'testid') node.dataset.testid = v;
-      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const c of children.flat()) {
-      if (c === null || c === undefined || c === false) continue;
-      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-    }
-    return node;
-  };
+  const { $, el } = RD;
+  let lang = RD.pickLang(navigator.language);
+  const t = RD.translator(STRINGS, () => lang);
   const setText = (node, value) => { node.textContent = value == null ? '' : String(value); };
 
   const S = { me: null, csrf: '', items: [], filter: 'all', current: null, found: [], message: null };
 
   // ---------------------------------------------------------------- server
-  class ApiError extends Error {
-    constructor(status, message) { super(message); this.status = status; }
-  }
-
-  async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
-    if (method !== 'GET') {
-      headers['Content-Type'] = 'application/json';
-      headers['X-CSRF-Token'] = S.csrf;
-    }
-    let res;
-    try {
-      res = await fetch(path, {
-        method, headers, credentials: 'same-origin',
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (e) {
-      throw new ApiError(0, t('network_error'));
-    }
-    let data = null;
-    try { data = await res.json(); } catch (e) { data = null; }
-    if (!res.ok) throw new ApiError(res.status, (data && data.message) || `HTTP ${res.status}`);
-    return data;
-  }
+  const api = (method, path, body) => RD.api(method, path, body, { csrf: S.csrf, network: t('network_error') });
 
   const enc = (id) => id.split('/').map(encodeURIComponent).join('/');
 
@@ -228,7 +185,7 @@
     const events = $('d-events');
     events.replaceChildren();
     for (const e of d.events) {
-      const when = new Date(e.at).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en');
+      const when = RD.localTime(e.at, lang);
       events.append(el('li', {}, el('time', { datetime: e.at }, when), ' ',
         t(`ev_${e.action}`, { who: e.username, v: e.version, reason: e.reason || '' })));
     }
@@ -364,12 +321,9 @@
 
   // ---------------------------------------------------------------- page
   function applyStatic() {
-    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+    RD.applyI18n(t, lang);
     document.title = t('title');
     $('lang-select').value = lang;
-    for (const n of document.querySelectorAll('[data-i18n]')) n.textContent = t(n.dataset.i18n);
-    for (const n of document.querySelectorAll('[data-i18n-aria-label]')) n.setAttribute('aria-label', t(n.dataset.i18nAriaLabel));
-    for (const n of document.querySelectorAll('[data-i18n-placeholder]')) n.placeholder = t(n.dataset.i18nPlaceholder);
   }
 
   function renderMe() {

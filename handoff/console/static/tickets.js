@@ -55,51 +55,19 @@
       network: '网络错误，正在重试。', error: '错误',
     },
   };
-  const pickLang = (tag) => (String(tag || '').toLowerCase().startsWith('zh') ? 'zh' : 'en');
-  let lang = pickLang(localStorage.getItem('relaydesk.lang') || navigator.language);
-  const t = (key, vars) => {
-    const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
-    return vars ? s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : s;
-  };
-
-  const $ = (id) => document.getElementById(id);
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'class') node.className = v;
-      else if (k === 'text') node.textContent = String(v);
-      else if (k === 'testid') node.dataset.testid = v;
-      else if (k.startsWith('on')) node.addEventListener(k.slice(2), v);
-      else node.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const c of children.flat()) if (c !== null && c !== undefined && c !== false) node.append(c instanceof Node ? c : String(c));
-    return node;
-  }
+  const { $, el } = RD;
+  let lang = RD.storedLang();
+  const t = RD.translator(STRINGS, () => lang);
 
   const S = { me: null, csrf: '', view: 'queue', list: [], current: null, ticket: null, agents: [], groups: [] };
   const SUPER = () => S.me && ['supervisor', 'admin'].includes(S.me.role);
 
   // ---------------------------------------------------------------- talking to the server
-  async function api(method, path, body) {
-    const headers = { Accept: 'application/json' };
-    if (method !== 'GET') { headers['X-CSRF-Token'] = S.csrf; headers['Content-Type'] = 'application/json'; }
-    const res = await fetch(path, {
-      method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    let data = null;
-    try { data = await res.json(); } catch { data = null; }
-    if (!res.ok) {
-      const err = new Error((data && data.message) || `HTTP ${res.status}`);
-      err.status = res.status;
-      throw err;
-    }
-    return data;
-  }
+  const api = (method, path, body) => RD.api(method, path, body, { csrf: S.csrf });
   const showError = (msg) => { $('tk-error').textContent = msg || ''; };
 
   // ---------------------------------------------------------------- time
-  const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en', {
+  const fmtTime = (iso) => (iso ? RD.localTime(iso, lang, {
     month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
   }) : '');
   function span(seconds) {
@@ -258,16 +226,14 @@
   }
 
   function applyStatic() {
-    document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
-    for (const node of document.querySelectorAll('[data-i18n]')) node.textContent = t(node.dataset.i18n);
-    for (const node of document.querySelectorAll('[data-i18n-aria-label]')) node.setAttribute('aria-label', t(node.dataset.i18nAriaLabel));
+    RD.applyI18n(t, lang);
     document.title = t('title');
     $('lang-select').value = lang;
   }
 
   function wire() {
     $('lang-select').addEventListener('change', (ev) => {
-      lang = pickLang(ev.target.value);
+      lang = RD.pickLang(ev.target.value);
       localStorage.setItem('relaydesk.lang', lang);
       applyStatic(); if (S.groups.length) fillGroups(); renderList(); renderTicket(); loadAlerts();
     });
