@@ -1,5 +1,6 @@
 """What several `relaydesk run` instances share through Redis: the message bus (so a widget or
-console socket held by one instance hears a message stored by another), the per-customer
+console socket held by one instance hears a message stored by another), the signal bus (typing
+and read receipts, likewise), the per-customer
 turn lock (so one customer's messages are processed in order whichever instance receives them),
 and leases (so a job only one may do, Telegram's long polling, runs in one instance).
 
@@ -18,58 +19,76 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from redis import asyncio as aioredis
 from redis.exceptions import LockError, RedisError
 
-from bot.events import Listener, LocalMessageBus, MessageEvent
+from bot.events import (
+    SIGNAL_KINDS,
+    SIGNAL_SENDERS,
+    Fanout,
+    LocalMessageBus,
+    LocalSignalBus,
+    MessageEvent,
+    Signal,
+)
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", bound=MessageEvent | Signal)
 CHANNEL = "relaydesk:messages"
+SIGNALS = "relaydesk:signals"
 RECONNECT_S = (0.2, 0.5, 1, 2, 5)
 
 
-class RedisMessageBus:
+class _RedisFanout(Generic[E]):
     """Listeners in this instance hear its events at once; the other instances hear them
     through Redis pub/sub. Each event carries the publishing instance's id, so an instance
-    never hears its own events twice."""
+    never hears its own events twice. The subscription is kept: dropped (Redis restarted), it
+    is made again after a short pause, and `connected` says whether it is up."""
 
-    def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
-        self.local = LocalMessageBus()
+    def __init__(self, redis: Any, channel: str, local: Fanout[E], name: str) -> None:
+        self.local: Fanout[E] = local
         self.instance = uuid.uuid4().hex
         self.channel = channel
-        self.redis: Any = aioredis.from_url(url, health_check_interval=10)  # type: ignore[no-untyped-call]
-        self._task: asyncio.Task[None] | None = None
+        self.redis: Any = redis
         self.connected = asyncio.Event()
+        self._name = name
+        self._task: asyncio.Task[None] | None = None
 
     def subscribe(
-        self, listener: Listener, conversation_id: str | None = None
+        self, listener: Callable[[E], None], conversation_id: str | None = None
     ) -> Callable[[], None]:
         return self.local.subscribe(listener, conversation_id)
 
-    async def publish(self, event: MessageEvent) -> None:
+    async def publish(self, event: E) -> None:
         await self.local.publish(event)
-        payload = json.dumps(
-            {"from": self.instance, "c": event.conversation_id, "s": event.seq, "x": event.sender}
-        )
+        payload = json.dumps({"from": self.instance, **self._encode(event)}, ensure_ascii=False)
         try:
             await self.redis.publish(self.channel, payload)
         except RedisError as exc:  # a nudge lost: the next event, or a reconnect, catches up
-            log.warning("redis bus: could not publish (%s)", exc)
+            log.warning("%s: could not publish (%s)", self._name, exc)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen(), name="redis-bus")
+        self._task = asyncio.create_task(self._listen(), name=self._name)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(5):
                 await self.connected.wait()
 
     async def close(self) -> None:
+        """Stop listening (the Redis client is closed by whoever opened it)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.redis.aclose()
+            self._task = None
+
+    def _encode(self, event: E) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _decode(self, data: dict[str, Any]) -> E:
+        """The event in `data`; raises KeyError, TypeError or ValueError if malformed."""
+        raise NotImplementedError
 
     async def _listen(self) -> None:
         failures = 0
@@ -87,7 +106,7 @@ class RedisMessageBus:
                 self.connected.clear()
                 pause = RECONNECT_S[min(failures, len(RECONNECT_S) - 1)]
                 failures += 1
-                log.warning("redis bus: subscription lost (%s); again in %.1f s", exc, pause)
+                log.warning("%s: subscription lost (%s); again in %.1f s", self._name, exc, pause)
                 await asyncio.sleep(pause)
             finally:
                 with contextlib.suppress(Exception):
@@ -98,11 +117,53 @@ class RedisMessageBus:
             data = json.loads(message["data"])
             if data["from"] == self.instance:
                 return
-            event = MessageEvent(str(data["c"]), int(data["s"]), str(data["x"]))
+            event = self._decode(data)
         except (KeyError, TypeError, ValueError):
-            log.warning("redis bus: ignored a malformed event")
+            log.warning("%s: ignored a malformed event", self._name)
             return
         await self.local.publish(event)
+
+
+class RedisMessageBus(_RedisFanout[MessageEvent]):
+    """The message bus shared by instances; it opens (and closes) the Redis client the other
+    Redis parts use (`redis`)."""
+
+    local: LocalMessageBus
+
+    def __init__(self, url: str, *, channel: str = CHANNEL) -> None:
+        client = aioredis.from_url(url, health_check_interval=10)  # type: ignore[no-untyped-call]
+        super().__init__(client, channel, LocalMessageBus(), "redis-bus")
+
+    async def close(self) -> None:
+        await super().close()
+        await self.redis.aclose()
+
+    def _encode(self, event: MessageEvent) -> dict[str, Any]:
+        return {"c": event.conversation_id, "s": event.seq, "x": event.sender}
+
+    def _decode(self, data: dict[str, Any]) -> MessageEvent:
+        return MessageEvent(str(data["c"]), int(data["s"]), str(data["x"]))
+
+
+class RedisSignalBus(_RedisFanout[Signal]):
+    """The signal bus shared by instances (typing, receipts), on the message bus's Redis
+    client (`RedisSignalBus(bus.redis)`) and a channel of its own, so a burst of typing never
+    delays a message's nudge. Best-effort like every signal: one lost while Redis restarts is
+    a moment's indicator."""
+
+    local: LocalSignalBus
+
+    def __init__(self, redis: Any, *, channel: str = SIGNALS) -> None:
+        super().__init__(redis, channel, LocalSignalBus(), "redis-signals")
+
+    def _encode(self, event: Signal) -> dict[str, Any]:
+        return {"c": event.conversation_id, "k": event.kind, "x": event.sender, "d": event.data}
+
+    def _decode(self, data: dict[str, Any]) -> Signal:
+        kind, sender, body = str(data["k"]), str(data["x"]), data["d"]
+        if kind not in SIGNAL_KINDS or sender not in SIGNAL_SENDERS or not isinstance(body, dict):
+            raise ValueError("not a signal")
+        return Signal(str(data["c"]), kind, sender, body)
 
 
 class TurnLocks(Protocol):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 
 from bot.config import Config
 from bot.dialogue.engine import DialogueEngine
+from bot.events import LocalSignalBus, SignalBus
 from bot.http.rate_limit import Limits
 from bot.metrics import Metrics
 from bot.store.deliveries import DueDelivery
@@ -54,6 +55,8 @@ class ChannelServices:
     redis: Redis | None
     # Every registered channel by name, for what crosses channels (the widget's Telegram link).
     channels: Mapping[str, Channel]
+    # Typing and read receipts to and from the agents (bot/events.py; Redis-backed when shared).
+    signals: SignalBus = field(default_factory=LocalSignalBus)
 
 
 @dataclass(frozen=True)

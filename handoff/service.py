@@ -20,7 +20,15 @@ from handoff.announcer import QueueAnnouncer
 
 
 class HandoffError(RelaydeskError):
-    """The action does not fit the conversation's state (not queued, not yours, ...)."""
+    """The action does not fit the conversation's state (not queued, not yours, ...).
+
+    `error_code` is the stable word the HTTP edge answers with (bot/http/errors.py), so the
+    console can say it in the agent's language: not_holder, already_claimed, at_capacity,
+    resolved (the chat ended), returned (back with the bot), agent_unavailable."""
+
+    def __init__(self, message: str, code: str = "conflict") -> None:
+        super().__init__(message)
+        self.error_code = code
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,10 @@ class HandoffService:
     async def _handoff(self, conversation_id: str) -> HandoffRecord:
         h = await self.store.handoffs.active(conversation_id)
         if h is None:
+            conv = await self.store.conversations.get(conversation_id)
             raise HandoffError(
-                f"conversation {conversation_id} is not waiting for or with an agent"
+                f"conversation {conversation_id} is not waiting for or with an agent",
+                "resolved" if conv.status in ("resolved", "closed") else "returned",
             )
         return h
 
@@ -60,11 +70,16 @@ class HandoffService:
         agent = await self.store.agents.get(username)
         h = await self._handoff(conversation_id)
         if h.status != "queued":
-            raise HandoffError(f"conversation {conversation_id} is already with an agent")
+            raise HandoffError(
+                f"conversation {conversation_id} is already with an agent", "already_claimed"
+            )
         if not await self.store.handoffs.assign(h.id, agent.id):
+            now = await self.store.handoffs.get(h.id)
+            taken = now.status != "queued"
             raise HandoffError(
                 f"could not claim: taken by someone else, or {username} is at their limit of "
-                f"{agent.max_concurrent} chats"
+                f"{agent.max_concurrent} chats",
+                "already_claimed" if taken else "at_capacity",
             )
         await self._system(conversation_id, "agent_joined", agent=agent.display_name)
         await self.announcer.announce(h.skill_group)  # everyone behind moves up
@@ -79,7 +94,9 @@ class HandoffService:
         agent = await self.store.agents.get(username)
         h = await self._handoff(conversation_id)
         if h.status != "assigned" or h.assigned_to != agent.id:
-            raise HandoffError(f"{username} does not hold conversation {conversation_id}")
+            raise HandoffError(
+                f"{username} does not hold conversation {conversation_id}", "not_holder"
+            )
         if not text.strip() and media is None:
             raise InputError("the reply is empty")
         payload: dict[str, object] = {}
@@ -117,6 +134,28 @@ class HandoffService:
         await self._system(conversation_id, "transferred", group=shown)
         await self.announcer.tell(new, await self.announcer.place(new))
         await self.announcer.announce(h.skill_group)
+        return new
+
+    @about_conversation
+    async def transfer_to_agent(self, conversation_id: str, username: str) -> HandoffRecord:
+        """To a named colleague: recorded like a group transfer (the old handoff returned, a
+        new "transfer" one, assigned to them at once). Refused with `agent_unavailable` when
+        they are not online or already at their maximum of chats; nothing changes then."""
+        colleague = await self.store.agents.get(username)
+        h = await self._handoff(conversation_id)
+        if h.assigned_to == colleague.id:
+            raise InputError(f"{username} already holds this conversation")
+        new = await self.store.handoffs.transfer_to_agent(h.id, colleague.id)
+        if new is None:
+            raise HandoffError(
+                f"{username} is not online or is at their limit of "
+                f"{colleague.max_concurrent} chats",
+                "agent_unavailable",
+            )
+        self.metrics.handoff("transfer", new.skill_group)
+        await self._system(conversation_id, "transferred_to_agent", agent=colleague.display_name)
+        if h.status == "queued":  # it left the queue: everyone behind moves up
+            await self.announcer.announce(h.skill_group)
         return new
 
     @about_conversation

@@ -137,8 +137,10 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/agent/mine"): agents(),
     ("GET", "/api/agent/skill-groups"): agents(),
     ("GET", "/api/agent/canned"): agents(),
+    ("GET", "/api/agent/colleagues"): agents(),
     ("POST", "/api/agent/status"): agents(body={"status": "online"}),
     ("GET", "/api/agent/supervisor"): supervisors(),
+    ("GET", "/api/agent/search"): agents(query="q=refund"),  # each finds what they may read
     ("GET", "/api/supervisor/analytics"): supervisors(),
     ("GET", "/api/supervisor/analytics.csv"): supervisors(),
     ("GET", CONV): agents(other=403),

@@ -52,6 +52,9 @@ class ConversationFacts:
     status: str
     created_at: datetime
     closed_at: datetime | None
+    # The conversation row's last change: where the store closes an expired bot session.
+    updated_at: datetime | None = None
+    customer_name: str | None = None
     first_customer_at: datetime | None = None
     first_bot_at: datetime | None = None
     last_message_at: datetime | None = None
@@ -61,14 +64,11 @@ class ConversationFacts:
     handoffs: list[HandoffFacts] = field(default_factory=list)
     rating: int | None = None
     rating_comment: str = ""
+    rated_at: datetime | None = None
 
     @property
     def escalated(self) -> bool:
         return bool(self.handoffs)
-
-    @property
-    def resolved(self) -> bool:
-        return self.status in ("resolved", "closed")
 
     @property
     def topic(self) -> str | None:
@@ -108,8 +108,18 @@ async def read_facts(
         C, M, H, R, A = m.Conversation, m.Message, m.Handoff, m.Rating, m.Agent
         rows = s.execute(
             select(
-                C.id, C.customer_id, C.channel, C.language, C.status, C.created_at, C.closed_at
-            ).where(C.created_at >= start, C.created_at < end + lookahead)
+                C.id,
+                C.customer_id,
+                C.channel,
+                C.language,
+                C.status,
+                C.created_at,
+                C.closed_at,
+                C.updated_at,
+                m.Customer.name,
+            )
+            .join(m.Customer, m.Customer.id == C.customer_id)
+            .where(C.created_at >= start, C.created_at < end + lookahead)
         ).all()
         facts = {
             r.id: ConversationFacts(
@@ -120,6 +130,8 @@ async def read_facts(
                 r.status,
                 _utc(r.created_at) or r.created_at,
                 _utc(r.closed_at),
+                _utc(r.updated_at),
+                r.name,
             )
             for r in rows
         }
@@ -143,12 +155,13 @@ async def read_facts(
                 )
             )
         for r in s.execute(
-            select(R.conversation_id, R.score, R.comment)
+            select(R.conversation_id, R.score, R.comment, R.created_at)
             .join(C, C.id == R.conversation_id)
             .where(window)
         ).all():
             facts[r.conversation_id].rating = r.score
             facts[r.conversation_id].rating_comment = r.comment or ""
+            facts[r.conversation_id].rated_at = _utc(r.created_at)
         msgs = s.execute(
             select(M.conversation_id, M.sender, M.text, M.parse, M.kb_article_id, M.created_at)
             .join(C, C.id == M.conversation_id)
@@ -176,5 +189,17 @@ async def read_facts(
             if msg.kb_article_id:
                 f.categories[cats.get(msg.kb_article_id, msg.kb_article_id.split("/")[0])] += 1
         return sorted(facts.values(), key=lambda f: f.created_at)
+
+    return await db.run(work)
+
+
+async def agent_names(db: Database) -> dict[str, str]:
+    """Username -> display name of every agent (disabled ones too: the history keeps them), so
+    the dashboard shows people as their colleagues know them and filters still key on the
+    stable username."""
+
+    def work(s: Session) -> dict[str, str]:
+        A = m.Agent
+        return {u: d or u for u, d in s.execute(select(A.username, A.display_name)).all()}
 
     return await db.run(work)

@@ -23,6 +23,7 @@ CSV_TABLES = (
     "reasons",
     "gaps",
     "breaches",
+    "low_ratings",
     "intents",
     "categories",
 )
@@ -72,6 +73,8 @@ def table(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
         return [{**g, "examples": " | ".join(g["examples"])} for g in summary["knowledge_gaps"]]
     if name == "breaches":
         return list(summary["sla_breaches"])
+    if name == "low_ratings":
+        return list(summary["low_ratings"])
     if name == "intents":
         return list(summary["top_problems"]["intents"])
     if name == "categories":
@@ -81,6 +84,8 @@ def table(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
 
 _HEADLINE = [
     "conversations",
+    "closed",
+    "open",
     "contained",
     "containment_rate",
     "escalation_rate",
@@ -92,7 +97,10 @@ _HEADLINE = [
     "human_within_sla_rate",
     "sla_breaches",
     "resolution_p50_s",
+    "resolution_p90_s",
     "first_contact_resolution_rate",
+    "first_contact_counted",
+    "first_contact_pending",
     "ratings",
     "csat_rate",
     "csat_mean_100",
@@ -104,11 +112,26 @@ COLUMNS: dict[str, list[str]] = {
     "gaps": ["label", "count", "language", "examples"],
     "breaches": [
         "conversation_id",
+        "customer_id",
+        "customer_name",
+        "channel",
         "queued_at",
         "skill_group",
         "agent",
-        "channel",
+        "agent_name",
         "first_response_s",
+        "waiting",
+    ],
+    "low_ratings": [
+        "conversation_id",
+        "customer_id",
+        "customer_name",
+        "channel",
+        "rated_at",
+        "score",
+        "comment",
+        "agent",
+        "agent_name",
     ],
     "intents": ["intent", "count"],
     "categories": ["category", "count"],

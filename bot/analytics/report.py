@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ PERCENT = {
 }
 HEADLINE = [
     ("conversations", "Conversations / 会话数"),
+    ("open", "Still open (not in the outcome figures) / 未结束（不计入结果指标）"),
     ("containment_rate", "Bot containment / 机器人独立解决率"),
     ("escalation_rate", "Escalation rate / 转人工率"),
     ("bot_first_response_p50_s", "Bot first response p50 (s) / 机器人首响"),
@@ -35,6 +37,8 @@ HEADLINE = [
 def fmt(key: str, value: Any) -> str:
     if value is None:
         return "–"
+    if isinstance(value, datetime):
+        return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     if key in PERCENT:
         return f"{float(value) * 100:.1f}%"
     if isinstance(value, float):
@@ -141,16 +145,30 @@ def _html(summary: dict[str, Any], title: str) -> str:
     slice_cols = [
         "key",
         "conversations",
+        "open",
         "containment_rate",
         "human_first_response_p50_s",
         "human_within_sla_rate",
         "sla_breaches",
+        "resolution_p50_s",
         "first_contact_resolution_rate",
         "csat_rate",
         "csat_mean_100",
     ]
+    names = summary.get("agents", {})
+
+    def named(d: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Agents by the name their colleagues know, the username beside it.
+        if d != "agent":
+            return rows
+        return [
+            {**r, "key": f"{names[r['key']]} ({r['key']})"} if r["key"] in names else r
+            for r in rows
+        ]
+
     slices = "".join(
-        f"<h3>By {html.escape(d.replace('_', ' '))}</h3>" + _rows(summary["slices"][d], slice_cols)
+        f"<h3>By {html.escape(d.replace('_', ' '))}</h3>"
+        + _rows(named(d, summary["slices"][d]), slice_cols)
         for d in ("channel", "skill_group", "agent", "language")
     )
     gaps = _rows(
@@ -184,7 +202,9 @@ img {{ max-width: 100%; }}
 <h1>{html.escape(title)}</h1>
 <p>{period["from"]:%Y-%m-%d} – {period["to"]:%Y-%m-%d} (UTC, end exclusive) · SLA
 {summary["settings"]["sla_seconds"]:g} s · first-contact window {summary["settings"]["fcr_days"]:g}
-days. Definitions: bot/analytics/metrics.py.</p>
+days. Containment, escalation, time to resolution and first-contact resolution are over
+closed conversations only; {fmt("open", summary["totals"]["open"])} still open are counted
+apart. Definitions: bot/analytics/metrics.py and docs/analytics.md.</p>
 <div class="cards">{cards}</div>
 <h2>Trend / 趋势</h2><img src="trend.png" alt="Conversations, containment and CSAT per day">
 <div class="charts">
@@ -200,8 +220,10 @@ days. Definitions: bot/analytics/metrics.py.</p>
 {
         _rows(
             summary["sla_breaches"][:50],
-            ["conversation_id", "queued_at", "skill_group", "agent", "channel", "first_response_s"],
+            COLUMNS["breaches"],
         )
     }
+<h2>Low ratings / 差评</h2>
+{_rows(summary["low_ratings"], COLUMNS["low_ratings"])}
 </body></html>
 """

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot import clock
-from bot.analytics.facts import ConversationFacts, read_facts
+from bot.analytics.facts import ConversationFacts, agent_names, read_facts
+from bot.analytics.inputs import analyser_of, categories_of, embedder_of
 from bot.analytics.metrics import (
     GRANULARITIES,
     SLICES,
@@ -22,12 +25,15 @@ from bot.analytics.metrics import (
     headline,
     histogram,
     human_first_response_s,
+    low_ratings,
     sla_breaches,
     slice_key,
     top_problems,
 )
 from bot.analytics.topics import Analyse, Embed, comment_sentiment, group_gaps, key_phrases
+from bot.config import Config
 from bot.errors import InputError
+from bot.nlu.pipeline import NLUPipeline
 from bot.store.engine import Database
 
 MAX_DAYS = 366
@@ -64,6 +70,42 @@ class Period:
         return cls(start, datetime(b.year, b.month, b.day, tzinfo=UTC) + timedelta(days=1))
 
 
+def settings_of(config: Config) -> Settings:
+    """The metric settings a configuration implies: its first-response SLA and its bot
+    session expiry (the same expiry the store closes bot conversations by)."""
+    minutes = config.dialogue.session_expiration_minutes
+    return Settings(
+        sla_seconds=config.console.first_response_sla_seconds,
+        session_expiry_s=minutes * 60 if minutes else None,
+    )
+
+
+async def summary_for(
+    config: Config,
+    db: Database,
+    period: Period,
+    *,
+    nlu: NLUPipeline | None,
+    granularity: str = "day",
+    filters: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The period's figures as this configuration defines them: the one entry point of the
+    dashboard (handoff/console/dashboard.py) and `relaydesk report`, so they cannot differ."""
+    categories = await asyncio.to_thread(categories_of, Path(config.path(config.knowledge.path)))
+    return await summarize(
+        db,
+        period,
+        settings=settings_of(config),
+        granularity=granularity,
+        categories=categories,
+        embed=embedder_of(nlu),
+        analyse=analyser_of(nlu),
+        now=now,
+        filters=filters,
+    )
+
+
 async def summarize(
     db: Database,
     period: Period,
@@ -89,14 +131,22 @@ async def summarize(
     everything = await read_facts(
         db, period.start, period.end, lookahead=lookahead, categories=categories
     )
-    fcr = first_contact_resolved(everything, settings)  # sees returns after the period too
+    fcr = first_contact_resolved(everything, settings, now)  # sees returns after the period too
     convs = [c for c in everything if c.created_at < period.end and _keep(c, filters)]
+    names = await agent_names(db)
     handoffs = [h for c in convs for h in c.handoffs]
     comments = [c for c in convs if c.rating_comment.strip()]
     return {
         "period": {"from": period.start, "to": period.end, "granularity": granularity},
         "filters": filters or {},
-        "settings": {"sla_seconds": settings.sla_seconds, "fcr_days": settings.fcr_days},
+        "settings": {
+            "sla_seconds": settings.sla_seconds,
+            "fcr_days": settings.fcr_days,
+            "session_expiry_s": settings.session_expiry_s,
+        },
+        "now": now,
+        # Username -> display name, for the agent slice and filter (keyed by the username).
+        "agents": {u: names.get(u, u) for u in _agents(everything)},
         "totals": headline(convs, settings, now, fcr),
         "series": grouped(
             convs, lambda c: bucket_of(c.created_at, granularity), settings, now, fcr
@@ -125,8 +175,13 @@ async def summarize(
                 for lang in ("zh", "en")
             },
         },
-        "sla_breaches": sla_breaches(convs, settings, now),
+        "sla_breaches": sla_breaches(convs, settings, now, names=names),
+        "low_ratings": low_ratings(convs, names),
     }
+
+
+def _agents(convs: list[ConversationFacts]) -> set[str]:
+    return {h.agent for c in convs for h in c.handoffs if h.agent}
 
 
 def _keep(c: ConversationFacts, filters: dict[str, str] | None) -> bool:

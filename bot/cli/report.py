@@ -12,10 +12,8 @@ from bot.cli.common import read_config
 def cmd_report(args: argparse.Namespace) -> int:
     import asyncio
 
-    from bot.analytics.inputs import analyser_of, categories_of, embedder_of
-    from bot.analytics.metrics import Settings
     from bot.analytics.report import write_report
-    from bot.analytics.summary import Period, summarize
+    from bot.analytics.summary import Period, summary_for
     from bot.store.sql_store import SqlStore
 
     started = time.perf_counter()
@@ -30,14 +28,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def run() -> dict[str, object]:
         store = await SqlStore.open(args.db or config.storage.url, base_dir=config.base_dir)
         try:
-            return await summarize(
-                store.db,
-                period,
-                settings=Settings(sla_seconds=config.console.first_response_sla_seconds),
-                categories=categories_of(Path(config.path(config.knowledge.path))),
-                embed=embedder_of(nlu),
-                analyse=analyser_of(nlu),
-            )
+            # The dashboard's own computation (handoff/console/dashboard.py), so they agree.
+            return await summary_for(config, store.db, period, nlu=nlu)
         finally:
             await store.close()
 
@@ -47,8 +39,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     totals = summary["totals"]
     assert isinstance(totals, dict)
     print(
-        f"{args.month}: {totals['conversations']} conversations, containment "
-        f"{totals['containment_rate']}, CSAT {totals['csat_rate']}; wrote {len(written)} files "
+        f"{args.month}: {totals['conversations']} conversations ({totals['open']} still open), "
+        f"containment {totals['containment_rate']}, CSAT {totals['csat_rate']}; "
+        f"wrote {len(written)} files "
         f"to {out} in {time.perf_counter() - started:.1f} s"
     )
     return 0

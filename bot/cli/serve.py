@@ -11,6 +11,7 @@ from pathlib import Path
 from bot.cli.common import read_config
 
 log = logging.getLogger("relaydesk")
+SHUTDOWN_TIMEOUT_S = 0.5
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -46,7 +47,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
 
     app.on_startup.append(_ready)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    stopping: list[float] = []
+
+    async def _stopping(_app: web.Application) -> None:
+        stopping.append(time.perf_counter())
+
+    async def _stopped(_app: web.Application) -> None:
+        if stopping:
+            log.info("stopped in %.2f s", time.perf_counter() - stopping[0])
+
+    app.on_shutdown.insert(0, _stopping)  # before the drain (bot/http/shutdown.py)
+    app.on_cleanup.append(_stopped)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=None,
+        access_log=None,
+        # After the drain: HTTP requests still running (a REST turn, a long poll) get this long,
+        # twice (aiohttp waits, cancels, waits again), before they are cut off. The drain's 2.5 s,
+        # this, the cleanup and the interpreter's own exit stay within 5 s.
+        shutdown_timeout=SHUTDOWN_TIMEOUT_S,
+    )
     return 0
 
 

@@ -140,7 +140,11 @@ def client_address(request: web.Request, trust_forwarded: bool) -> str:
 def too_many(wait_s: float, what: str) -> web.Response:
     seconds = max(1, math.ceil(wait_s))
     return web.json_response(
-        {"message": f"too many {what}; try again in {seconds} s", "retry_after": seconds},
+        {
+            "message": f"too many {what}; try again in {seconds} s",
+            "retry_after": seconds,
+            "error": "rate_limited",
+        },
         status=429,
         headers={"Retry-After": str(seconds)},
     )

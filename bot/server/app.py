@@ -10,6 +10,7 @@ from bot.config import Config
 from bot.http.errors import error_middleware
 from bot.http.keys import CONFIG, ERROR_OBSERVER, EXECUTOR
 from bot.http.rate_limit import LIMITS, Limits, ip_limit_middleware
+from bot.http.shutdown import LIVE, LiveSockets, drain_on_shutdown, draining_middleware
 from bot.logs import install_redaction, register_secrets
 from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
@@ -18,7 +19,15 @@ from bot.server.context import serve_context
 from bot.server.keys import METRICS, NLU
 from connectors.registry import ChannelRegistry
 from connectors.registry import secrets as channel_secrets
-from handoff.console import admin_api, agent_api, dashboard, profiles_api, review_api, tickets_api
+from handoff.console import (
+    admin_api,
+    agent_api,
+    dashboard,
+    profiles_api,
+    review_api,
+    search_api,
+    tickets_api,
+)
 from handoff.console import media as console_media
 from handoff.console import routes as console_routes
 from handoff.console import socket as console_socket
@@ -38,11 +47,15 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
             ip_limit_middleware,
             observability.conversation_middleware,
             error_middleware,
+            draining_middleware,  # inside: its 503 gets the one JSON error shape
         ],
     )
     app[CONFIG] = config
     app[LIMITS] = Limits(config.server.rate_limits)
     app[NLU] = nlu
+    # On SIGTERM: stop accepting, sockets told to reconnect (1012), turns in flight finished.
+    app[LIVE] = LiveSockets()
+    app.on_shutdown.append(drain_on_shutdown)
     metrics = app[METRICS] = Metrics()
     app[ERROR_OBSERVER] = metrics.http_error  # counted by class only, never by path
     # Parsing is CPU-bound; it runs off the event loop so sockets stay responsive.
@@ -59,7 +72,7 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
         app.add_routes(dashboard.routes)
         app[dashboard.CACHE] = {}
         app.add_routes(console_socket.routes)
-        for extra in (tickets_api, review_api, admin_api, profiles_api):
+        for extra in (tickets_api, review_api, admin_api, profiles_api, search_api):
             app.add_routes(extra.routes)
         for channel in channels.values():
             app.add_routes(channel.routes())

@@ -4,7 +4,8 @@ the server (or a CLI command) starts, and handed to each room as what it needs.
 Nothing in it is optional. A feature that may be absent is not registered rather than None:
 a channel not configured is not in `channels` (and its routes are not mounted); without
 `server.redis_url` there is no Redis, and `redis` says so for the few parts that coordinate
-through it.
+through it. `signals` (typing, read receipts) is always there: local to the process without
+Redis, shared through Redis with it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.config import Config
-from bot.coordination import RedisMessageBus, RedisTurnLocks
+from bot.coordination import RedisMessageBus, RedisSignalBus, RedisTurnLocks
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.policy import PolicySettings
 from bot.dialogue.recovery import TurnRecovery
@@ -30,12 +31,15 @@ from bot.dialogue.shop_systems import (
     build_order_lookup,
     close_shop_systems,
 )
+from bot.events import LocalSignalBus, SignalBus
 from bot.http.rate_limit import LIMITS
+from bot.http.shutdown import LIVE
 from bot.knowledge.base import KnowledgeBase
 from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.keys import METRICS
 from bot.store.admin_settings import SqlAdminSettings
+from bot.store.conversation_search import SearchIndexer
 from bot.store.live_settings import LiveSettings
 from bot.store.media import DirectoryBlobs, MediaLimits, SqlMedia
 from bot.store.segment_refresh import SegmentRefresher
@@ -75,11 +79,14 @@ class AppContext:
     # The enabled channels by name, and every channel kind's limits (none outside the server:
     # the CLI's shell, stories).
     channels: ChannelRegistry = field(default_factory=lambda: ChannelRegistry([]))
+    # Typing and read receipts between the widget and the console (ephemeral, never stored).
+    signals: SignalBus = field(default_factory=LocalSignalBus)
 
     def console(self) -> ConsoleServices:
         """What the console's routes work with."""
         return ConsoleServices(
             store=self.store,
+            signals=self.signals,
             handoff=self.handoff,
             accounts=self.accounts,
             kb=self.kb,
@@ -109,6 +116,7 @@ class AppContext:
             media_dir=Path(config.path(config.knowledge.path)) / "media",
             redis=self.redis,
             channels=self.channels,
+            signals=self.signals,
         )
 
 
@@ -126,9 +134,12 @@ async def open_context(
     """Open the store and the knowledge base and build the services on them."""
     metrics = metrics or Metrics()
     bus: RedisMessageBus | None = None
+    signals: SignalBus = LocalSignalBus()
     if config.server.redis_url:
         bus = RedisMessageBus(config.server.redis_url)
         await bus.start()
+        signals = RedisSignalBus(bus.redis)  # the same client, a channel of its own
+        await signals.start()
     store = await SqlStore.open(config.storage.url, base_dir=config.base_dir, bus=bus)
     minutes = config.dialogue.session_expiration_minutes
     store.settings.session_expiry = timedelta(minutes=minutes) if minutes else None
@@ -190,12 +201,16 @@ async def open_context(
         live=live,
         redis=bus.redis if bus is not None else None,
         channels=channels if channels is not None else ChannelRegistry([]),
+        signals=signals,
     )
 
 
 async def close_context(context: AppContext) -> None:
-    """Close the store, the message bus it publishes on, and the shop systems' sessions."""
+    """Close the store, the buses (signals first: they share the message bus's Redis client),
+    and the shop systems' sessions."""
     await close_shop_systems(context.engine.orders, context.engine.actions)
+    if isinstance(context.signals, RedisSignalBus):
+        await context.signals.close()
     await context.store.close()
     close = getattr(context.store.bus, "close", None)
     if close is not None:
@@ -227,8 +242,11 @@ def serve_context(
         if config.dialogue.recovery.enabled:
             recovery = TurnRecovery(context.engine, config.dialogue.recovery)
             recovery.start()
+            app[LIVE].stop_first(recovery.stop)  # on SIGTERM: no new turns taken up here
         tickets = TicketSweeper(app[CONSOLE].tickets, config.tickets.sweep_interval_seconds)
         tickets.start()  # escalations, follow-ups and closing on time
+        search_index = SearchIndexer(context.store.conversation_search)
+        search_index.start()  # past conversations' search, off the hot path
         webhooks = None
         if config.integrations.webhooks.endpoints:  # the shop's systems told what happens
             webhooks = WebhookWorker(
@@ -241,6 +259,7 @@ def serve_context(
         if webhooks is not None:
             await webhooks.stop()
         await tickets.stop()
+        await search_index.stop()
         await context.live.stop()
         await segments.stop()
         if recovery is not None:

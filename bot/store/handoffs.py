@@ -93,6 +93,12 @@ class Handoffs(Protocol):
         """Conversations each agent currently holds, by agent id."""
         ...
 
+    async def transfer_to_agent(self, handoff_id: int, agent_id: str) -> HandoffRecord | None:
+        """Hand an active handoff to a named agent, atomically: the old one is closed as
+        "returned" and a new "transfer" handoff assigned to the agent, only if the agent is
+        online, enabled and below their maximum of chats; None (nothing changed) otherwise."""
+        ...
+
 
 class SqlHandoffs:
     """`Handoffs` over the store's database."""
@@ -248,7 +254,15 @@ class SqlHandoffs:
                 .scalar_subquery()
             )
             q = (
-                select(h, CONV.c.channel, CONV.c.customer_id, CUST, a.username, latest_parse)
+                select(
+                    h,
+                    CONV.c.channel,
+                    CONV.c.customer_id,
+                    CUST,
+                    a.username,
+                    a.display_name.label("assigned_to_name"),
+                    latest_parse,
+                )
                 .join(CONV, CONV.c.id == h.conversation_id)
                 .join(CUST, CUST.c.id == CONV.c.customer_id)
                 .outerjoin(a, a.id == h.assigned_to)
@@ -259,7 +273,9 @@ class SqlHandoffs:
                 q = q.where(h.assigned_to == assigned_to)
             now = clock.now()
             out = []
-            for row in s.execute(q):
+            rows = s.execute(q).all()
+            previews = _last_messages(s, [row[0].conversation_id for row in rows])
+            for row in rows:
                 handoff = row[0]
                 parse = row[-1]
                 if isinstance(parse, str):  # a JSON scalar subquery comes back as text
@@ -286,6 +302,8 @@ class SqlHandoffs:
                         "waiting_s": round((now - queued_at).total_seconds(), 1),
                         "status": handoff.status,
                         "assigned_to": row.username,
+                        "assigned_to_name": row.assigned_to_name,
+                        "last_message": previews.get(handoff.conversation_id),
                     }
                 )
             return out
@@ -311,6 +329,55 @@ class SqlHandoffs:
 
         return await self.db.run(work)
 
+    async def transfer_to_agent(self, handoff_id: int, agent_id: str) -> HandoffRecord | None:
+        def work(s: Session) -> HandoffRecord | None:
+            # The agent's row locked, as in `assign`: two transfers to one agent are counted
+            # one after the other.
+            agent = s.get(m.Agent, agent_id, with_for_update=True)
+            if agent is None:
+                raise NotFoundError(f"no agent {agent_id!r}")
+            load = s.scalar(
+                select(func.count(m.Handoff.id)).where(
+                    m.Handoff.assigned_to == agent_id, m.Handoff.status == "assigned"
+                )
+            )
+            if (
+                agent.disabled_at is not None
+                or agent.status != "online"
+                or (load or 0) >= agent.max_concurrent
+            ):
+                return None
+            now = clock.now()
+            old = s.execute(
+                update(m.Handoff)
+                .where(m.Handoff.id == handoff_id, m.Handoff.status.in_(("queued", "assigned")))
+                .values(status="returned", resolved_at=now)
+                .returning(m.Handoff)
+            ).scalar()
+            if old is None:  # resolved or transferred meanwhile
+                s.rollback()
+                return None
+            row = m.Handoff(
+                conversation_id=old.conversation_id,
+                reason="transfer",
+                skill_group=old.skill_group,
+                priority=old.priority,
+                language=old.language,
+                status="assigned",
+                assigned_to=agent_id,
+                assigned_at=now,
+            )
+            s.add(row)
+            s.execute(
+                update(CONV)
+                .where(CONV.c.id == old.conversation_id)
+                .values(status="assigned", updated_at=now)
+            )
+            s.commit()
+            return handoff_record(row)
+
+        return await self.db.run(work)
+
     async def agent_loads(self) -> dict[str, int]:
         def work(s: Session) -> dict[str, int]:
             rows = s.execute(
@@ -321,3 +388,38 @@ class SqlHandoffs:
             return {str(agent): int(n) for agent, n in rows.all() if agent is not None}
 
         return await self.db.run(work)
+
+
+PREVIEW_CHARS = 120
+
+
+def _last_messages(s: Session, conversation_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Each conversation's newest message from a person or the bot (not the queue notices),
+    as a preview for the queue: one query for the whole list."""
+    if not conversation_ids:
+        return {}
+    newest = (
+        select(MSG.c.conversation_id, func.max(MSG.c.seq).label("seq"))
+        .where(MSG.c.conversation_id.in_(set(conversation_ids)), MSG.c.sender != "system")
+        .group_by(MSG.c.conversation_id)
+        .subquery()
+    )
+    rows = s.execute(
+        select(MSG.c.conversation_id, MSG.c.sender, MSG.c.text, MSG.c.created_at).join(
+            newest,
+            and_(MSG.c.conversation_id == newest.c.conversation_id, MSG.c.seq == newest.c.seq),
+        )
+    )
+    return {
+        r.conversation_id: {
+            "sender": r.sender,
+            "text": _clip(r.text or "", PREVIEW_CHARS),
+            "at": (utc(r.created_at) or clock.now()).isoformat(),
+        }
+        for r in rows
+    }
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())  # one line in the list
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -142,6 +142,24 @@ class Message(Base):
     turn_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
+class ReadMark(Base):
+    """How far one side of a conversation has received and read the other side's messages
+    (bot/store/read_marks.py, migration 0014): message ids, only ever moved forward."""
+
+    __tablename__ = "read_marks"
+    __table_args__ = (
+        CheckConstraint("reader IN ('customer', 'agent')", name="ck_read_mark_reader"),
+    )
+
+    conversation_id: Mapped[str] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    reader: Mapped[str] = mapped_column(String(16), primary_key=True)  # customer | agent
+    received_up_to: Mapped[int | None] = mapped_column()
+    read_up_to: Mapped[int | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
 class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (Index("ix_tickets_status_group", "status", "skill_group"),)
@@ -321,6 +339,27 @@ class LinkCode(Base):
     expires_at: Mapped[datetime] = mapped_column()
     used_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class WebContext(Base):
+    """Where a web customer last opened the widget: page, browser, verified host identity
+    (bot/store/web_context.py, migration 0015). One row per customer, the latest hello's."""
+
+    __tablename__ = "web_contexts"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    page_url: Mapped[str | None] = mapped_column(String(500))
+    page_title: Mapped[str | None] = mapped_column(String(500))
+    referrer: Mapped[str | None] = mapped_column(String(500))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    browser: Mapped[str | None] = mapped_column(String(80))  # "Chrome 120 on Android"
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    screen: Mapped[str | None] = mapped_column(String(32))
+    identity: Mapped[str | None] = mapped_column(String(200))  # the host's verified user id
+    language: Mapped[str | None] = mapped_column(String(8))
+    seen_at: Mapped[datetime] = mapped_column(default=now)
 
 
 class Media(Base):
@@ -579,6 +618,18 @@ class WebhookDelivery(Base):
     last_status: Mapped[int | None] = mapped_column()  # the receiver's last HTTP status
     error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column()
+
+
+class SearchCursor(Base):
+    """How far the search indexer has read the messages (bot/store/conversation_search.py,
+    migration 0016). The terms themselves live in `message_search`, an FTS5 table on SQLite
+    and a tsvector table on PostgreSQL, which the migration creates per dialect."""
+
+    __tablename__ = "search_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime | None] = mapped_column()
 
 
 class WebhookCursor(Base):

@@ -22,6 +22,9 @@ serialises, on SQLite and PostgreSQL alike.
     knowledge_events  knowledge_events  who contributed, reviewed, published an article
     profiles          profiles.py       profiles agents edit, imports, segments
     shop_orders       shop_orders.py    the shop's orders, as imported
+    read_marks        read_marks.py     how far each side has received and read
+    web_context       web_context.py    where a web customer opened the widget (page, browser)
+    conversation_search  conversation_search.py  full-text search of past conversations
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from pathlib import Path
 from bot.events import LocalMessageBus, MessageBus
 from bot.store.accounts import Accounts, SqlAccounts
 from bot.store.agents import Agents, SqlAgents
+from bot.store.conversation_search import ConversationSearch
 from bot.store.conversations import Conversations, SqlConversations
 from bot.store.customers import Customers, SqlCustomers
 from bot.store.deliveries import Deliveries
@@ -43,10 +47,12 @@ from bot.store.messages import Messages, SqlMessages
 from bot.store.notes import Notes, SqlNotes
 from bot.store.profiles import SqlProfiles
 from bot.store.ratings import Ratings, SqlRatings
+from bot.store.read_marks import SqlReadMarks
 from bot.store.settings import StoreSettings
 from bot.store.shop_orders import ShopOrders
 from bot.store.tickets import SqlTickets, Tickets
 from bot.store.turns import SqlTurns, Turns, UnfinishedTurns
+from bot.store.web_context import WebContexts
 
 
 class SqlStore:
@@ -75,6 +81,9 @@ class SqlStore:
         self.profiles = SqlProfiles(db)  # segment rules set by the composition root
         self.shop_orders = ShopOrders(db)
         self.knowledge_events: KnowledgeEvents = SqlKnowledgeEvents(db)  # review steps
+        self.read_marks = SqlReadMarks(db)  # delivered/read ticks (contract C2)
+        self.web_context = WebContexts(db)  # the widget's hello context (contract C5)
+        self.conversation_search = ConversationSearch(db, self.settings)  # indexed apart (C6)
         # Limits and directory from config.yml's `media:` (set by the composition root).
         self.media: MediaStore = SqlMedia(db, DirectoryBlobs(media_dir))
 

@@ -1,10 +1,48 @@
-"""The `connectors.web` section: the web-chat widget's identity checks, origins and text limit."""
+"""The `connectors.web` section: the web-chat widget's identity checks, origins, text limit, and
+what the panel shows when it opens (greeting, reply-time promise, suggested topics, in zh and
+en), sent to the browser in `welcome.options`."""
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.settings import ChannelSettings, none_when_empty
+
+MAX_TOPICS = 6
+
+
+class Localized(BaseModel):
+    """One text the customer reads, in both languages the widget speaks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    zh: str = Field("", max_length=300)
+    en: str = Field("", max_length=300)
+
+    def pick(self, language: str) -> str:
+        return self.zh if language == "zh" else self.en
+
+
+class Topic(BaseModel):
+    """A suggested topic: a button whose `payload` is sent as the customer's message (an
+    intent like "/order_status", or plain words)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    zh: str = Field(min_length=1, max_length=40)
+    en: str = Field(min_length=1, max_length=40)
+    payload: str = Field(min_length=1, max_length=200)
+
+
+class Notify(BaseModel):
+    """Defaults for the embed tag's data-sound and data-auto-open (the tag wins)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sound: bool = False
+    auto_open: Literal["agent", "off"] = "agent"
 
 
 class WebSettings(ChannelSettings):
@@ -25,11 +63,29 @@ class WebSettings(ChannelSettings):
     # Origins allowed to open the widget socket (the sites embedding it); [] allows any.
     allowed_origins: list[str] = Field(default_factory=list)
     max_text_chars: int = Field(4000, ge=1, le=20000)
+    # Shown when the panel opens; empty texts are left out.
+    greeting: Localized = Localized()
+    reply_time: Localized = Localized()
+    topics: list[Topic] = Field(default_factory=list, max_length=MAX_TOPICS)
+    notify: Notify = Notify()
 
     _empty = field_validator("identity_secret", mode="before")(none_when_empty)
 
     def secrets(self) -> list[str]:
         return [self.identity_secret] if self.identity_secret else []
+
+    def options(self, language: str, *, telegram: bool) -> dict[str, object]:
+        """`welcome.options` in the hello's language (docs/web-protocol.md, Widget)."""
+        return {
+            "greeting": self.greeting.pick(language) or None,
+            "reply_time": self.reply_time.pick(language) or None,
+            "topics": [
+                {"title": t.zh if language == "zh" else t.en, "payload": t.payload}
+                for t in self.topics
+            ],
+            "telegram": telegram,
+            "notify": {"sound": self.notify.sound, "auto_open": self.notify.auto_open},
+        }
 
 
 SETTINGS = WebSettings

@@ -19,8 +19,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot import clock
 from bot.errors import InputError, StoreUnavailableError
+from bot.events import SignalBus
+from bot.http.shutdown import LIVE, LiveSockets
+from bot.store.errors import NotFoundError
 from bot.store.records import CustomerRecord, MessageRecord
 from connectors.channel import ChannelServices, DeepLinking
+from connectors.web.context import ContextError, build_context, parse_context
 from connectors.web.identity import (
     CHANNEL,
     USER_CHANNEL,
@@ -31,6 +35,7 @@ from connectors.web.identity import (
     valid_token,
     verify_user,
 )
+from connectors.web.presence import FrameError, Presence
 from connectors.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -77,6 +82,8 @@ async def widget_socket(
         raise web.HTTPForbidden(text=f"origin {origin!r} may not embed this widget")
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
+    live = request.app[LIVE]  # on SIGTERM told to reconnect (1012)
+    live.add(ws)
     open_sockets = services.metrics.websockets.labels(kind="widget")
     open_sockets.inc()
     try:
@@ -88,9 +95,13 @@ async def widget_socket(
                 web_cfg.identity_max_age_seconds,
                 web_cfg.legacy_identity_hash,
             ),
-            web_cfg.max_text_chars,
+            web_cfg,
+            services.signals,
+            request.headers.get("User-Agent"),
+            live=live,
         ).run()
     finally:
+        live.discard(ws)
         open_sockets.dec()
     return ws
 
@@ -101,20 +112,31 @@ class WidgetConnection:
         ws: web.WebSocketResponse,
         services: ChannelServices,
         identity: IdentityPolicy,
-        max_text_chars: int,
+        settings: WebSettings,
+        signals: SignalBus,
+        user_agent: str | None = None,
+        live: LiveSockets | None = None,
     ) -> None:
         self.ws = ws
+        self.live = live if live is not None else LiveSockets()  # SIGTERM waits for its turns
         self.services = services
         self.limits = services.limits
         self.engine = services.engine
         self.store = services.store
         self.identity = identity
-        self.max_text = max_text_chars
+        self.settings = settings
+        self.max_text = settings.max_text_chars
+        self.user_agent = user_agent
+        self._page: dict[str, str | None] | None = None  # hello.context, until it is stored
+        self._identity: str | None = None  # the host's verified user id
+        self._owned: set[str] = set()  # conversations delivered on this socket
         self.sender = ""
         self.customer: CustomerRecord | None = None
         self.cursor = 0
         self.language = "zh"
         self.wake = asyncio.Event()
+        self.wake_up = self.wake.set
+        self.presence = Presence(services.store, signals, self.wake_up)
         self._unsubscribe: Any = None
         self._watching: str | None = None
         self._closer: asyncio.Task[bool] | None = None
@@ -147,6 +169,7 @@ class WidgetConnection:
         finally:
             if self._unsubscribe is not None:
                 self._unsubscribe()
+            self.presence.close()
 
     # -- the handshake -----------------------------------------------------------------------
     async def _hello(self) -> bool:
@@ -169,6 +192,11 @@ class WidgetConnection:
         language = frame.get("language")
         self.language = language if language in ("zh", "en") else "zh"
         self.sender = sender_for(token)
+        context_error = None
+        try:
+            self._page = parse_context(frame.get("context"))
+        except ContextError as exc:  # the chat works without it: say why, after the welcome
+            self._page, context_error = None, str(exc)
         if frame.get("user_id") is not None or frame.get("user_hash") is not None:
             try:
                 user_id = verify_user(
@@ -184,15 +212,49 @@ class WidgetConnection:
                 return False
             known = await self.store.customers.for_identity(USER_CHANNEL, user_id)
             await self.store.customers.link(known.id, CHANNEL, self.sender)
+            self._identity = user_id
         self.customer = await self.store.customers.find(CHANNEL, self.sender)
-        await self.send({"type": "welcome", "token": token, "language": self.language})
+        await self.send(
+            {
+                "type": "welcome",
+                "token": token,
+                "language": self.language,
+                "options": self.settings.options(self.language, telegram=self._telegram()),
+            }
+        )
+        if context_error is not None:
+            await self.error(context_error, code="bad_context")
+        await self._record_context()
+        conv = None
         if self.customer is not None:
             conv = await self.store.conversations.latest(self.customer.id, CHANNEL)
             if conv is not None:
                 self._watch(conv.id)
         await self._deliver()
         await self._state()
+        if conv is not None:
+            receipt = await self.presence.current(conv.id)
+            if receipt is not None:
+                await self.send(receipt)
         return True
+
+    def _telegram(self) -> bool:
+        telegram = self.services.channels.get("telegram")
+        return isinstance(telegram, DeepLinking) and telegram.can_link()
+
+    async def _record_context(self) -> None:
+        """Store the hello's page context once the customer exists (a visitor who only looks
+        leaves nothing behind; the first message records it)."""
+        if self._page is None or self.customer is None:
+            return
+        page, self._page = self._page, None
+        context = build_context(
+            page, self.user_agent, identity=self._identity, language=self.language
+        )
+        try:
+            await self.store.web_context.record(self.customer.id, context)
+        except StoreUnavailableError as exc:  # only informs agents: not worth failing the chat
+            log.info("web context not recorded: %s", exc)
 
     # -- customer -> server --------------------------------------------------------------------
     async def _read(self) -> None:
@@ -214,10 +276,24 @@ class WidgetConnection:
                 await self._link(frame)
             elif kind == "ping":
                 await self.send({"type": "pong"})
+            elif kind in ("typing", "received", "read"):
+                await self._presence(kind, frame)
             else:
                 await self.error(
-                    f"unknown frame type {kind!r}; expected message, rate, link or ping"
+                    f"unknown frame type {kind!r}; expected message, rate, link, typing,"
+                    " received, read or ping"
                 )
+
+    async def _presence(self, kind: str, frame: dict[str, Any]) -> None:
+        try:
+            if kind == "typing":
+                await self.presence.typing(frame, self._watching)
+            else:
+                await self.presence.mark(kind, frame, self._owned, self.cursor)
+        except (FrameError, InputError, NotFoundError) as exc:
+            await self.error(str(exc))
+        except StoreUnavailableError as exc:  # a mark is sent again with the next one
+            log.info("widget %s not stored: %s", kind, exc)
 
     async def _message(self, frame: dict[str, Any]) -> None:
         text, client_id = frame.get("text"), frame.get("client_id")
@@ -294,16 +370,17 @@ class WidgetConnection:
         )
 
     async def _turn(self, text: str, client_id: Any) -> None:
-        await self.send({"type": "typing", "on": True})
+        await self.send({"type": "typing", "on": True, "who": "bot", "name": None})
         refused = False
         try:
-            result = await self.engine.handle(
-                CHANNEL,
-                self.sender,
-                text,
-                external_id=client_id if isinstance(client_id, str) else None,
-                language_hint=self.language,
-            )
+            async with self.live.turn():  # a restart lets it finish (bot/http/shutdown.py)
+                result = await self.engine.handle(
+                    CHANNEL,
+                    self.sender,
+                    text,
+                    external_id=client_id if isinstance(client_id, str) else None,
+                    language_hint=self.language,
+                )
         except InputError as exc:  # refused before anything was stored
             await self.error(str(exc))
             return
@@ -323,9 +400,10 @@ class WidgetConnection:
         finally:
             if not refused and client_id in self._refused:  # stored, or never will be
                 self._refused.remove(client_id)
-            await self.send({"type": "typing", "on": False})
+            await self.send({"type": "typing", "on": False, "who": "bot", "name": None})
         if self.customer is None:
             self.customer = await self.store.customers.get(result.customer_id)
+            await self._record_context()
         self._watch(result.conversation_id)
         # The pump is the only sender of messages, so two deliveries never read the same
         # cursor at once; wake it in case the turn's events came before the watch began.
@@ -338,7 +416,9 @@ class WidgetConnection:
         if self._unsubscribe is not None:
             self._unsubscribe()
         self._watching = conversation_id
+        self._owned.add(conversation_id)
         self._unsubscribe = self.store.bus.subscribe(lambda _e: self.wake.set(), conversation_id)
+        self.presence.watch(conversation_id)
 
     async def _pump(self) -> None:
         """Deliver whatever the bus says is new (agent replies, queue updates, the rating
@@ -349,6 +429,8 @@ class WidgetConnection:
             try:
                 if await self._deliver():
                     await self._state()
+                while self.presence.frames:
+                    await self.send(self.presence.frames.pop(0))
             except ConnectionResetError:
                 return
             except StoreUnavailableError as exc:  # look again shortly; the cursor kept its place
@@ -380,6 +462,7 @@ class WidgetConnection:
             batch = await self.store.messages.on_channel(self.customer.id, CHANNEL, self.cursor)
             for msg, agent in batch:
                 await self.send(_message_frame(msg, agent))
+                self._owned.add(msg.conversation_id)
                 self.cursor = max(self.cursor, msg.id)
                 sent += 1
             if len(batch) < 500:

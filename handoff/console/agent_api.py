@@ -1,9 +1,11 @@
-"""The agents' JSON API: queue, claim, send, transfer, return to bot, resolve, the transcript,
-the customer's profile and knowledge suggestions.
+"""The agents' JSON API: queue, claim, send, transfer (to a group or a named colleague),
+return to bot, resolve, the transcript, the customer's profile, colleagues and knowledge
+suggestions.
 
 Callers log in through the console (a session cookie, and the CSRF header on every POST). An
 agent sees the queue of their own skill groups and the conversations they hold; supervisors and
-admins see everything.
+admins see everything. Every refusal carries a stable `error` word beside its message
+(bot/http/errors.py), so the console says it in the agent's language.
 """
 
 from __future__ import annotations
@@ -17,14 +19,20 @@ from aiohttp import web
 
 from bot import clock
 from bot.errors import InputError
+from bot.http.errors import refuse
 from bot.http.json_body import read_object
 from bot.http.keys import CONFIG
 from bot.knowledge.base import KnowledgeError, Resolution
 from bot.store.errors import NotFoundError
 from bot.store.records import AgentRecord, ConversationRecord
 from bot.store.sql_store import SqlStore
-from bot.store.tables import PUSHED_CHANNELS
 from handoff.console.auth import SUPERVISORS, require_agent, require_supervisor
+from handoff.console.conversation_view import (
+    agent_names,
+    colleagues_of,
+    conversation_detail,
+    message_json,
+)
 from handoff.console.routes import agent_json
 from handoff.console.services import CONSOLE
 from handoff.service import HandoffError, HandoffService
@@ -62,9 +70,9 @@ async def _guard(coro: Any) -> Any:
     try:
         return await coro
     except NotFoundError as exc:
-        raise web.HTTPNotFound(text=str(exc)) from exc
+        raise refuse(web.HTTPNotFound, "not_found", str(exc)) from exc
     except HandoffError as exc:
-        raise web.HTTPConflict(text=str(exc)) from exc
+        raise refuse(web.HTTPConflict, exc.error_code, str(exc)) from exc
 
 
 def sees_all(agent: AgentRecord) -> bool:
@@ -111,13 +119,15 @@ async def may_see(store: SqlStore, agent: AgentRecord, conv: ConversationRecord)
     return await store.handoffs.agent_may_see(agent, conv.customer_id)
 
 
-async def _visible(request: web.Request, agent: AgentRecord, cid: str) -> ConversationRecord:
-    """The conversation, if this agent may see it (`may_see`); 403 otherwise."""
+async def _visible(
+    request: web.Request, agent: AgentRecord, cid: str, refusal: str = "forbidden"
+) -> ConversationRecord:
+    """The conversation, if this agent may see it (`may_see`); 403 with `refusal` otherwise."""
     store = _store(request)
     conv: ConversationRecord = await _guard(store.conversations.get(cid))
     if await may_see(store, agent, conv):
         return conv
-    raise web.HTTPForbidden(text="this conversation is not in your queue or your chats")
+    raise refuse(web.HTTPForbidden, refusal, "this conversation is not in your queue or your chats")
 
 
 @routes.get("/api/agent/queue")
@@ -177,7 +187,8 @@ async def claim(request: web.Request) -> web.Response:
 @routes.post("/api/agent/conversations/{cid}/send")
 async def send(request: web.Request) -> web.Response:
     agent = await require_agent(request, write=True)
-    await _visible(request, agent, request.match_info["cid"])
+    # Someone else's chat (taken meanwhile): the agent may no longer send, whoever it is.
+    await _visible(request, agent, request.match_info["cid"], refusal="not_holder")
     body = await read_object(request, allowed={"text"}, required={"text"})
     text = body["text"]
     if not isinstance(text, str) or not text.strip():
@@ -189,7 +200,11 @@ async def send(request: web.Request) -> web.Response:
     if window is not None and window["closed_because"] and not window.get("fallback"):
         # Refused before it is stored: the agent can choose another way to reach the customer.
         return web.json_response(
-            {"message": window["closed_because"], "channel_window": window},
+            {
+                "message": window["closed_because"],
+                "error": "window_closed",
+                "channel_window": window,
+            },
             status=409,
             dumps=lambda o: json.dumps(o, default=str, ensure_ascii=False),
         )
@@ -202,23 +217,56 @@ async def _holder_or_supervisor(request: web.Request) -> AgentRecord:
     """Transfer, return and resolve belong to the agent holding the chat (or a supervisor)."""
     agent = await require_agent(request, write=True)
     cid = request.match_info["cid"]
-    h = await _store(request).handoffs.active(cid)
+    store = _store(request)
+    h = await store.handoffs.active(cid)
     if h is None:
-        raise web.HTTPConflict(text=f"conversation {cid} is not waiting for or with an agent")
+        conv = await _guard(store.conversations.get(cid))
+        ended = conv.status in ("resolved", "closed")
+        raise refuse(
+            web.HTTPConflict,
+            "resolved" if ended else "returned",
+            f"conversation {cid} is not waiting for or with an agent",
+        )
     if not sees_all(agent) and h.assigned_to != agent.id:
-        raise web.HTTPForbidden(text="only the agent holding this chat, or a supervisor")
+        raise refuse(
+            web.HTTPForbidden, "not_holder", "only the agent holding this chat, or a supervisor"
+        )
     return agent
 
 
 @routes.post("/api/agent/conversations/{cid}/transfer")
 async def transfer(request: web.Request) -> web.Response:
-    await _holder_or_supervisor(request)
-    body = await read_object(request, allowed={"skill_group"}, required={"skill_group"})
+    """To a skill group's queue (`{"skill_group"}`) or to a named colleague (`{"agent"}`,
+    409 `agent_unavailable` when they are offline, away or full)."""
+    agent = await _holder_or_supervisor(request)
+    body = await read_object(request, allowed={"skill_group", "agent"}, required=set())
+    cid = request.match_info["cid"]
+    if ("skill_group" in body) == ("agent" in body):
+        raise InputError("give either 'skill_group' or 'agent'")
+    if "agent" in body:
+        name = body["agent"]
+        if not isinstance(name, str) or not name.strip() or len(name) > 64:
+            raise InputError("'agent' must be a colleague's username")
+        if name.strip() == agent.username:
+            raise InputError("'agent' must be someone else")
+        try:
+            await _store(request).agents.get(name.strip())
+        except NotFoundError as exc:
+            raise InputError(f"no agent {name.strip()!r}") from exc
+        h = await _guard(_service(request).transfer_to_agent(cid, name.strip()))
+        return _ok({"handoff": asdict(h)})
     groups = request.app[CONSOLE].admin.live.groups  # as administered now
     if body["skill_group"] not in groups:
         raise InputError(f"skill_group: one of {', '.join(sorted(groups))}")
-    h = await _guard(_service(request).transfer(request.match_info["cid"], body["skill_group"]))
+    h = await _guard(_service(request).transfer(cid, body["skill_group"]))
     return _ok({"handoff": asdict(h)})
+
+
+@routes.get("/api/agent/colleagues")
+async def colleagues(request: web.Request) -> web.Response:
+    """Who a chat can be handed to: the other agents online or away, with their load."""
+    agent = await require_agent(request)
+    return _ok({"agents": await colleagues_of(_store(request), agent)})
 
 
 @routes.post("/api/agent/conversations/{cid}/return")
@@ -291,55 +339,15 @@ async def save_draft(request: web.Request) -> web.Response:
     return _ok({"draft": {"id": draft.id, "version": draft.version, "status": draft.status}}, 201)
 
 
-def message_json(
-    msg: Any, channel: str | None = None, agents: dict[str, str] | None = None
-) -> dict[str, Any]:
-    out = asdict(msg)
-    out.pop("duplicate", None)
-    out["channel"] = channel
-    out["agent"] = (agents or {}).get(msg.sender_id) if msg.sender == "agent" else None
-    return out
-
-
-async def agent_names(store: SqlStore) -> dict[str, str]:
-    return {a.id: a.display_name for a in await store.agents.all()}
-
-
-def suggestion_json(hit: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "article_id": hit.get("id"),
-        "version": hit.get("version"),
-        "title": hit.get("title"),
-        "snippet": hit.get("matched", ""),
-        "score": hit.get("score"),
-    }
-
-
 @routes.get("/api/agent/conversations/{cid}")
 async def transcript(request: web.Request) -> web.Response:
+    """The conversation for the console: transcript, notes, customer, holder, read marks and
+    the web customer's context (conversation_view.py), with the channel's window."""
     agent = await require_agent(request)
     conv = await _visible(request, agent, request.match_info["cid"])
-    store = _store(request)
-    messages = await store.messages.of(conv.id)
-    handoff = await store.handoffs.active(conv.id)
-    names = await agent_names(store)
-    out = [message_json(m, conv.channel, names) for m in messages]
-    if conv.channel in PUSHED_CHANNELS:  # did each message reach the customer's app?
-        states = await store.deliveries.states(conv.id)
-        for item in out:
-            state = states.get(item["id"])
-            item["delivery"] = asdict(state) if state else None
-    return _ok(
-        {
-            "conversation": asdict(conv),
-            "channel_window": await _channel_window(request, conv),
-            "messages": out,
-            "notes": [asdict(n) for n in await store.notes.of(conv.id)],
-            "suggestions": [suggestion_json(h) for h in conv.state.get("suggestions", [])],
-            "customer": asdict(await store.customers.get(conv.customer_id)),
-            "handoff": asdict(handoff) if handoff else None,
-        }
-    )
+    detail = await conversation_detail(_store(request), conv)
+    detail["channel_window"] = await _channel_window(request, conv)
+    return _ok(detail)
 
 
 async def _channel_window(request: web.Request, conv: ConversationRecord) -> Any:

@@ -10,7 +10,6 @@ events and grouping its gaps takes a second or two, and a dashboard is reloaded 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,17 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.analytics.inputs import (
-    COLUMNS,
-    CSV_TABLES,
-    analyser_of,
-    categories_of,
-    embedder_of,
-    table,
-    to_csv,
-)
-from bot.analytics.metrics import SLICES, Settings
-from bot.analytics.summary import Period, summarize
+from bot.analytics.inputs import COLUMNS, CSV_TABLES, table, to_csv
+from bot.analytics.metrics import SLICES
+from bot.analytics.summary import Period, summary_for
 from bot.errors import InputError
 from bot.http.keys import CONFIG
 from handoff.console.agent_api import dumps
@@ -104,17 +95,13 @@ async def _summary(request: web.Request) -> dict[str, Any]:
     if hit is not None and time.monotonic() - hit[0] < CACHE_S:
         return hit[1]
     services = request.app[CONSOLE]
-    config = request.app[CONFIG]
-    nlu = services.nlu
-    categories = await asyncio.to_thread(categories_of, Path(config.path(config.knowledge.path)))
-    result = await summarize(
+    # The same computation as `relaydesk report` (bot/cli/report.py): one definition of each figure.
+    result = await summary_for(
+        request.app[CONFIG],
         services.store.db,
         period,
-        settings=Settings(sla_seconds=config.console.first_response_sla_seconds),
+        nlu=services.nlu,
         granularity=granularity,
-        categories=categories,
-        embed=embedder_of(nlu),
-        analyse=analyser_of(nlu),
         filters=filters,
     )
     if len(cache) > 64:

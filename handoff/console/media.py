@@ -21,9 +21,9 @@ from handoff.console.agent_api import (
     _service,
     _store,
     _visible,
-    message_json,
 )
 from handoff.console.auth import require_agent
+from handoff.console.conversation_view import message_json
 
 routes = web.RouteTableDef()
 
@@ -64,7 +64,11 @@ async def attach(request: web.Request) -> web.Response:
     window = await _channel_window(request, conv)
     if window is not None and window["closed_because"]:
         return web.json_response(
-            {"message": window["closed_because"], "channel_window": window},
+            {
+                "message": window["closed_because"],
+                "error": "window_closed",
+                "channel_window": window,
+            },
             status=409,
             dumps=lambda o: json.dumps(o, default=str, ensure_ascii=False),
         )

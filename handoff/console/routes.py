@@ -35,7 +35,7 @@ async def page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / "console.html", headers=_page_headers())
 
 
-@routes.get("/console/{name:console\\.(js|css)|console-common\\.js}")
+@routes.get("/console/{name:console\\.(js|css)|console-(common|history|notify)\\.js}")
 async def asset(request: web.Request) -> web.FileResponse:
     return web.FileResponse(STATIC / request.match_info["name"], headers=_page_headers())
 

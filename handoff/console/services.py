@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.events import SignalBus
 from bot.knowledge.base import KnowledgeBase
 from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
@@ -24,6 +25,8 @@ from handoff.tickets.desk import TicketDesk
 @dataclass(frozen=True)
 class ConsoleServices:
     store: SqlStore
+    # Typing and read receipts, across instances when they share Redis (bot/events.py).
+    signals: SignalBus
     handoff: HandoffService
     accounts: Accounts
     kb: KnowledgeBase  # drafts saved from resolved conversations

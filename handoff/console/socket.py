@@ -3,6 +3,10 @@ or are looking at, and (for supervisors) the floor view.
 
 Message frames go out as soon as the bus reports a stored message; the queue and the lists are
 re-read at most every QUEUE_REFRESH_S and sent only when they changed.
+
+Live signals (bot/events.py, across instances through Redis): the agent's `typing` (only in a
+chat they hold) and `read` (in one they may see) are validated and relayed to the customer's
+widget; the customer's typing and receipts reach the consoles holding or watching the chat.
 """
 
 from __future__ import annotations
@@ -17,21 +21,16 @@ from urllib.parse import urlsplit
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from bot.errors import StoreUnavailableError
-from bot.events import MessageEvent
+from bot.events import MessageEvent, SignalBus
 from bot.http.keys import CONFIG
+from bot.http.shutdown import LIVE
 from bot.store.errors import NotFoundError
 from bot.store.records import AgentRecord
 from bot.store.sql_store import SqlStore
-from handoff.console.agent_api import (
-    agent_names,
-    may_see,
-    message_json,
-    mine,
-    queue_for,
-    sees_all,
-    supervisor_view,
-)
+from handoff.console.agent_api import may_see, mine, queue_for, sees_all, supervisor_view
 from handoff.console.auth import current_agent
+from handoff.console.conversation_view import agent_names, message_json
+from handoff.console.live_signals import SignalRelay
 from handoff.console.services import CONSOLE
 
 log = logging.getLogger(__name__)
@@ -53,19 +52,27 @@ async def console_socket(request: web.Request) -> web.WebSocketResponse:
     services = request.app[CONSOLE]
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 1024)
     await ws.prepare(request)
+    live = request.app[LIVE]  # on SIGTERM told to reconnect (1012)
+    live.add(ws)
     sla = request.app[CONFIG].console.first_response_sla_seconds
     open_sockets = services.metrics.websockets.labels(kind="console")
     open_sockets.inc()
     try:
-        await ConsoleFeed(ws, services.store, found[0], sla).run()
+        await ConsoleFeed(ws, services.store, found[0], sla, services.signals).run()
     finally:
+        live.discard(ws)
         open_sockets.dec()
     return ws
 
 
 class ConsoleFeed:
     def __init__(
-        self, ws: web.WebSocketResponse, store: SqlStore, agent: AgentRecord, sla_seconds: int
+        self,
+        ws: web.WebSocketResponse,
+        store: SqlStore,
+        agent: AgentRecord,
+        sla_seconds: int,
+        signals: SignalBus | None = None,
     ) -> None:
         self.ws = ws
         self.store = store
@@ -82,6 +89,7 @@ class ConsoleFeed:
         # that turns out to be newly held at that refresh gets what came since its claim.
         self.since_refresh: dict[str, int] = {}
         self.published: dict[str, int] = {}
+        self.relay = SignalRelay(self, signals) if signals is not None else None
 
     async def send(self, frame: dict[str, Any]) -> None:
         if not self.ws.closed:
@@ -109,6 +117,8 @@ class ConsoleFeed:
             asyncio.create_task(self._messages(), name=f"console-messages:{who}"),
             asyncio.create_task(self._lists(), name=f"console-lists:{who}"),
         ]
+        if self.relay is not None:
+            feeds.append(asyncio.create_task(self.relay.run(), name=f"console-signals:{who}"))
         for t in feeds:
             t.add_done_callback(log_failure)
         reader = asyncio.create_task(self._read(), name=f"console-read:{who}")
@@ -123,6 +133,8 @@ class ConsoleFeed:
                 await self.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"feed stopped")
         finally:
             unsubscribe()
+            if self.relay is not None:
+                await self.relay.close()  # its typing stops with the socket
             for t in (reader, *feeds):
                 t.cancel()
             for t in (reader, *feeds):
@@ -157,6 +169,8 @@ class ConsoleFeed:
                     self.sent_seq[cid] = conv.last_seq
             elif frame.get("type") == "ping":
                 await self.send({"type": "pong"})
+            elif frame.get("type") in ("typing", "read") and self.relay is not None:
+                await self.relay.frame(frame)
             else:
                 await self.send({"type": "error", "message": "unknown frame type"})
 

@@ -1,5 +1,6 @@
-"""Instances coordinating through the machine's real Redis: events reach the other instances
-(and survive a dropped subscription), and one customer's turns run one at a time across them."""
+"""Instances coordinating through the machine's real Redis: events and signals reach the other
+instances (and survive a dropped subscription), and one customer's turns run one at a time
+across them."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis import asyncio as aioredis
 
-from bot.coordination import RedisLease, RedisMessageBus, RedisTurnLocks
-from bot.events import MessageEvent
+from bot.coordination import RedisLease, RedisMessageBus, RedisSignalBus, RedisTurnLocks
+from bot.events import LocalSignalBus, MessageEvent, Signal
 
 REDIS = os.environ.get("RELAYDESK_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
@@ -70,6 +71,81 @@ async def test_the_bus_resubscribes_after_redis_drops_it(
     await a.publish(MessageEvent("conv-9", 1, "bot"))
     await _until(got=on_b, n=1)
     assert on_b[0].conversation_id == "conv-9"
+
+
+@pytest.fixture
+async def signal_buses() -> AsyncIterator[tuple[RedisSignalBus, RedisSignalBus]]:
+    """Two instances' signal buses, each on its own client as separate processes would be."""
+    channel = f"relaydesk:test:signals:{uuid.uuid4().hex}"
+    clients = [aioredis.from_url(REDIS) for _ in range(2)]  # type: ignore[no-untyped-call]
+    a, b = (RedisSignalBus(c, channel=channel) for c in clients)
+    await a.start()
+    await b.start()
+    yield a, b
+    await a.close()
+    await b.close()
+    for c in clients:
+        await c.aclose()
+
+
+async def test_a_signal_reaches_the_other_instance_once_and_only_its_conversation(
+    signal_buses: tuple[RedisSignalBus, RedisSignalBus],
+) -> None:
+    a, b = signal_buses
+    on_a: list[Signal] = []
+    on_b: list[Signal] = []
+    other: list[Signal] = []
+    a.subscribe(on_a.append)
+    b.subscribe(on_b.append, "conv-1")
+    b.subscribe(other.append, "conv-2")
+    typing = Signal("conv-1", "typing", "agent", {"on": True, "name": "艾米 Amy"})
+    receipt = Signal("conv-1", "receipt", "customer", {"received_up_to": 9, "read_up_to": 7})
+    await a.publish(typing)
+    await a.publish(receipt)
+    async with asyncio.timeout(5):
+        while len(on_b) < 2:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    assert on_b == [typing, receipt]  # in order, data intact (non-ASCII names too)
+    assert on_a == [typing, receipt]  # its own listeners at once, and not again from Redis
+    assert other == []
+
+
+async def test_a_malformed_signal_is_ignored_and_the_bus_goes_on(
+    signal_buses: tuple[RedisSignalBus, RedisSignalBus],
+) -> None:
+    a, b = signal_buses
+    on_b: list[Signal] = []
+    b.subscribe(on_b.append)
+    for junk in (
+        "not json",
+        '{"from": "x", "c": "conv-1", "k": "shout", "x": "agent", "d": {}}',
+        '{"from": "x", "c": "conv-1", "k": "typing", "x": "bot", "d": {}}',
+        '{"from": "x", "c": "conv-1", "k": "typing", "x": "agent", "d": []}',
+    ):
+        await a.redis.publish(a.channel, junk)
+    await a.publish(Signal("conv-1", "typing", "customer", {"on": False, "name": None}))
+    async with asyncio.timeout(5):
+        while not on_b:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
+    assert [s.data for s in on_b] == [{"on": False, "name": None}]
+
+
+async def test_the_local_signal_bus_keeps_conversations_apart_and_unsubscribes() -> None:
+    bus = LocalSignalBus()
+    one: list[Signal] = []
+    every: list[Signal] = []
+    stop = bus.subscribe(one.append, "c1")
+    bus.subscribe(every.append)
+    first = Signal("c1", "typing", "customer", {"on": True, "name": None})
+    await bus.publish(first)
+    await bus.publish(Signal("c2", "typing", "customer", {"on": True, "name": None}))
+    stop()
+    await bus.publish(first)
+    assert one == [first]
+    assert len(every) == 3
+    assert bus.listeners("c1") == 0
 
 
 async def _turn(

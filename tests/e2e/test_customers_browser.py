@@ -58,6 +58,7 @@ async def test_an_agent_sees_segments_edits_the_profile_and_tags_the_customer(
     assert await panel.get_by_test_id("fact-ref").inner_text() == "C1001"
     assert "12,597.00" in await panel.get_by_test_id("fact-spend").inner_text()
     orders = panel.get_by_test_id("customer-order")
+    await orders.nth(2).wait_for()  # the profile (orders) may land after the conversation's facts
     assert await orders.count() == 3
     assert "202611200317" in await orders.first.inner_text()
     assert "Kite X5 Pro 256 GB" in await orders.nth(1).inner_text()

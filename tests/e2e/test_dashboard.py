@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy.orm import Session
 
 from bot.server.context import CONTEXT
+from bot.store import models as m
 from handoff.console.auth import COOKIE, CSRF_HEADER
 from tests.apps import HOOK, PASSWORD
 from tests.conftest import REPO
@@ -91,11 +94,18 @@ async def test_a_supervisor_reads_the_dashboard(site: str, browser: Any, artifac
     page.on("pageerror", lambda e: problems.append(str(e)))
     await page.goto(f"{site}/console/dashboard")
 
-    # The headline cards: three conversations, one kept by the bot.
+    # The headline cards: three conversations; the bot's is still going, so it is open and in
+    # no outcome figure: both closed ones went to a person.
     await _card(page, "conversations").filter(has_text=re.compile(r"^3$")).wait_for()
-    assert await page.get_by_test_id("dash-card").count() == 10
-    assert (await _card(page, "containment_rate").inner_text()) == "33.3%"
-    assert (await _card(page, "escalation_rate").inner_text()) == "66.7%"
+    assert await page.get_by_test_id("dash-card").count() == 11
+    assert (await _card(page, "open").inner_text()) == "1"
+    assert (await _card(page, "containment_rate").inner_text()) == "0%"
+    assert (await _card(page, "escalation_rate").inner_text()) == "100%"
+    # Closed minutes ago: too recent to tell whether the customer comes back within 7 days.
+    fcr = page.locator('[data-testid="dash-card"][data-metric="first_contact_resolution_rate"]')
+    assert await fcr.get_attribute("data-value") == ""  # shown as "—", read as "no data"
+    fcr_sub = page.locator('[data-metric="first_contact_resolution_rate"] .card-sub')
+    assert "2 closed too recently to tell" in await fcr_sub.inner_text()
     assert (await _card(page, "csat_mean_100").inner_text()) == "100"
     assert (await _card(page, "sla_breaches").inner_text()) == "0"
     assert re.fullmatch(r"[\d.]+ s", await _card(page, "human_first_response_p50_s").inner_text())
@@ -127,13 +137,14 @@ async def test_a_supervisor_reads_the_dashboard(site: str, browser: Any, artifac
     slices = page.get_by_test_id("slices-table")
     amy_row = slices.locator('tbody[data-slice="agent"] tr[data-key="amy"]')
     assert (await amy_row.locator("td").first.inner_text()) == "2"
+    assert await amy_row.locator("th").get_attribute("title") == "amy"  # the username: a tooltip
     breaches = page.get_by_test_id("breaches-table")
     assert "No SLA breaches" in await breaches.inner_text()
     assert await page.locator("#phrases-zh-body tr").count() >= 1
 
     # A CSV link downloads the table with the page's session and the current filters.
     links = page.get_by_test_id("csv-link")
-    assert await links.count() == 10
+    assert await links.count() == 11
     series = page.locator('[data-testid="csv-link"][data-table="series"]')
     href = await series.get_attribute("href")
     assert href is not None and "table=series" in href and f"to={today}" in href
@@ -156,7 +167,7 @@ async def test_a_supervisor_reads_the_dashboard(site: str, browser: Any, artifac
     await page.locator("#f-agent").select_option("amy")
     await page.get_by_test_id("dash-apply").click()
     await _card(page, "conversations").filter(has_text=re.compile(r"^2$")).wait_for()
-    assert (await _card(page, "containment_rate").inner_text()) == "0%"
+    assert (await _card(page, "open").inner_text()) == "0"
     assert "agent=amy" in (await series.get_attribute("href") or "")
     assert "agent=amy" in page.url  # a reload keeps the view
     options = await page.locator("#f-channel option").all_inner_texts()
@@ -217,3 +228,141 @@ async def test_a_plain_agent_and_a_stranger_are_turned_away(site: str, browser: 
     await page.goto(f"{site}/console/dashboard")
     await page.get_by_test_id("dash-forbidden").filter(has_text="仅对主管和管理员开放").wait_for()
     await zh.close()
+
+
+async def _turn(http: aiohttp.ClientSession, site: str, sender: str, text: str) -> str:
+    """One REST turn; the conversation it went to."""
+    async with http.post(f"{site}{HOOK}", json={"sender": sender, "message": text}) as resp:
+        assert resp.status == 200, await resp.text()
+        cid: str = (await resp.json())[-1]["custom"]["conversation_id"]
+        return cid
+
+
+async def _late_and_low(server: TestServer, site: str) -> tuple[str, datetime]:
+    """Li Lei asks for a person; Bo Wang (username "bo") answers him two minutes after he was
+    queued, resolves, and Li Lei rates 1. A bot chat stays open beside it. The conversation's
+    id and the time it was queued."""
+    store = server.app[CONTEXT].store
+    await store.agents.add(
+        "bo",
+        "Bo Wang",
+        skills=["after_sales", "pre_sales"],
+        languages=["zh", "en"],
+        status="online",
+    )
+    await server.app[CONTEXT].accounts.set_password("bo", PASSWORD)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as http:
+        assert await _say(http, site, "kb-1", "How long does delivery take?") == "bot"
+        cid = await _turn(http, site, "li-1", "转人工")
+        conv = await store.conversations.get(cid)
+        await store.customers.update(conv.customer_id, name="Li Lei")
+        async with http.post(
+            f"{site}/api/console/login", json={"username": "bo", "password": PASSWORD}
+        ) as resp:
+            assert resp.status == 200
+            bo = {
+                "Cookie": f"{COOKIE}={resp.cookies[COOKIE].value}",
+                CSRF_HEADER: (await resp.json())["csrf"],
+            }
+        path = f"{site}/api/agent/conversations/{cid}"
+        for action, body in (("claim", None), ("send", {"text": "您好，我是 Bo"})):
+            async with http.post(f"{path}/{action}", headers=bo, json=body) as resp:
+                assert resp.status == 200, (action, await resp.text())
+        async with http.post(f"{path}/resolve", headers=bo) as resp:
+            assert resp.status == 200
+        assert await _say(http, site, "li-1", "1 太慢了") == "resolved"
+
+    def late(s: Session) -> datetime:
+        h = s.query(m.Handoff).filter(m.Handoff.conversation_id == cid).one()
+        reply = h.first_agent_reply_at
+        assert reply is not None
+        h.queued_at = reply - timedelta(minutes=2)
+        queued: datetime = h.queued_at
+        s.commit()
+        return queued if queued.tzinfo else queued.replace(tzinfo=UTC)
+
+    return cid, await store.db.run(late)
+
+
+FLOWS: dict[str, dict[str, Any]] = {
+    "desktop-en": {
+        "viewport": {"width": 1280, "height": 800},
+        "locale": "en-US",
+        "timezone_id": "America/New_York",
+    },
+    "phone-zh": {
+        "viewport": {"width": 390, "height": 844},
+        "is_mobile": True,
+        "has_touch": True,
+        "locale": "zh-CN",
+        "timezone_id": "Asia/Shanghai",
+    },
+}
+WORDS = {
+    "desktop-en": {"breaches": "SLA breaches", "waited": "2 min 0 s", "low": "Low ratings"},
+    "phone-zh": {"breaches": "SLA 超时明细", "waited": "2 分 0 秒", "low": "差评"},
+}
+
+
+@pytest.mark.parametrize("flow", list(FLOWS))
+async def test_breach_and_low_rating_rows_open_the_transcript(
+    server: TestServer, site: str, browser: Any, flow: str, artifacts: Path
+) -> None:
+    """The rows that name a conversation name the customer, the channel, the time (in the
+    viewer's zone and language) and the agent by display name, and link to the transcript in
+    the console; on a phone they read as cards and the link is tapped."""
+    cid, queued = await _late_and_low(server, site)
+    options = FLOWS[flow]
+    context = await browser.new_context(**options)
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    await _login(page, site, "sue", "Sue")
+    await page.goto(f"{site}/console/dashboard")
+    words = WORDS[flow]
+    await page.get_by_role("heading", name=words["breaches"], exact=True).wait_for()
+
+    row = page.get_by_test_id("breaches-table").locator(f'tr[data-conversation="{cid}"]')
+    link = row.get_by_test_id("transcript-link")
+    await link.wait_for()
+    assert await link.inner_text() == "Li Lei"
+    assert await link.get_attribute("href") == f"/console#conversation={cid}"
+    cells = await row.locator("td").all_inner_texts()
+    assert cells[1] in ("REST API", "REST 接口")
+    agent = row.locator("td[data-username]")
+    assert await agent.inner_text() == "Bo Wang" and await agent.get_attribute("title") == "bo"
+    assert cells[-1] == words["waited"]
+    # The queueing time in the viewer's own zone, in their words: never the UTC or ISO form.
+    local = queued.astimezone(ZoneInfo(str(options["timezone_id"])))
+    when = cells[2]
+    assert "UTC" not in when and "T" not in when.replace("Thu", "").replace("Tue", "")
+    hour = local.hour if flow == "phone-zh" else (local.hour % 12 or 12)
+    assert f"{hour}:{local.minute:02d}" in when, (when, local)
+    assert (await row.locator("time").get_attribute("datetime") or "").endswith("Z")
+
+    low = page.get_by_test_id("low-ratings-table").locator(f'tr[data-conversation="{cid}"]')
+    assert "1 ★" in await low.inner_text()
+    assert await low.locator("td[data-username]").inner_text() == "Bo Wang"
+    assert await page.get_by_role("heading", name=words["low"], exact=True).is_visible()
+    # The agent slice and the agent filter by display name.
+    bo_row = page.get_by_test_id("slices-table").locator(
+        'tbody[data-slice="agent"] tr[data-key="bo"]'
+    )
+    assert await bo_row.locator("th").inner_text() == "Bo Wang"
+    assert "Bo Wang" in await page.locator("#f-agent option").all_inner_texts()
+    assert (await _card(page, "open").inner_text()) == "1"  # the bot chat still going
+
+    await page.get_by_test_id("breaches-table").screenshot(
+        path=str(artifacts / f"dashboard-breaches-{flow}.png")
+    )
+    if options.get("is_mobile"):
+        # One card per row: the link sits inside the phone's width, big enough to tap.
+        box = await link.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= 390 and box["height"] >= 30
+        await link.scroll_into_view_if_needed()
+        await link.tap()
+    else:
+        await link.click()
+    await page.wait_for_url(re.compile(rf"/console#conversation={cid}$"))
+    assert problems == []
+    await context.close()

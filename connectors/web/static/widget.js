@@ -1,7 +1,9 @@
 /* relaydesk customer chat widget. Wire protocol: docs/web-protocol.md, section "Widget".
  * Vanilla ES2020, no dependencies, no build step. Embed with one tag:
  *   <script src="https://support.example.com/widget.js" defer data-server=… data-language=auto
- *           data-color="#0b7a75" data-title="…" data-user-id=… data-user-ts=… data-user-hash=…></script>
+ *           data-color="#0b7a75" data-title="…" data-sound=off data-auto-open=agent
+ *           data-user-id=… data-user-ts=… data-user-hash=…></script>
+ * (every option: docs/web-protocol.md, "Embed options"). 
  * Security rule: text from the server or the customer only ever goes through textContent /
  * text nodes, and media URLs must be http(s) or a same-origin path.
  * Serve this file as "text/javascript; charset=utf-8": without the charset, a host page in
@@ -11,7 +13,14 @@
   if (window.relaydesk && window.relaydesk._loaded) return; // embedded twice: the first one wins
 
   const MAX_LEN = 4000;
-  const KEY = { token: 'relaydesk.token', cursor: 'relaydesk.cursor', outbox: 'relaydesk.outbox' };
+  const KEY = {
+    token: 'relaydesk.token', cursor: 'relaydesk.cursor', outbox: 'relaydesk.outbox',
+    read: 'relaydesk.read', // the highest bot/agent message id the customer has seen
+    language: 'relaydesk.language', // the header switch's choice
+  };
+  const OPEN_KEY = 'relaydesk.open'; // sessionStorage: a reload keeps the panel open
+  const TYPING_EVERY_MS = 3000; // at most one "typing on" per 3 s while typing (C3)
+  const TYPING_IDLE_MS = 5000; // "typing off" after 5 s without a keystroke
   const TG_OFF = 'relaydesk.telegram-off'; // sessionStorage: this server has no Telegram, stop offering it
   const SENDERS = new Set(['bot', 'agent', 'system', 'customer']);
 
@@ -32,11 +41,21 @@
   const serverOrigin = new URL(serverBase).origin;
   const wsUrl = serverBase.replace(/^http/i, 'ws') + '/ws/widget';
 
-  const lang = (() => {
+  // The switch's remembered choice, else data-language, else the page's <html lang>, else the
+  // browser's language.
+  let lang = (() => {
+    let chosen = null;
+    try { chosen = localStorage.getItem(KEY.language); } catch { /* none */ }
+    if (chosen === 'zh' || chosen === 'en') return chosen;
     let l = (ds.language || 'auto').toLowerCase();
     if (l === 'auto') l = document.documentElement.lang || navigator.language || 'en';
     return /^zh/i.test(l) ? 'zh' : 'en';
   })();
+
+  // data-sound="on|off", data-auto-open="agent|off"; unset: the server's connectors.web.notify.
+  const flag = (v, yes, no) => (v === yes ? true : v === no ? false : null);
+  const soundAttr = flag((ds.sound || '').toLowerCase(), 'on', 'off');
+  const autoOpenAttr = flag((ds.autoOpen || '').toLowerCase(), 'agent', 'off');
 
   // Only a value the browser accepts as a colour reaches the stylesheet.
   const accent = ds.color && window.CSS && CSS.supports('color', ds.color) ? ds.color : '#0b7a75';
@@ -68,6 +87,14 @@
       rateComment: 'Comment (optional)', rateSubmit: 'Submit rating', thanks: 'Thank you for your feedback!',
       telegram: 'Continue in Telegram', newTab: '(opens in a new tab)',
       attach: 'Send a photo or PDF', file: 'File', fileFailed: 'File not received',
+      switchTo: '中文', switchLabel: '切换到中文 (Switch to Chinese)',
+      newMessage: 'New message', unread: (n) => `Chat with us, ${n} unread`,
+      agentTyping: (a) => `${a || 'An agent'} is typing…`,
+      read: 'Read', delivered: 'Delivered', ended: 'Conversation ended',
+      queueUpdate: (n, m) => `You are number ${n} in line` + (m == null ? '' : `, about ${m} min`),
+      agentJoined: (a) => `${a || 'An agent'} has joined the chat.`,
+      askRating: 'This chat is resolved. How would you rate our service from 1 to 5 stars?',
+      topics: 'Suggested topics',
     },
     zh: {
       title: '在线客服', launcher: '在线客服', close: '关闭对话',
@@ -75,7 +102,7 @@
       connecting: '正在连接…', reconnecting: '连接已断开，正在重新连接…',
       identity: '无法验证您的登录身份，请刷新页面后重试。',
       queued: (n, m) => (n == null ? '正在为您转接人工客服…'
-        : `排队中：第 ${n} 位` + (m == null ? '' : `，预计约 ${m} 分钟`)),
+        : `排队中：第 ${n} 位，您前面还有 ${Math.max(0, n - 1)} 位` + (m == null ? '' : `，预计约 ${m} 分钟`)),
       assigned: (a) => (a ? `人工客服 ${a} 正在为您服务` : '人工客服正在为您服务'),
       ticket: (n, d) => `工单 ${n}：客服将` + (d ? `在 ${d} 前` : '') + '在此回复您',
       resolved: '本次会话已结束。',
@@ -86,10 +113,31 @@
       rateComment: '补充意见（可选）', rateSubmit: '提交评价', thanks: '感谢您的评价！',
       telegram: '在 Telegram 继续', newTab: '（在新标签页中打开）',
       attach: '发送图片或 PDF', file: '文件', fileFailed: '文件未收到',
+      switchTo: 'EN', switchLabel: 'Switch to English（切换到英文）',
+      newMessage: '新消息', unread: (n) => `在线客服，${n} 条未读`,
+      agentTyping: (a) => `${a || '客服'} 正在输入…`,
+      read: '已读', delivered: '已送达', ended: '对话已结束',
+      queueUpdate: (n, m) => `排队中：第 ${n} 位，您前面还有 ${Math.max(0, n - 1)} 位` + (m == null ? '' : `，预计约 ${m} 分钟`),
+      agentJoined: (a) => `人工客服 ${a || ''} 已接入，正在为您服务。`,
+      askRating: '本次服务已结束。请为我们的服务打分（1-5 星）。',
+      topics: '常见问题',
     },
   };
-  const T = STRINGS[lang];
-  const title = ds.title || T.title;
+  let T = STRINGS[lang];
+  const title = () => ds.title || T.title;
+
+  // Every fixed string on screen is bound here, so the language switch re-renders all of them:
+  // bind(el, fn) sets el's text (or an attribute) from fn() now and again on every switch.
+  const bindings = [];
+  function bind(el, fn, attr) {
+    const apply = () => {
+      const v = fn();
+      if (attr) el.setAttribute(attr, v); else el.textContent = v;
+    };
+    bindings.push(apply);
+    apply();
+    return el;
+  }
 
   // ---------------------------------------------------------------- small helpers
   // localStorage throws when disabled (private modes, sandboxed frames): the widget then works
@@ -170,6 +218,9 @@ button { cursor: pointer; }
   border: 0; border-radius: 50%; background: var(--rd-accent); color: var(--rd-on-accent);
   box-shadow: 0 4px 14px rgba(0,0,0,.25); display: grid; place-items: center; }
 .launcher svg { width: 28px; height: 28px; }
+.badge { position: absolute; top: -4px; right: -4px; min-width: 22px; height: 22px; padding: 0 6px;
+  border-radius: 11px; background: #c62828; color: #fff; font: 700 12px/22px system-ui, sans-serif;
+  text-align: center; box-shadow: 0 0 0 2px #fff; }
 .i-chat { fill: currentColor; }
 .i-x { fill: none; stroke: currentColor; stroke-width: 2.4; stroke-linecap: round; }
 .launcher[aria-expanded="true"] .i-chat, .launcher[aria-expanded="false"] .i-x { display: none; }
@@ -186,6 +237,8 @@ button { cursor: pointer; }
 .head button { width: 36px; height: 36px; border: 0; border-radius: 8px; background: transparent;
   display: grid; place-items: center; }
 .head button svg { width: 20px; height: 20px; }
+.head button.lang { width: auto; min-width: 36px; padding: 0 8px; font-size: 13px; font-weight: 600;
+  border: 1px solid currentColor; height: 28px; border-radius: 14px; }
 .head :focus-visible { outline-color: var(--rd-on-accent); outline-offset: -3px; }
 .conn, .status { padding: 6px 12px; font-size: 13px; border-bottom: 1px solid #e3e6ea; }
 .conn { background: #fff4d6; color: #5c4400; }
@@ -213,6 +266,13 @@ button { cursor: pointer; }
   color: #1f2328; padding: 5px 12px; }
 .quick button:hover { background: #f0f3f5; }
 .typing { padding: 4px 14px; font-size: 12px; color: #596068; background: #f6f7f9; }
+.welcome { align-self: stretch; padding: 10px 12px; border-radius: 12px; background: #fff;
+  border: 1px solid #e3e6ea; }
+.welcome p { margin: 0 0 4px; }
+.welcome .promise { font-size: 12px; color: #596068; }
+.separator { display: flex; align-items: center; gap: 8px; font-size: 12px; color: #596068; }
+.separator::before, .separator::after { content: ""; flex: 1; border-top: 1px solid #c3c8ce; }
+.mark { margin-left: 6px; }
 .rating, .thanks { padding: 10px 12px; border-top: 1px solid #e3e6ea; font-size: 13px; }
 .rating p { margin: 0 0 6px; font-weight: 600; }
 .stars { display: flex; gap: 4px; margin-bottom: 6px; }
@@ -255,65 +315,90 @@ button { cursor: pointer; }
   const root = host.attachShadow({ mode: 'open' }); // open: browser tests pierce it
   applyStyles(root);
 
+  const badge = h('span', { class: 'badge', 'data-testid': 'rd-badge', 'aria-hidden': 'true', hidden: true });
   const launcher = h('button', {
-    type: 'button', class: 'launcher', 'data-testid': 'rd-launcher', 'aria-label': T.launcher,
+    type: 'button', class: 'launcher', 'data-testid': 'rd-launcher',
     'aria-expanded': 'false', 'aria-controls': 'rd-panel', onclick: () => (panel.hidden ? open() : close()),
-  }, icon('i-chat', ICON_CHAT), icon('i-x', ICON_X));
+  }, icon('i-chat', ICON_CHAT), icon('i-x', ICON_X), badge);
 
   const conn = h('div', { class: 'conn', 'data-testid': 'rd-conn', role: 'status', hidden: true });
   const status = h('div', { class: 'status', 'data-testid': 'rd-status', role: 'status', hidden: true });
   const log = h('div', {
-    class: 'log', 'data-testid': 'rd-log', role: 'log', 'aria-live': 'polite', 'aria-label': T.log,
+    class: 'log', 'data-testid': 'rd-log', role: 'log', 'aria-live': 'polite',
     tabindex: '0', // scrollable with the keyboard
   });
-  const typing = h('div', { class: 'typing', 'data-testid': 'rd-typing', hidden: true }, T.typing);
+  bind(log, () => T.log, 'aria-label');
+  const typing = h('div', { class: 'typing', 'data-testid': 'rd-typing', hidden: true });
 
   let score = 0;
-  const stars = [1, 2, 3, 4, 5].map((n) => h('button', {
-    type: 'button', 'data-testid': 'rd-star', 'data-score': n, 'aria-label': T.star(n),
+  const stars = [1, 2, 3, 4, 5].map((n) => bind(h('button', {
+    type: 'button', 'data-testid': 'rd-star', 'data-score': n,
     'aria-pressed': 'false', onclick: () => pickScore(n),
-  }, '★'));
+  }, '★'), () => T.star(n), 'aria-label'));
   const comment = h('textarea', {
     id: 'rd-rating-comment', 'data-testid': 'rd-rating-comment', rows: 2, maxlength: 2000, // the server's limit
   });
-  const rateSubmit = h('button', {
+  const rateSubmit = bind(h('button', {
     type: 'button', class: 'primary', 'data-testid': 'rd-rating-submit', disabled: true, onclick: submitRating,
-  }, T.rateSubmit);
+  }), () => T.rateSubmit);
   const rateForm = h('div', { class: 'rating', role: 'group', 'aria-labelledby': 'rd-rate-prompt', hidden: true },
-    h('p', { id: 'rd-rate-prompt' }, T.ratePrompt),
+    bind(h('p', { id: 'rd-rate-prompt', 'data-testid': 'rd-rate-prompt' }), () => T.ratePrompt),
     h('div', { class: 'stars' }, ...stars),
-    h('label', { for: 'rd-rating-comment' }, T.rateComment), comment, rateSubmit);
-  const thanks = h('div', { class: 'thanks', 'data-testid': 'rd-rating-thanks', role: 'status', hidden: true }, T.thanks);
+    bind(h('label', { for: 'rd-rating-comment' }), () => T.rateComment), comment, rateSubmit);
+  const thanks = bind(h('div', { class: 'thanks', 'data-testid': 'rd-rating-thanks', role: 'status', hidden: true }), () => T.thanks);
   const errorBox = h('div', { class: 'error', 'data-testid': 'rd-error', role: 'alert', hidden: true });
 
   const input = h('textarea', {
-    id: 'rd-input', 'data-testid': 'rd-input', rows: 1, placeholder: T.placeholder, autocomplete: 'off',
+    id: 'rd-input', 'data-testid': 'rd-input', rows: 1, autocomplete: 'off',
   });
-  const sendBtn = h('button', { type: 'submit', class: 'primary', 'data-testid': 'rd-send' }, T.send);
+  bind(input, () => T.placeholder, 'placeholder');
+  const sendBtn = bind(h('button', { type: 'submit', class: 'primary', 'data-testid': 'rd-send' }), () => T.send);
   // A photo or a PDF: uploaded over HTTP with the browser's token (the limits are the server's;
   // its 413 / 415 message is shown as it is), then it comes back through the socket as a message.
   const fileInput = h('input', {
     type: 'file', id: 'rd-file', class: 'sr-only', 'data-testid': 'rd-file',
     accept: 'image/jpeg,image/png,image/gif,image/webp,application/pdf', onchange: () => uploadFile(),
   });
-  const attachBtn = h('label', { for: 'rd-file', class: 'attach', title: T.attach, 'data-testid': 'rd-attach' },
-    icon('i-clip', ICON_CLIP), h('span', { class: 'sr-only' }, T.attach));
+  const attachBtn = bind(h('label', { for: 'rd-file', class: 'attach', 'data-testid': 'rd-attach' },
+    icon('i-clip', ICON_CLIP), bind(h('span', { class: 'sr-only' }), () => T.attach)), () => T.attach, 'title');
   const form = h('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); sendFromInput(); } },
-    h('label', { for: 'rd-input', class: 'sr-only' }, T.inputLabel), attachBtn, fileInput, input, sendBtn);
+    bind(h('label', { for: 'rd-input', class: 'sr-only' }), () => T.inputLabel), attachBtn, fileInput, input, sendBtn);
 
-  // Carries this chat over to the Telegram bot (one history); hidden when the server has no Telegram.
+  // Carries this chat over to the Telegram bot (one history): shown only when the server says
+  // it has Telegram (welcome.options.telegram).
   const tgOff = (() => { try { return sessionStorage.getItem(TG_OFF) === '1'; } catch { return false; } })();
+  let tgOffered = false;
   const tgButton = h('button', {
-    type: 'button', 'data-testid': 'rd-telegram', onclick: askTelegramLink, hidden: tgOff,
-  }, T.telegram, h('span', { 'aria-hidden': 'true' }, ' ↗'), h('span', { class: 'sr-only' }, ` ${T.newTab}`));
+    type: 'button', 'data-testid': 'rd-telegram', onclick: askTelegramLink, hidden: true,
+  }, bind(h('span'), () => T.telegram), h('span', { 'aria-hidden': 'true' }, ' ↗'),
+  bind(h('span', { class: 'sr-only' }), () => ` ${T.newTab}`));
   const foot = h('div', { class: 'foot' }, tgButton);
 
+  // The greeting, the reply-time promise and the suggested topics (welcome.options), at the top
+  // of the log; the topics only until the customer has written in the current conversation.
+  const greetingText = h('p', { 'data-testid': 'rd-greeting' });
+  const promise = h('p', { class: 'promise', 'data-testid': 'rd-reply-time' });
+  const topicsBox = h('div', { class: 'quick', role: 'group', 'data-testid': 'rd-topics' });
+  bind(topicsBox, () => T.topics, 'aria-label');
+  const welcomeBox = h('div', { class: 'welcome', 'data-testid': 'rd-welcome', hidden: true },
+    greetingText, promise, topicsBox);
+  log.append(welcomeBox);
+
+  const headTitle = bind(h('h2', {}), title);
+  const langBtn = h('button', {
+    type: 'button', class: 'lang', 'data-testid': 'rd-lang', onclick: () => switchLanguage(lang === 'zh' ? 'en' : 'zh'),
+  });
+  bind(langBtn, () => T.switchTo);
+  bind(langBtn, () => T.switchLabel, 'aria-label');
+  const closeBtn = h('button', { type: 'button', 'data-testid': 'rd-close', onclick: () => close() }, icon('i-x', ICON_X));
+  bind(closeBtn, () => T.close, 'aria-label');
+
   const panel = h('div', {
-    id: 'rd-panel', class: 'panel', role: 'dialog', 'aria-label': title, 'data-testid': 'rd-panel', hidden: true,
+    id: 'rd-panel', class: 'panel', role: 'dialog', 'data-testid': 'rd-panel', hidden: true,
   },
-  h('div', { class: 'head' }, h('h2', {}, title),
-    h('button', { type: 'button', 'aria-label': T.close, onclick: () => close() }, icon('i-x', ICON_X))),
+  h('div', { class: 'head' }, headTitle, langBtn, closeBtn),
   conn, status, log, typing, rateForm, thanks, errorBox, form, foot);
+  bind(panel, title, 'aria-label');
 
   root.append(launcher, panel);
 
@@ -327,19 +412,22 @@ button { cursor: pointer; }
       sendFromInput();
     }
   });
-  input.addEventListener('input', autoGrow);
+  input.addEventListener('input', () => { autoGrow(); composing(); });
 
   function open() {
     panel.hidden = false;
     launcher.setAttribute('aria-expanded', 'true');
+    try { sessionStorage.setItem(OPEN_KEY, '1'); } catch { /* this page load only */ }
     log.scrollTop = log.scrollHeight;
     input.focus();
+    seen();
   }
 
   function close() {
     const wasOpen = !panel.hidden;
     panel.hidden = true;
     launcher.setAttribute('aria-expanded', 'false');
+    try { sessionStorage.removeItem(OPEN_KEY); } catch { /* this page load only */ }
     if (wasOpen) launcher.focus();
   }
 
@@ -348,7 +436,15 @@ button { cursor: pointer; }
     input.style.height = `${Math.min(input.scrollHeight + 2, 120)}px`;
   }
 
-  function showConn(text) { conn.textContent = text; conn.hidden = !text; }
+  // The banner keeps what it says (not its text), so the language switch can say it again.
+  let connKey = '';
+  function showConn(key) {
+    connKey = key;
+    const text = key ? T[key] : '';
+    conn.textContent = text;
+    conn.hidden = !text;
+  }
+  bindings.push(() => showConn(connKey));
 
   let errTimer = 0;
   function showError(text) {
@@ -359,13 +455,21 @@ button { cursor: pointer; }
   }
   function hideError() { errorBox.hidden = true; }
 
+  // Who is typing: the bot while it thinks, or an agent (with their name) in the console.
   let typingTimer = 0;
-  function setTyping(on) {
-    typing.hidden = !on;
+  let typingWho = null; // null | {who, name}
+  function setTyping(on, who, name) {
+    typingWho = on ? { who: who === 'agent' ? 'agent' : 'bot', name: typeof name === 'string' ? name : '' } : null;
+    renderTyping();
     clearTimeout(typingTimer);
     // If the "off" frame is lost with a dropped socket, don't show "typing" forever.
     if (on) typingTimer = setTimeout(() => setTyping(false), 20000);
   }
+  function renderTyping() {
+    typing.hidden = !typingWho;
+    typing.textContent = !typingWho ? '' : typingWho.who === 'agent' ? T.agentTyping(typingWho.name) : T.typing;
+  }
+  bindings.push(renderTyping);
 
   const nearBottom = () => log.scrollHeight - log.scrollTop - log.clientHeight < 80;
 
@@ -376,13 +480,69 @@ button { cursor: pointer; }
   const buttonTitles = new Map(); // quick-reply payload -> title, to show "Returns", not "/question_returns"
   let quickHolder = null;       // the one message whose quick replies are still offered
 
+  // A text that follows the widget's language: set now, and again on every switch.
+  function l10n(el, fn) {
+    el.setAttribute('data-l10n', '');
+    el._rdText = fn;
+    el.textContent = fn();
+    return el;
+  }
+  function relocalize() {
+    for (const el of root.querySelectorAll('[data-l10n]')) if (el._rdText) el.textContent = el._rdText();
+    for (const el of root.querySelectorAll('[data-l10n-label]')) el.setAttribute('aria-label', T.quick);
+  }
+
+  // http(s) URLs in bot and agent texts become links. Built node by node (text nodes and <a>
+  // with textContent), never as HTML; trailing punctuation stays text ("see https://x.cn/a.").
+  const URL_RE = /https?:\/\/[^\s<>"'，。、；！？（）【】「」]+/g;
+  function linkify(text) {
+    const span = h('span', { class: 'text' });
+    let at = 0;
+    for (const found of text.matchAll(URL_RE)) {
+      let url = found[0];
+      const trail = /[.,;:!?)\]}'"]+$/.exec(url);
+      if (trail) url = url.slice(0, -trail[0].length);
+      const href = safeUrl(url);
+      if (!href || !url) continue;
+      span.append(text.slice(at, found.index));
+      span.append(h('a', { href, target: '_blank', rel: 'noopener noreferrer', 'data-testid': 'rd-link' }, url));
+      at = found.index + url.length;
+    }
+    span.append(text.slice(at));
+    return span;
+  }
+
+  // Texts the server renders in the conversation's language, said again in the widget's own
+  // from their payload (a switched widget must not keep speaking the other language).
+  function localText(sender, payload) {
+    const pos = num(payload.position);
+    if (sender === 'system' && payload.event === 'queue_position' && pos != null) {
+      const wait = num(payload.wait_minutes);
+      return () => T.queueUpdate(pos, wait);
+    }
+    if (sender === 'system' && payload.event === 'agent_joined') {
+      const who = typeof payload.agent === 'string' ? payload.agent : '';
+      return () => T.agentJoined(who);
+    }
+    const rate = Array.isArray(payload.buttons) && payload.buttons.some((b) => b && RATE_PAYLOAD.test(b.payload));
+    if (sender === 'bot' && rate) return () => T.askRating;
+    return null;
+  }
+
   function buildMessage(m, sender, payload) {
     const el = h('div', { class: 'msg', 'data-testid': 'rd-msg', 'data-sender': sender, 'data-id': m.id ?? '' });
-    if (sender === 'agent') el.append(h('div', { class: 'who' }, typeof m.agent === 'string' && m.agent ? m.agent : T.agent));
+    if (sender === 'agent') {
+      const who = h('div', { class: 'who' });
+      if (typeof m.agent === 'string' && m.agent) who.textContent = m.agent; else l10n(who, () => T.agent);
+      el.append(who);
+    }
     const bubble = h('div', { class: 'bubble' });
     let text = typeof m.text === 'string' ? m.text : '';
+    const local = localText(sender, payload);
     if (sender === 'customer') text = customerText(text);
-    if (text) bubble.append(h('span', { class: 'text' }, text));
+    if (local) bubble.append(l10n(h('span', { class: 'text' }), local));
+    else if (text && sender === 'customer') bubble.append(h('span', { class: 'text' }, text));
+    else if (text) bubble.append(linkify(text));
     bubble.append(...renderMedia(payload));
     if (bubble.childNodes.length) el.append(bubble);
 
@@ -390,7 +550,7 @@ button { cursor: pointer; }
     const buttons = (Array.isArray(payload.buttons) ? payload.buttons : [])
       .filter((b) => b && typeof b.title === 'string' && b.title && !RATE_PAYLOAD.test(b.payload));
     if (buttons.length) {
-      const q = h('div', { class: 'quick', role: 'group', 'aria-label': T.quick });
+      const q = h('div', { class: 'quick', role: 'group', 'aria-label': T.quick, 'data-l10n-label': '' });
       for (const b of buttons) {
         const value = typeof b.payload === 'string' && b.payload ? b.payload : b.title;
         buttonTitles.set(value, b.title);
@@ -415,8 +575,8 @@ button { cursor: pointer; }
   function addTime(el, iso) {
     const at = iso ? new Date(iso) : null;
     if (!at || Number.isNaN(at.getTime())) return;
-    el.append(h('div', { class: 'meta' },
-      at.toLocaleTimeString(lang === 'zh' ? 'zh-CN' : 'en', { hour: '2-digit', minute: '2-digit' })));
+    el.append(h('div', { class: 'meta' }, l10n(h('time', { datetime: at.toISOString() }),
+      () => at.toLocaleTimeString(lang === 'zh' ? 'zh-CN' : 'en', { hour: '2-digit', minute: '2-digit' }))));
   }
 
   function renderMedia(p) {
@@ -505,7 +665,13 @@ button { cursor: pointer; }
     const sender = SENDERS.has(m.sender) ? m.sender : 'system';
     const payload = m.payload && typeof m.payload === 'object' ? m.payload : {};
     const stick = nearBottom();
-    if (typeof m.conversation_id === 'string') lastConversation = m.conversation_id;
+    const conv = typeof m.conversation_id === 'string' ? m.conversation_id : null;
+    if (conv && lastConversation && conv !== lastConversation) {
+      // A new conversation after an ended one: a line between them, above any pending message.
+      log.insertBefore(l10n(h('div', { class: 'separator', 'data-testid': 'rd-separator', role: 'separator' }),
+        () => T.ended), log.querySelector('.msg.pending'));
+    }
+    if (conv) lastConversation = conv;
 
     let el = m.client_id ? pendingEls.get(m.client_id) : null;
     if (m.client_id) ackOutbox(m.client_id);
@@ -523,11 +689,230 @@ button { cursor: pointer; }
     if (id > lastId) { lastId = id; store.set(KEY.cursor, String(id)); }
 
     retireQuickReplies(el, sender === 'system');
-    if (sender === 'bot' || sender === 'agent') setTyping(false);
+    if (conv) el.setAttribute('data-conversation', conv);
+    if (sender === 'customer') applyMarks(el);
+    if (sender === 'bot' || sender === 'agent') {
+      setTyping(false);
+      if (conv) convUpTo.set(conv, Math.max(convUpTo.get(conv) || 0, id));
+      arrived(id, sender, conv);
+    }
+    refreshTopics();
     const rateButtons = Array.isArray(payload.buttons) && payload.buttons.some((b) => b && RATE_PAYLOAD.test(b.payload));
     if (payload.event === 'ask_rating' || rateButtons) askRating(true);
     else if (sender !== 'customer') ratingAnswered();
     if (stick || sender === 'customer') log.scrollTop = log.scrollHeight;
+  }
+
+  // ---------------------------------------------------------------- greeting and topics
+  let options = { greeting: null, reply_time: null, topics: [], telegram: false, notify: {} };
+  let lastStatus = 'bot';
+
+  function onOptions(o) {
+    if (!o || typeof o !== 'object') return;
+    const str = (v) => (typeof v === 'string' && v ? v : null);
+    const topics = (Array.isArray(o.topics) ? o.topics : [])
+      .filter((t) => t && str(t.title) && str(t.payload)).slice(0, 6);
+    options = {
+      greeting: str(o.greeting), reply_time: str(o.reply_time), topics,
+      telegram: o.telegram === true, notify: o.notify && typeof o.notify === 'object' ? o.notify : {},
+    };
+    greetingText.textContent = options.greeting || '';
+    greetingText.hidden = !options.greeting;
+    promise.textContent = options.reply_time || '';
+    promise.hidden = !options.reply_time;
+    topicsBox.replaceChildren(...topics.map((t) => {
+      buttonTitles.set(t.payload, t.title);
+      return h('button', {
+        type: 'button', 'data-testid': 'rd-topic', 'data-payload': t.payload,
+        onclick: () => { sendText(t.payload, t.title); input.focus(); },
+      }, t.title);
+    }));
+    welcomeBox.hidden = !(options.greeting || options.reply_time || topics.length);
+    tgOffered = options.telegram;
+    tgButton.hidden = !tgOffered || tgOff;
+    refreshTopics();
+  }
+
+  // Topics start a conversation: offered until the customer writes, and again once it ended.
+  function refreshTopics() {
+    const wrote = lastConversation
+      && log.querySelector(`.msg[data-sender="customer"][data-conversation="${CSS.escape(lastConversation)}"]`);
+    topicsBox.hidden = !options.topics.length || (!!wrote && lastStatus !== 'resolved')
+      || !!log.querySelector('.msg.pending');
+  }
+
+  // ---------------------------------------------------------------- delivered and read
+  const convUpTo = new Map(); // conversation -> highest bot/agent message id shown
+  const agentMarks = new Map(); // conversation -> {read, received}: the agents' marks (receipt frames)
+  let readMark = Number(store.get(KEY.read)) || 0; // the customer has seen bot/agent messages up to here
+  let readKnown = store.get(KEY.read) !== null;
+  const unread = new Set(); // bot/agent message ids above readMark
+  let live = false; // past the first replay of this page load: new arrivals may notify
+  let receivedTimer = 0;
+
+  function onReceipt(f) {
+    if (typeof f.conversation_id !== 'string') return;
+    const idOr0 = (v) => (Number.isInteger(v) && v > 0 ? v : 0);
+    const old = agentMarks.get(f.conversation_id) || { read: 0, received: 0 };
+    const read = Math.max(old.read, idOr0(f.read_up_to));
+    agentMarks.set(f.conversation_id, { read, received: Math.max(old.received, idOr0(f.received_up_to), read) });
+    for (const el of log.querySelectorAll(`.msg[data-sender="customer"][data-conversation="${CSS.escape(f.conversation_id)}"]`)) applyMarks(el);
+  }
+
+  // "Read" / "Delivered" under the customer's own messages, from the agents' marks.
+  function applyMarks(el) {
+    const id = Number(el.getAttribute('data-id'));
+    const marks = agentMarks.get(el.getAttribute('data-conversation'));
+    const state = !marks || !id ? '' : id <= marks.read ? 'read' : id <= marks.received ? 'delivered' : '';
+    let mark = el.querySelector('.mark');
+    if (!state) { mark?.remove(); return; }
+    if (!mark) {
+      let meta = el.querySelector('.meta:not(.pending-note)');
+      if (!meta) { meta = h('div', { class: 'meta' }); el.append(meta); }
+      mark = h('span', { class: 'mark', 'data-testid': 'rd-mark' });
+      meta.append(mark);
+    }
+    mark.setAttribute('data-mark', state);
+    l10n(mark, () => (state === 'read' ? T.read : T.delivered));
+  }
+
+  // A bot or agent message reached the page: say so (received), and notify if nobody sees it.
+  function arrived(id, sender, conv) {
+    const firstAgent = sender === 'agent' && conv && !agentSeen.has(conv);
+    if (sender === 'agent' && conv) agentSeen.add(conv);
+    if (conv) {
+      clearTimeout(receivedTimer);
+      receivedTimer = setTimeout(() => sendMarks('received'), 300);
+    }
+    if (!readKnown && !live) return; // an older widget's visitor: their history counts as read
+    if (id <= readMark) return;
+    unread.add(id);
+    if (visible()) { seen(); return; }
+    notify();
+    if (live && firstAgent && autoOpen()) open();
+  }
+  const agentSeen = new Set(); // conversations with an agent message already (auto-open once)
+
+  function sendMarks(kind) {
+    for (const [conv, upTo] of convUpTo) {
+      const key = `${kind}:${conv}`;
+      if ((sentMarks.get(key) || 0) >= upTo || (kind === 'read' && upTo > readMark)) continue;
+      if (sendFrame({ type: kind, conversation_id: conv, up_to: upTo })) sentMarks.set(key, upTo);
+    }
+  }
+  const sentMarks = new Map(); // "kind:conversation" -> up_to sent on this socket
+
+  const visible = () => !panel.hidden && document.visibilityState === 'visible';
+
+  // The customer sees the panel: everything shown is read.
+  function seen() {
+    if (!visible()) return;
+    if (lastId > readMark) { readMark = lastId; store.set(KEY.read, String(readMark)); readKnown = true; }
+    unread.clear();
+    renderUnread();
+    sendMarks('read');
+  }
+
+  // ---------------------------------------------------------------- notifications
+  const sound = () => (soundAttr ?? options.notify.sound === true);
+  const autoOpen = () => (autoOpenAttr ?? options.notify.auto_open !== 'off');
+  let pageTitle = document.title;
+  let flashTimer = 0;
+  let flashOn = false;
+
+  function notify() {
+    renderUnread();
+    if (sound() && live) beep();
+  }
+
+  function renderUnread() {
+    const n = unread.size;
+    badge.textContent = n > 99 ? '99+' : String(n);
+    badge.hidden = n === 0;
+    launcher.setAttribute('aria-label', n ? T.unread(n) : T.launcher);
+    if (n && !visible()) startFlash(); else stopFlash();
+  }
+  bindings.push(renderUnread);
+
+  // The page title alternates "(2) New message" with the page's own while something is unread
+  // and the customer is elsewhere; restored as soon as they look.
+  function startFlash() {
+    if (flashTimer) return;
+    pageTitle = document.title;
+    const tick = () => {
+      flashOn = !flashOn;
+      document.title = flashOn ? `(${unread.size}) ${T.newMessage}` : pageTitle;
+    };
+    tick();
+    flashTimer = setInterval(tick, 1000);
+  }
+  function stopFlash() {
+    if (!flashTimer) return;
+    clearInterval(flashTimer);
+    flashTimer = 0;
+    flashOn = false;
+    document.title = pageTitle;
+  }
+
+  // A short two-note chime made on the spot (no sound file to host). Browsers allow audio only
+  // after the page had a gesture; until then this stays silent.
+  let audio = null;
+  function beep() {
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      if (audio.state === 'suspended') audio.resume().catch(() => {});
+      const t = audio.currentTime;
+      const gain = audio.createGain();
+      gain.gain.setValueAtTime(0.0001, t);
+      gain.gain.exponentialRampToValueAtTime(0.15, t + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.35);
+      gain.connect(audio.destination);
+      const osc = audio.createOscillator();
+      osc.frequency.setValueAtTime(880, t);
+      osc.frequency.setValueAtTime(1320, t + 0.12);
+      osc.connect(gain);
+      osc.start(t);
+      osc.stop(t + 0.36);
+    } catch { /* no audio here: the badge and the title still tell */ }
+  }
+
+  document.addEventListener('visibilitychange', () => { if (visible()) seen(); else renderUnread(); });
+
+  // ---------------------------------------------------------------- typing, language
+  let typingSentAt = 0;
+  let typingIdle = 0;
+  function composing() {
+    clearTimeout(typingIdle);
+    if (!input.value.trim()) { stopComposing(); return; }
+    const now = Date.now();
+    if (!typingSentAt || now - typingSentAt >= TYPING_EVERY_MS) {
+      if (sendFrame({ type: 'typing', on: true })) typingSentAt = now;
+    }
+    typingIdle = setTimeout(stopComposing, TYPING_IDLE_MS);
+  }
+  function stopComposing() {
+    clearTimeout(typingIdle);
+    if (!typingSentAt) return;
+    typingSentAt = 0;
+    sendFrame({ type: 'typing', on: false });
+  }
+
+  // The header switch: every string again in the other language, remembered, and the server
+  // told through a fresh hello (its greeting and topics come back in that language).
+  function switchLanguage(to) {
+    lang = to;
+    T = STRINGS[lang];
+    store.set(KEY.language, lang);
+    for (const apply of bindings) apply();
+    relocalize();
+    if (lastState) onState(lastState);
+    if (ws) {
+      const old = ws;
+      ws = null;
+      old.onclose = null;
+      old.close(1000, 'language');
+      connect();
+    }
   }
 
   // ---------------------------------------------------------------- outbox and sending
@@ -548,7 +933,7 @@ button { cursor: pointer; }
   function renderPending(item) {
     const el = buildMessage({ text: item.display || item.text }, 'customer', {});
     el.classList.add('pending');
-    el.append(h('div', { class: 'meta pending-note' }, T.pending));
+    el.append(l10n(h('div', { class: 'meta pending-note' }), () => T.pending));
     pendingEls.set(item.client_id, el);
     log.append(el);
     retireQuickReplies(el, false);
@@ -580,12 +965,23 @@ button { cursor: pointer; }
 
   function sendFromInput() {
     if (!input.value.trim()) return;
-    if (sendText(input.value)) { input.value = ''; autoGrow(); }
+    if (sendText(input.value)) { input.value = ''; autoGrow(); stopComposing(); }
     input.focus();
   }
 
   // ---------------------------------------------------------------- status and rating
+  let lastState = null;
   function onState(s) {
+    lastState = s;
+    if (typeof s.status === 'string') lastStatus = s.status;
+    if (!live) { // the first replay of this page load is drawn
+      live = true;
+      if (!readKnown) { readMark = lastId; readKnown = true; store.set(KEY.read, String(readMark)); }
+      unread.forEach((id) => { if (id <= readMark) unread.delete(id); });
+      renderUnread();
+    }
+    seen();
+    refreshTopics();
     let text = '';
     if (s.status === 'queued') text = T.queued(num(s.position), num(s.wait_minutes));
     else if (s.status === 'assigned') text = T.assigned(typeof s.agent === 'string' ? s.agent : '');
@@ -688,7 +1084,7 @@ button { cursor: pointer; }
   }
 
   function onError(f) {
-    if (f.code === 'identity') { stopped = true; showConn(T.identity); return; }
+    if (f.code === 'identity') { stopped = true; showConn('identity'); return; }
     if (f.code === 'unavailable') { telegramUnavailable(); return; }
     if ((f.code === 'rate_limited' || f.code === 'retry') && typeof f.client_id === 'string') {
       // Not stored (rate_limited), or not answered (retry: the server's database was away): the
@@ -714,7 +1110,7 @@ button { cursor: pointer; }
   function connect() {
     clearTimeout(retryTimer);
     if (stopped) return;
-    showConn(everWelcomed ? T.reconnecting : T.connecting);
+    showConn(everWelcomed ? 'reconnecting' : 'connecting');
     let sock;
     try { sock = new WebSocket(wsUrl); } catch { scheduleReconnect(); return; }
     ws = sock;
@@ -722,7 +1118,9 @@ button { cursor: pointer; }
     sock.onopen = () => {
       // First connect of a page load: after = 0, so the server replays the history we need to
       // draw; later reconnects ask only for what this page has not shown yet.
-      const hello = { type: 'hello', token: store.get(KEY.token) || null, after: lastId, language: lang };
+      const hello = {
+        type: 'hello', token: store.get(KEY.token) || null, after: lastId, language: lang, context: pageContext(),
+      };
       if (ds.userId) {
         hello.user_id = ds.userId;
         hello.user_hash = ds.userHash || '';
@@ -737,14 +1135,33 @@ button { cursor: pointer; }
       ws = null;
       welcomed = false;
       setTyping(false);
-      if (ev.code === 4401) { stopped = true; showConn(T.identity); return; }
+      if (ev.code === 4401) { stopped = true; showConn('identity'); return; }
+      if (ev.code === 1012) { // the server is restarting: another instance (or it) is back soon
+        showConn('reconnecting');
+        attempts = 0;
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(connect, 200 + Math.random() * 800);
+        return;
+      }
       scheduleReconnect();
+    };
+  }
+
+  // Where the customer is, for the agents (hello.context; each value at most 500 characters).
+  function pageContext() {
+    const cut = (v) => (typeof v === 'string' ? v.slice(0, 500) : '');
+    let timezone = '';
+    try { timezone = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch { /* unknown */ }
+    return {
+      page_url: cut(location.href), page_title: cut(flashTimer ? pageTitle : document.title),
+      referrer: cut(document.referrer), timezone: cut(timezone),
+      screen: window.screen ? `${screen.width}x${screen.height}` : '',
     };
   }
 
   function scheduleReconnect() {
     if (stopped) return;
-    showConn(everWelcomed ? T.reconnecting : T.connecting);
+    showConn(everWelcomed ? 'reconnecting' : 'connecting');
     // 0.5 s doubling to 10 s; ±20 % jitter so many widgets don't reconnect in lockstep.
     const base = Math.min(10000, 500 * 2 ** attempts);
     attempts += 1;
@@ -762,6 +1179,8 @@ button { cursor: pointer; }
         everWelcomed = true;
         attempts = 0;
         showConn('');
+        sentMarks.clear();
+        onOptions(f.options);
         // Resend everything not yet echoed; the server stores each client_id only once.
         for (const o of readOutbox()) sendFrame({ type: 'message', text: o.text, client_id: o.client_id });
         if (pendingRate && sendFrame(pendingRate)) pendingRate = null;
@@ -769,7 +1188,8 @@ button { cursor: pointer; }
         break;
       case 'message': onMessage(f); break;
       case 'state': onState(f); break;
-      case 'typing': setTyping(f.on === true); break;
+      case 'typing': setTyping(f.on === true, f.who, f.name); break;
+      case 'receipt': onReceipt(f); break;
       case 'link': onLink(f); break;
       case 'error': onError(f); break;
       default: break; // unknown frame types are ignored, so the server can add new ones
@@ -780,6 +1200,10 @@ button { cursor: pointer; }
   function init() {
     document.body.append(host);
     for (const item of readOutbox()) renderPending(item); // unsent from an earlier page: still pending
+    let wasOpen = false;
+    try { wasOpen = sessionStorage.getItem(OPEN_KEY) === '1'; } catch { /* closed */ }
+    if (wasOpen) open();
+    renderUnread();
     connect();
     window.addEventListener('online', () => { if (!ws && !stopped) { attempts = 0; connect(); } });
   }

@@ -72,6 +72,46 @@
       win_expired: 'WeChat\'s 48-hour window closed; the customer must write again first',
       win_used_up: 'WeChat allows no more messages until the customer writes again',
       reply_blocked: 'Replies are off: {why}',
+      notify_on: 'Notifications on', notify_off: 'Notifications off',
+      notify_denied: 'Notifications blocked by the browser', notify_unsupported: 'No notifications here',
+      notify_label: 'Browser notifications for new chats and messages',
+      sound_on: 'Sound on', sound_off: 'Sound off', sound_label: 'A sound for new chats and messages',
+      n_queue_title: 'New chat waiting', n_queue_body: '{name} · {group}',
+      n_msg_title: 'New message from {name}', n_attachment: '(a file)',
+      typing_customer: 'Customer is typing…', mark_delivered: 'Delivered', mark_read: 'Read',
+      lock_claim: 'Claim this conversation to reply', lock_other: '{name} is handling this conversation',
+      lock_bot: 'Handed back to the bot', lock_resolved: 'Resolved', lock_none: 'Replies are off here',
+      another_agent: 'another agent', holder: 'Handled by {name}', holder_you: 'Handled by you',
+      err_not_holder: 'You do not hold this conversation: claim it to reply.',
+      err_not_found: 'This conversation or item no longer exists.',
+      err_window_closed: 'The channel\'s window is closed: the customer must write first.',
+      err_too_large: 'The file is too large to send.', err_bad_type: 'Only images and PDF files can be sent.',
+      err_resolved: 'This conversation is already resolved.',
+      err_rate_limited: 'Too many requests: wait a moment and try again.',
+      err_invalid: 'The server did not accept this input.',
+      err_agent_unavailable: 'That colleague is offline or has no free slot.',
+      err_already_claimed: 'Another agent took this conversation first.',
+      err_forbidden: 'You may not do this in this conversation.',
+      err_conflict: 'The conversation changed meanwhile; the view is refreshed.',
+      err_unavailable: 'The server is restarting; try again in a moment.',
+      err_server: 'The server had a problem; try again.', err_generic: 'That did not work; try again.',
+      err_network: 'Cannot reach the server.', err_session: 'Your session has ended. Please sign in again.',
+      err_at_capacity: 'You already hold as many chats as you may.',
+      err_returned: 'This conversation is back with the bot.',
+      err_send_down: 'Not sent: the connection is down. Your text is kept; send it again once reconnected.',
+      pick_target: 'Choose a group or a colleague…', og_groups: 'Skill groups', og_agents: 'Colleagues',
+      colleague_opt: '{name} · {status} · {load}/{max}', transferred: 'Transferred to {to}.',
+      pv_customer: 'Customer', pv_bot: 'Bot', pv_agent: 'Agent', pv_system: 'System', pv_sep: ': ',
+      web_context: 'On the website', wc_page: 'Page', wc_browser: 'Browser', wc_referrer: 'Came from',
+      wc_identity: 'Signed in as', wc_timezone: 'Time zone', wc_screen: 'Screen', wc_language: 'Browser language',
+      wc_seen: 'Seen', wc_email: 'E-mail', wc_phone: 'Phone',
+      open_past: 'Open the transcript of {when}',
+      ch_web: 'Website', ch_telegram: 'Telegram', ch_wechat: 'WeChat', ch_rest: 'API',
+      cst_bot: 'with the bot', cst_queued: 'waiting', cst_assigned: 'with an agent',
+      cst_resolved: 'resolved', cst_closed: 'closed',
+      rsn_explicit_request: 'asked for a person', rsn_failed_turns: 'the bot did not understand',
+      rsn_negative_sentiment: 'upset customer',
+      grp_after_sales: 'after-sales', grp_pre_sales: 'pre-sales', grp_tech_support: 'tech support',
     },
     zh: {
       title: 'relaydesk 坐席工作台', brand: 'relaydesk 工作台', skip: '跳到会话', language: '语言', dismiss: '关闭',
@@ -125,11 +165,51 @@
       win_expired: '微信 48 小时窗口已关闭，需客户先发消息',
       win_used_up: '客户再次发消息前，微信不允许再发送',
       reply_blocked: '无法回复：{why}',
+      notify_on: '通知已开启', notify_off: '通知已关闭',
+      notify_denied: '浏览器已阻止通知', notify_unsupported: '此浏览器不支持通知',
+      notify_label: '新会话和新消息的浏览器通知',
+      sound_on: '提示音开', sound_off: '提示音关', sound_label: '新会话和新消息的提示音',
+      n_queue_title: '有新会话在排队', n_queue_body: '{name} · {group}',
+      n_msg_title: '{name} 发来新消息', n_attachment: '（文件）',
+      typing_customer: '客户正在输入…', mark_delivered: '已送达', mark_read: '已读',
+      lock_claim: '接入此会话后才能回复', lock_other: '{name} 正在接待此会话',
+      lock_bot: '已交还机器人', lock_resolved: '已解决', lock_none: '此处无法回复',
+      another_agent: '其他坐席', holder: '接待坐席：{name}', holder_you: '由你接待',
+      err_not_holder: '你没有接待此会话，接入后才能回复。',
+      err_not_found: '该会话或内容已不存在。',
+      err_window_closed: '渠道窗口已关闭，需客户先发消息。',
+      err_too_large: '文件太大，无法发送。', err_bad_type: '只能发送图片或 PDF 文件。',
+      err_resolved: '此会话已解决。',
+      err_rate_limited: '操作太频繁，请稍后再试。',
+      err_invalid: '输入无效，服务器未接受。',
+      err_agent_unavailable: '该同事不在线或已满负荷。',
+      err_already_claimed: '其他坐席已先接入此会话。',
+      err_forbidden: '你无权在此会话中执行此操作。',
+      err_conflict: '会话状态已变化，页面已刷新。',
+      err_unavailable: '服务器正在重启，请稍后再试。',
+      err_server: '服务器出错，请重试。', err_generic: '操作未成功，请重试。',
+      err_network: '无法连接服务器。', err_session: '登录已失效，请重新登录。',
+      err_at_capacity: '你接待的会话已达上限。',
+      err_returned: '此会话已交还机器人。',
+      err_send_down: '未发送：连接已断开。你的文字已保留，重新连接后再发送。',
+      pick_target: '选择技能组或同事…', og_groups: '技能组', og_agents: '同事',
+      colleague_opt: '{name} · {status} · {load}/{max}', transferred: '已转接给 {to}。',
+      pv_customer: '客户', pv_bot: '机器人', pv_agent: '坐席', pv_system: '系统', pv_sep: '：',
+      web_context: '网站访问信息', wc_page: '页面', wc_browser: '浏览器', wc_referrer: '来源',
+      wc_identity: '登录身份', wc_timezone: '时区', wc_screen: '屏幕', wc_language: '浏览器语言',
+      wc_seen: '访问时间', wc_email: '邮箱', wc_phone: '电话',
+      open_past: '打开 {when} 的会话记录',
+      ch_web: '网站', ch_telegram: 'Telegram', ch_wechat: '微信', ch_rest: 'API',
+      cst_bot: '机器人接待中', cst_queued: '排队中', cst_assigned: '坐席接待中',
+      cst_resolved: '已解决', cst_closed: '已关闭',
+      rsn_explicit_request: '客户要求转人工', rsn_failed_turns: '机器人未能理解', rsn_negative_sentiment: '客户情绪不满',
+      grp_after_sales: '售后', grp_pre_sales: '售前', grp_tech_support: '技术支持',
     },
   };
 
   const pickLang = (tag) => (String(tag || '').toLowerCase().startsWith('zh') ? 'zh' : 'en');
-  let lang = pickLang(navigator.language);
+  // The language the agent chose last on any console page, else the browser's (console-common.js).
+  let lang = RD.storedLang();
 
   function t(key, vars) {
     const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
@@ -152,12 +232,18 @@
     return h ? `${h}:${pad(m)}:${pad(r)}` : `${m}:${pad(r)}`;
   }
 
+  // Times in the agent's own time zone (the browser's, through Intl) and language; never the
+  // server's ISO text. Without withDate a time of today shows as hours:minutes, an older one
+  // with its date.
   function fmtTime(iso, withDate) {
     if (!iso) return '';
     const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return String(iso);
+    if (Number.isNaN(d.getTime())) return '';
     const loc = lang === 'zh' ? 'zh-CN' : 'en';
-    return withDate ? d.toLocaleString(loc) : d.toLocaleTimeString(loc, { hour: '2-digit', minute: '2-digit' });
+    const hm = { hour: '2-digit', minute: '2-digit' };
+    const today = d.toDateString() === new Date().toDateString();
+    if (withDate || !today) return d.toLocaleString(loc, { year: 'numeric', month: 'short', day: 'numeric', ...hm });
+    return d.toLocaleTimeString(loc, hm);
   }
 
   // Only http(s) URLs become links; anything else (javascript:, data:) stays plain text.
@@ -206,6 +292,16 @@
     pollN: 0,               // re-fetches so far while a delivery is still pending (backoff)
     ws: null, wsWanted: false, wsAttempt: 0, wsTimer: null, reloadTimer: null,
     busy: false,
+    // Issue 20: who holds the open chat ({username, display_name} from the transcript GET, or
+    // undefined when the server does not say), the customer's marks on our messages, the web
+    // visit, colleagues to transfer to, typing, read marks sent, and what waits for attention.
+    holder: undefined, marks: null, webContext: null, contact: null, colleagues: [],
+    typingOn: false, typingAt: 0, typingCid: null, typingIdle: null, custTypingTimer: null,
+    readSent: new Map(),    // cid -> the customer message id we last marked read
+    queueKnown: null,       // conversation ids in the queue at the last look (null: not yet)
+    queueNew: new Set(),    // queue items that arrived while the agent was away from the page
+    unreadN: new Map(),     // cid -> customer messages the agent has not seen yet
+    historyMounted: false,
   };
 
   // Channels whose messages are pushed to the customer's app; each outbound message there has a
@@ -260,11 +356,50 @@
     $('notice').hidden = !message;
   }
 
-  // Runs a user action: shows its error in the notice instead of failing silently.
-  async function act(button, fn) {
+  // A refusal in the agent's language, from the API's stable `code` (docs/web-protocol.md),
+  // else from the HTTP status; never the server's own sentence ("amy does not hold conversation
+  // c47a…"), except a 400's explanation of what was wrong with the input, in English only.
+  function errText(e) {
+    if (!e) return t('err_generic');
+    // The stable code: `code` (a string), or `error` where `code` is the HTTP status number.
+    const d = e.data || {};
+    const code = typeof d.code === 'string' ? d.code : typeof d.error === 'string' ? d.error : null;
+    const s = Number(e.status);
+    // What was wrong with the input, as the server explains it: useful in English only.
+    if ((s === 400 || s === 422) && (!code || code === 'invalid')) {
+      return lang === 'en' && e.fromJson && e.message ? e.message : t('err_invalid');
+    }
+    const alias = { internal: 'server', unauthorized: 'session' };
+    const key = code && `err_${alias[code] || code}`;
+    if (key && STRINGS.en[key]) return t(key);
+    if (s === 0) return t('err_network');
+    const byStatus = { 403: 'err_forbidden', 404: 'err_not_found', 409: 'err_conflict', 413: 'err_too_large',
+      415: 'err_bad_type', 429: 'err_rate_limited', 502: 'err_unavailable', 503: 'err_unavailable' };
+    if (byStatus[s]) return t(byStatus[s]);
+    return s >= 500 ? t('err_server') : t('err_generic');
+  }
+
+  // The error line under the reply box (role=alert): where the agent is looking when a send,
+  // claim, transfer or resolve fails, on the phone size too.
+  function replyError(message) {
+    const p = $('reply-error');
+    setText(p, message);
+    p.hidden = !message;
+    if (message && p.scrollIntoView) p.scrollIntoView({ block: 'nearest' });
+  }
+
+  // Runs a user action: shows its error (in the agent's language) in the notice, or by the reply
+  // box when `near` (the open conversation's own actions), instead of failing silently.
+  async function act(button, fn, near) {
     if (button) button.disabled = true;
-    try { notify(''); return await fn(); } catch (err) {
-      if (err.status !== 401) notify(err.message || String(err));
+    try {
+      if (near) replyError(''); else notify('');
+      return await fn();
+    } catch (err) {
+      if (err.status !== 401) {
+        if (near) replyError(errText(err)); else notify(errText(err));
+        if (near && err.status === 409 && S.openCid) loadConversation(S.openCid, false);
+      }
       return undefined;
     } finally { if (button) button.disabled = false; }
   }
@@ -275,6 +410,78 @@
     $('lang-select').value = lang;
     for (const n of document.querySelectorAll('[data-i18n]')) n.textContent = t(n.dataset.i18n);
     for (const n of document.querySelectorAll('[data-i18n-aria-label]')) n.setAttribute('aria-label', t(n.dataset.i18nAriaLabel));
+    renderToggles();
+    updateTitle();
+  }
+
+  // ---------------------------------------------------------------- attention (console-notify.js)
+  const N = window.RDNotify || null;
+
+  // The agent is looking at the console: the page is shown and has the focus.
+  const attending = () => document.visibilityState === 'visible' && document.hasFocus();
+
+  function renderToggles() {
+    const bell = $('notify-toggle'), sound = $('sound-toggle');
+    if (!N) { bell.hidden = true; sound.hidden = true; return; }
+    const p = N.prefs(), perm = N.permission();
+    const key = perm === 'unsupported' ? 'notify_unsupported' : perm === 'denied' ? 'notify_denied'
+      : N.desktopOn() ? 'notify_on' : 'notify_off';
+    setText(bell, t(key));
+    bell.setAttribute('aria-pressed', String(N.desktopOn()));
+    bell.title = t('notify_label');
+    bell.dataset.state = key.slice(7);
+    setText(sound, t(p.sound ? 'sound_on' : 'sound_off'));
+    sound.setAttribute('aria-pressed', String(p.sound));
+    sound.title = t('sound_label');
+  }
+
+  async function toggleNotify() {
+    if (!N) return;
+    await N.setDesktop(!N.desktopOn()); // asks the browser now: this runs from the click
+    renderToggles();
+  }
+
+  function toggleSound() {
+    if (!N) return;
+    N.setSound(!N.prefs().sound);
+    renderToggles();
+  }
+
+  // "(n) relaydesk agent console": queue items that came while the agent was away and customer
+  // messages they have not seen.
+  function updateTitle() {
+    let n = S.queueNew.size;
+    for (const v of S.unreadN.values()) n += v;
+    if (N) N.setCount(n, t('title')); else document.title = t('title');
+  }
+
+  function alertAgent(title, body, tag, onclick) {
+    if (!N) return;
+    N.beep();
+    if (!attending()) N.show(title, body, tag, onclick);
+  }
+
+  // The agent came back to the page: what they can now see is seen.
+  function onAttention() {
+    if (!attending() && document.visibilityState !== 'visible') return;
+    if (document.visibilityState === 'visible') sendRead();
+    if (!attending()) return;
+    S.queueNew.clear();
+    if (S.openCid) { S.unreadN.delete(S.openCid); S.unread.delete(S.openCid); renderMine(); }
+    updateTitle();
+  }
+
+  // Past conversations (console-history.js, when present): the search box in the top bar.
+  function mountHistory() {
+    if (S.historyMounted || !window.RDHistory || typeof window.RDHistory.mount !== 'function') return;
+    const root = $('history-search');
+    root.hidden = false;
+    try { window.RDHistory.mount(root); S.historyMounted = true; } catch (e) { root.hidden = true; console.warn(e); }
+  }
+
+  function openPast(cid) {
+    if (window.RDHistory && typeof window.RDHistory.open === 'function') window.RDHistory.open(cid);
+    else location.hash = `conversation=${encodeURIComponent(cid)}`;
   }
 
   // ---------------------------------------------------------------- session
@@ -303,8 +510,9 @@
       startSession(data);
     } catch (e) {
       // The server's own words first; fall back to ours when it sent none.
-      const fallback = e.status === 429 ? t('locked') : e.status === 401 ? t('bad_login') : t('network_error');
-      setText(err, e.fromJson ? e.message : fallback);
+      // In the agent's language, from the status (the server's words are English).
+      setText(err, e.status === 429 ? t('locked') : e.status === 401 ? t('bad_login')
+        : e.status === 400 ? t('need_credentials') : errText(e));
       $('login-password').focus();
     } finally {
       $('login-submit').disabled = false;
@@ -320,6 +528,7 @@
     $('dashboard-link').hidden = !isSupervisor();
     loadReference();
     refreshAll();
+    mountHistory();
     S.wsWanted = true;
     connect();
   }
@@ -329,8 +538,15 @@
       agent: null, csrf: null, queue: [], mine: [], sup: null, canned: null, groups: [],
       openCid: null, conv: null, handoff: null, notes: [], suggestions: [], cite: null,
       customer: null, profile: null, wsAttempt: 0, window: null, replyNote: '', pollN: 0,
+      holder: undefined, marks: null, webContext: null, contact: null, colleagues: [],
+      typingOn: false, typingCid: null, queueKnown: null,
     });
     clearTimeout(S.reloadTimer);
+    clearTimeout(S.typingIdle);
+    S.readSent.clear();
+    S.queueNew.clear();
+    S.unreadN.clear();
+    updateTitle();
     S.unread.clear();
     S.msgs.clear();
     for (const id of ['queue', 'mine', 'sup-agents', 'sup-groups', 'transcript', 'notes', 'suggestions']) $(id).replaceChildren();
@@ -386,7 +602,7 @@
       S.groups = (groups && groups.groups) || [];
       renderCanned();
       renderGroups();
-    } catch (e) { if (e.status !== 401) notify(e.message); }
+    } catch (e) { if (e.status !== 401) notify(errText(e)); }
   }
 
   // A fetch that only lands when no socket frame of the same kind arrived meanwhile.
@@ -395,7 +611,7 @@
     try {
       const data = await api('GET', path);
       if (S.agent && S.gen[kind] === gen) apply(data || {});
-    } catch (e) { if (e.status !== 401) notify(e.message); }
+    } catch (e) { if (e.status !== 401) notify(errText(e)); }
   }
 
   function refreshLists() {
@@ -405,6 +621,7 @@
 
   function refreshAll() {
     refreshLists();
+    loadColleagues();
     if (isSupervisor()) fetchFresh('sup', '/api/agent/supervisor', applySupervisor);
     if (isSupervisor()) loadSegments();
     if (S.openCid) loadConversation(S.openCid, false);
@@ -420,6 +637,7 @@
     ws.onopen = () => {
       S.wsAttempt = 0;
       setConn(true);
+      S.readSent.clear(); // marks sent on the old socket may not have landed: send them again
       // Re-send the watch, and catch up on whatever changed while no socket was open (also on
       // the first open, which may come after the initial GETs); the transcript dedupes by id.
       if (S.openCid) sendWs({ type: 'watch', conversation_id: S.openCid });
@@ -430,20 +648,25 @@
       try { frame = JSON.parse(ev.data); } catch { return; }
       if (frame && typeof frame === 'object') onFrame(frame);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (S.ws !== ws) return;
       S.ws = null;
-      setConn(false);
-      scheduleReconnect();
+      setConn(false); // at once: never "Live" while nothing gets through
+      S.typingOn = false;
+      // 1012: the server is restarting and asks us to come back (to another instance) now.
+      scheduleReconnect(ev && ev.code === 1012);
     };
     ws.onerror = () => { /* onclose follows and handles it */ };
   }
 
-  function scheduleReconnect() {
+  function scheduleReconnect(restart) {
     if (!S.wsWanted) return;
     clearTimeout(S.wsTimer);
-    // Exponential backoff with jitter, capped at 30 s, so a restarting server is not stampeded.
-    const base = Math.min(30000, 1000 * 2 ** S.wsAttempt++);
+    // Exponential backoff with jitter, capped at 10 s, so a restarting server is not stampeded;
+    // a restart (1012) is answered after 0.2–1 s, with no back-off.
+    if (restart) S.wsAttempt = 0;
+    const base = Math.min(10000, 1000 * 2 ** S.wsAttempt++);
+    const delay = restart ? 200 + Math.random() * 800 : base / 2 + Math.random() * base / 2;
     S.wsTimer = setTimeout(async () => {
       // A closed socket may mean the session is gone: ask before hammering the socket again.
       try {
@@ -453,7 +676,7 @@
         if (e.status === 401) { sessionLost(); return; }
       }
       connect();
-    }, base / 2 + Math.random() * base / 2);
+    }, delay);
   }
 
   function disconnect() {
@@ -464,14 +687,19 @@
     if (ws) ws.close();
   }
 
+  const wsLive = () => !!(S.ws && S.ws.readyState === WebSocket.OPEN);
+
   function sendWs(frame) {
-    if (S.ws && S.ws.readyState === WebSocket.OPEN) S.ws.send(JSON.stringify(frame));
+    if (!wsLive()) return false;
+    S.ws.send(JSON.stringify(frame));
+    return true;
   }
 
   function setConn(live) {
     const c = $('conn');
     setText(c, live ? t('conn_live') : t('conn_retry'));
     c.className = `conn ${live ? 'live' : 'down'}`;
+    c.dataset.state = live ? 'live' : 'down';
   }
 
   function onFrame(f) {
@@ -480,7 +708,10 @@
       case 'mine': S.gen.mine++; applyMine(f); break;
       case 'supervisor': S.gen.sup++; applySupervisor(f); break;
       case 'message': onMessageFrame(f); break;
-      case 'error': if (f.message) notify(String(f.message)); break;
+      case 'typing': onTypingFrame(f); break;
+      case 'receipt': onReceiptFrame(f); break;
+      // The socket's protocol complaints are for developers, not a banner in English.
+      case 'error': console.warn('console socket:', f.message); break;
       default: break; // unknown frames are ignored so the server can add new ones
     }
   }
@@ -496,8 +727,10 @@
   function onMessageFrame(f) {
     const m = f.message;
     if (!m || !f.conversation_id) return;
+    if (m.sender === 'customer') customerWrote(f.conversation_id, m);
     if (f.conversation_id === S.openCid) {
       addMessage(m);
+      if (m.sender === 'customer') { showCustomerTyping(false); sendRead(); }
       const channel = m.channel || (S.conv && S.conv.channel);
       // System messages mark state changes (joined, transferred, resolved): refresh the header.
       if (m.sender === 'system') scheduleReload(300);
@@ -506,10 +739,104 @@
       else if (m.sender !== 'customer' && PUSHED.has(channel)) { S.pollN = 0; scheduleReload(800); }
       // A customer writing on WeChat reopens the window: refresh the header and the reply box.
       else if (m.sender === 'customer' && channel === 'wechat') scheduleReload(300);
-    } else if (m.sender === 'customer') {
-      S.unread.add(f.conversation_id);
-      renderMine();
     }
+  }
+
+  // A customer's new message: unseen when it is not the open chat, or the agent is away from the
+  // page. It counts in the title, marks the chat in "My conversations", sounds, and (page away)
+  // shows a browser notification that opens the chat.
+  function customerWrote(cid, m) {
+    if (cid === S.openCid && attending()) return;
+    S.unreadN.set(cid, (S.unreadN.get(cid) || 0) + 1);
+    S.unread.add(cid);
+    renderMine();
+    updateTitle();
+    const item = S.mine.find((q) => q.conversation_id === cid);
+    const name = (item && (item.customer_name || customerLabel(item.customer_id)))
+      || (cid === S.openCid && S.customer && S.customer.name) || t('anonymous');
+    alertAgent(t('n_msg_title', { name }), m.text || t('n_attachment'), `msg-${cid}`, () => openConversation(cid));
+  }
+
+  // ---------------------------------------------------------------- typing and read marks
+  // The agent's typing, throttled: one "on" at most every 3 s while they type, "off" after 5 s
+  // without a key or when the message goes.
+  function agentTyping() {
+    const cid = S.openCid;
+    if (!cid || !holdsOpen()) return;
+    if (!$('reply-input').value) { stopTyping(); return; }
+    const now = Date.now();
+    if (!S.typingOn || S.typingCid !== cid || now - S.typingAt >= 3000) {
+      if (S.typingOn && S.typingCid !== cid) stopTyping();
+      if (sendWs({ type: 'typing', conversation_id: cid, on: true })) {
+        S.typingOn = true; S.typingAt = now; S.typingCid = cid;
+      }
+    }
+    clearTimeout(S.typingIdle);
+    S.typingIdle = setTimeout(stopTyping, 5000);
+  }
+
+  function stopTyping() {
+    clearTimeout(S.typingIdle);
+    if (S.typingOn && S.typingCid) sendWs({ type: 'typing', conversation_id: S.typingCid, on: false });
+    S.typingOn = false;
+  }
+
+  function onTypingFrame(f) {
+    if (f.conversation_id !== S.openCid || (f.who && f.who !== 'customer')) return;
+    showCustomerTyping(!!f.on);
+  }
+
+  // "Customer is typing…" under the transcript; it goes by itself if no "off" ever comes.
+  function showCustomerTyping(on) {
+    const p = $('typing');
+    clearTimeout(S.custTypingTimer);
+    setText(p, on ? t('typing_customer') : '');
+    p.hidden = !on;
+    if (on) S.custTypingTimer = setTimeout(() => showCustomerTyping(false), 8000);
+  }
+
+  // The agents have read the open chat up to its latest customer message: said while the page
+  // is shown (a hidden tab reads nothing), once per message.
+  function sendRead() {
+    const cid = S.openCid;
+    if (!cid || document.visibilityState !== 'visible') return;
+    let last = 0;
+    for (const m of S.msgs.values()) if (m.sender === 'customer' && Number(m.id) > last) last = Number(m.id);
+    if (!last || (S.readSent.get(cid) || 0) >= last) return;
+    if (sendWs({ type: 'read', conversation_id: cid, up_to: last })) S.readSent.set(cid, last);
+  }
+
+  // The customer's marks on our messages: they only move forward.
+  function onReceiptFrame(f) {
+    if (f.conversation_id !== S.openCid) return;
+    applyMarks(f);
+  }
+
+  function applyMarks(m) {
+    if (!m || typeof m !== 'object') return;
+    const prev = S.marks || {};
+    const up = (a, b) => (Number.isFinite(Number(b)) && b !== null ? Math.max(Number(a) || 0, Number(b)) : (a ?? null));
+    S.marks = { received_up_to: up(prev.received_up_to, m.received_up_to), read_up_to: up(prev.read_up_to, m.read_up_to) };
+    if (S.marks.read_up_to) S.marks.received_up_to = Math.max(S.marks.received_up_to || 0, S.marks.read_up_to);
+    for (const li of $('transcript').querySelectorAll('li[data-sender="agent"]')) {
+      const msg = S.msgs.get(Number(li.dataset.id)) || S.msgs.get(li.dataset.id);
+      const old = li.querySelector('.rmark');
+      const fresh = msg ? readMark(msg) : null;
+      if (old && fresh) old.replaceWith(fresh);
+      else if (old) old.remove();
+      else if (fresh) li.append(fresh);
+    }
+  }
+
+  // Delivered / Read on an agent's message, from the customer's marks (widget receipts).
+  function readMark(m) {
+    const k = S.marks;
+    if (!k || m.sender !== 'agent') return null;
+    const id = Number(m.id);
+    const state = k.read_up_to && id <= k.read_up_to ? 'read' : k.received_up_to && id <= k.received_up_to ? 'delivered' : null;
+    if (!state) return null;
+    return el('p', { class: `rmark rmark-${state}`, testid: 'read-mark', 'data-state': state },
+      el('span', { 'aria-hidden': 'true' }, state === 'read' ? '✓✓ ' : '✓ '), t(`mark_${state}`));
   }
 
   // ---------------------------------------------------------------- queue
@@ -526,7 +853,40 @@
   function applyQueue(data) {
     S.queue = stamp(Array.isArray(data.queue) ? data.queue : []);
     if (data.sla_seconds) S.sla = Number(data.sla_seconds);
+    noticeQueue();
     renderQueue();
+  }
+
+  // A chat that joined the queue since the last look: a sound, and while the agent is away from
+  // the page a browser notification and a count in the title (cleared when they come back).
+  function noticeQueue() {
+    const waiting = S.queue.filter((q) => q.status !== 'assigned');
+    const ids = new Set(waiting.map((q) => q.conversation_id));
+    if (S.queueKnown) {
+      const fresh = waiting.filter((q) => !S.queueKnown.has(q.conversation_id));
+      if (!attending()) for (const q of fresh) S.queueNew.add(q.conversation_id);
+      if (fresh.length) {
+        const q = fresh[0];
+        const name = q.customer_name || customerLabel(q.customer_id);
+        alertAgent(t('n_queue_title'), t('n_queue_body', { name, group: q.skill_group ? tc('grp', q.skill_group) : '' }),
+          `queue-${q.conversation_id}`, () => openConversation(q.conversation_id));
+      }
+    }
+    for (const id of [...S.queueNew]) if (!ids.has(id)) S.queueNew.delete(id);
+    S.queueKnown = ids;
+    updateTitle();
+  }
+
+  // The latest message of a chat, as the queue and "My conversations" show it: who, then at
+  // most 120 characters.
+  function preview(q) {
+    const lm = q.last_message;
+    if (!lm || typeof lm !== 'object') return null;
+    const who = ['customer', 'bot', 'agent', 'system'].includes(lm.sender) ? lm.sender : 'system';
+    const raw = typeof lm.text === 'string' ? lm.text.replace(/\s+/g, ' ').trim() : '';
+    const text = raw ? (raw.length > 120 ? `${raw.slice(0, 119)}…` : raw) : t('n_attachment');
+    return el('p', { class: `preview pv-${who}`, testid: 'preview', 'data-sender': who },
+      el('span', { class: 'pv-who' }, `${t(`pv_${who}`)}${t('pv_sep')}`), text);
   }
 
   const badge = (text, cls, extra) => el('span', { class: `badge ${cls || ''}`, ...extra }, text);
@@ -534,8 +894,8 @@
   function itemFacts(q) {
     return el('div', { class: 'facts' },
       badge(q.language || '?', 'lang'),
-      badge(q.skill_group, 'group'),
-      badge(q.reason, 'reason'),
+      badge(tc('grp', q.skill_group), 'group'),
+      badge(tc('rsn', q.reason), 'reason'),
       badge(t('priority', { n: q.priority ?? 0 }), `prio prio-${q.priority ?? 0}`),
       q.sentiment ? badge(tc('sent', q.sentiment), `sent sent-${q.sentiment}`) : null,
       segmentBadges(q, 'queue'),
@@ -569,7 +929,8 @@
             el('strong', { class: 'who' }, name),
             el('span', { class: 'wait', 'data-cid': q.conversation_id }, wait, ' ', label)),
           itemFacts(q),
-          q.assigned_to ? el('p', { class: 'meta' }, t('assigned_to', { who: q.assigned_to })) : null,
+          preview(q),
+          q.assigned_to ? el('p', { class: 'meta', testid: 'assignee' }, t('assigned_to', { who: q.assigned_to_name || q.assigned_to })) : null,
           el('div', { class: 'item-actions' },
             q.status === 'assigned' ? null : el('button', {
               type: 'button', class: 'primary', testid: 'claim', text: t('claim'),
@@ -603,8 +964,8 @@
     }
   }
 
-  async function claim(cid, button) {
-    const ok = await act(button, async () => { await post(convPath(cid, '/claim')); return true; });
+  async function claim(cid, button, near) {
+    const ok = await act(button, async () => { await post(convPath(cid, '/claim')); return true; }, near);
     if (!ok) return;
     openConversation(cid);
     refreshLists();
@@ -613,7 +974,12 @@
   // ---------------------------------------------------------------- mine
   function applyMine(data) {
     S.mine = Array.isArray(data.conversations) ? data.conversations : [];
+    // What waits for attention only in chats the agent still holds (or has open).
+    const keep = new Set(S.mine.map((q) => q.conversation_id));
+    for (const cid of [...S.unreadN.keys()]) if (!keep.has(cid) && cid !== S.openCid) { S.unreadN.delete(cid); S.unread.delete(cid); }
+    updateTitle();
     renderMine();
+    if (S.openCid) { renderConvHead(); renderReplyState(); }
   }
 
   function renderMine() {
@@ -630,8 +996,9 @@
           },
           el('strong', { class: 'who' }, q.customer_name || customerLabel(q.customer_id)),
           unread ? el('span', { class: 'dot', title: t('unread') }, el('span', { class: 'sr-only' }, t('unread'))) : null,
-          el('span', { class: 'facts' }, badge(q.language || '?', 'lang'), badge(q.skill_group, 'group'),
-            q.sentiment ? badge(tc('sent', q.sentiment), `sent sent-${q.sentiment}`) : null)));
+          el('span', { class: 'facts' }, badge(q.language || '?', 'lang'), badge(tc('grp', q.skill_group), 'group'),
+            q.sentiment ? badge(tc('sent', q.sentiment), `sent sent-${q.sentiment}`) : null),
+          preview(q)));
       }));
     });
     $('mine-empty').hidden = S.mine.length > 0;
@@ -652,7 +1019,7 @@
     $('sup-groups').replaceChildren(...S.sup.groups.map((g) => el('tr', {
       'data-t0': g.waiting > 0 ? String(Date.now() - (Number(g.longest_wait_s) || 0) * 1000) : null,
     },
-    el('td', {}, g.skill_group),
+    el('td', {}, tc('grp', g.skill_group)),
     el('td', {}, String(g.waiting ?? 0)),
     el('td', {}, g.waiting > 0 ? fmtDuration(g.longest_wait_s || 0) : '—'))));
     renderSegments();
@@ -665,7 +1032,7 @@
       const d = await api('GET', '/api/agent/segments');
       S.segments = (d && d.segments) || null;
       renderSegments();
-    } catch (e) { if (e.status !== 401) notify(e.message); }
+    } catch (e) { if (e.status !== 401) notify(errText(e)); }
   }
 
   function segmentLabel(key) {
@@ -687,9 +1054,13 @@
   // ---------------------------------------------------------------- conversation
   async function openConversation(cid) {
     if (S.openCid !== cid) {
+      stopTyping();
       S.openCid = cid;
       S.conv = null; S.handoff = null; S.notes = []; S.suggestions = []; S.cite = null;
       S.customer = null; S.profile = null; S.window = null; S.replyNote = ''; S.pollN = 0;
+      S.holder = undefined; S.marks = null; S.webContext = null; S.contact = null; S.lost = false;
+      showCustomerTyping(false);
+      replyError('');
       clearTimeout(S.reloadTimer);
       S.msgs.clear();
       $('transcript').replaceChildren();
@@ -701,12 +1072,19 @@
       renderWindow();
     }
     S.unread.delete(cid);
+    S.unreadN.delete(cid);
+    updateTitle();
     renderMine();
+    renderReplyState();
     $('conv-empty').hidden = true;
     $('conv-body').hidden = false;
     sendWs({ type: 'watch', conversation_id: cid });
+    loadColleagues();
     await loadConversation(cid, true);
-    $('reply-input').focus();
+    // One column (the phone): bring the conversation into view; the lists are above it.
+    if (window.matchMedia && window.matchMedia('(max-width: 1000px)').matches) $('conv').scrollIntoView({ block: 'start' });
+    if (!$('reply-input').disabled) $('reply-input').focus({ preventScroll: true });
+    else $('conv').focus({ preventScroll: true });
   }
 
   async function loadConversation(cid, busy) {
@@ -722,7 +1100,14 @@
       S.suggestions = data.suggestions || [];
       S.window = data.channel_window || null;
       if (S.window && !windowClosed()) S.replyNote = ''; // the customer wrote again: refusal is moot
+      // Issue 20 additions (docs/web-protocol.md): absent keys leave the older behaviour.
+      if ('holder' in data) S.holder = data.holder || null;
+      S.lost = false;
+      S.webContext = data.web_context || null;
+      S.contact = (data.customer && data.customer.contact) || null;
       for (const m of data.messages || []) addMessage(m);
+      if (data.read_marks && data.read_marks.customer) applyMarks(data.read_marks.customer);
+      sendRead();
       renderConvHead();
       renderWindow();
       pollPendingDeliveries(cid);
@@ -733,7 +1118,12 @@
       if (data.customer) { S.customer = data.customer; renderCustomer(); }
       if (custId) loadCustomer(cid, custId);
     } catch (e) {
-      if (e.status !== 401 && S.openCid === cid) notify(e.message);
+      if (e.status === 403 && S.openCid === cid && S.conv) {
+        // Someone else holds it now (a transfer, a supervisor): keep the view, reply box off.
+        S.lost = true;
+        if (S.holder && S.agent && S.holder.username === S.agent.username) S.holder = null;
+        renderConvHead();
+      } else if (e.status !== 401 && S.openCid === cid) notify(errText(e));
     } finally {
       log.removeAttribute('aria-busy');
     }
@@ -749,10 +1139,71 @@
     const h = S.handoff;
     const name = (S.customer && S.customer.name) || customerLabel(c.customer_id);
     setText($('conv-title'), name);
-    const parts = [`${t('channel')}: ${c.channel || '?'}`, `${t('status')}: ${c.status || '?'}`, c.language || ''];
-    if (h) parts.push(`${t('skill_group')}: ${h.skill_group}`, `${t('reason')}: ${h.reason}`);
+    const parts = [`${t('channel')}: ${c.channel ? tc('ch', c.channel) : '?'}`,
+      `${t('status')}: ${c.status ? tc('cst', c.status) : '?'}`, c.language || ''];
+    if (h) parts.push(`${t('skill_group')}: ${tc('grp', h.skill_group)}`, `${t('reason')}: ${tc('rsn', h.reason)}`);
     setText($('conv-meta'), parts.filter(Boolean).join(' · '));
-    $('conv-claim').hidden = !(h && h.status === 'queued') && c.status !== 'queued';
+    const holder = holderName();
+    const line = holdsOpen() ? t('holder_you') : holder ? t('holder', { name: holder }) : '';
+    setText($('conv-holder'), line);
+    $('conv-holder').hidden = !line;
+    renderReplyState();
+  }
+
+  // ---------------------------------------------------------------- who may reply
+  // Whether this agent holds the open chat: the server's `holder` when it says, else whether
+  // the chat is in their "My conversations".
+  function holdsOpen() {
+    const cid = S.openCid, c = S.conv;
+    if (!cid || !c || !S.agent || S.lost) return false;
+    if (['resolved', 'closed', 'bot'].includes(c.status)) return false;
+    if (S.holder !== undefined) return !!S.holder && S.holder.username === S.agent.username;
+    return !!(S.handoff && S.handoff.status === 'assigned') && S.mine.some((q) => q.conversation_id === cid);
+  }
+
+  // The display name of whoever else holds the open chat, when someone does.
+  function holderName() {
+    if (S.holder) return S.holder.display_name || S.holder.username;
+    const h = S.handoff;
+    if (!h || h.status !== 'assigned') return null;
+    const q = S.queue.find((i) => i.conversation_id === S.openCid);
+    return (q && (q.assigned_to_name || q.assigned_to)) || null;
+  }
+
+  // Why the reply box is off ({key, claim}), or null when this agent may reply.
+  function lockReason() {
+    if (!S.openCid) return { key: 'lock_none', claim: false };
+    const c = S.conv;
+    if (!c) return { key: 'lock_none', claim: false };
+    if (holdsOpen()) return null;
+    if (S.lost) return { key: 'lock_other', claim: false, name: holderName() || t('another_agent') };
+    if (c.status === 'resolved' || c.status === 'closed') return { key: 'lock_resolved', claim: false };
+    const h = S.handoff;
+    if (h && h.status === 'queued') {
+      const mayClaim = isSupervisor() || (S.agent && (S.agent.skills || []).includes(h.skill_group));
+      return { key: 'lock_claim', claim: !!mayClaim };
+    }
+    if (c.status === 'bot' || !h) return { key: 'lock_bot', claim: false };
+    return { key: 'lock_other', claim: false, name: holderName() || t('another_agent') };
+  }
+
+  // The reply box (text, send, file, canned) is on only for the agent holding the chat, and
+  // while the channel's window lets a message through; otherwise one line says why.
+  function renderReplyState() {
+    const lock = lockReason();
+    const closed = windowClosed();
+    const w = S.window;
+    const textOff = !!lock || (closed && !(w && w.fallback));
+    $('reply-input').disabled = textOff;
+    $('reply-send').disabled = textOff;
+    $('reply-file').disabled = !!lock || closed;
+    $('reply-form').classList.toggle('locked', !!lock);
+    $('canned').disabled = cannedShown.length === 0 || textOff;
+    $('reply-lock').hidden = !lock || !S.conv;
+    setText($('reply-lock-text'), lock ? t(lock.key, { name: lock.name || '' }) : '');
+    $('reply-lock').dataset.reason = lock ? lock.key.slice(5) : '';
+    $('conv-claim').hidden = !(lock && lock.claim);
+    if (lock && S.typingOn) stopTyping();
   }
 
   // While a message of the open conversation still waits for delivery, look again: after 1, 2,
@@ -807,11 +1258,7 @@
     }
     // A closed window turns the reply box off, and says why next to it; when a template message
     // can still carry a text reply (w.fallback, WeChat), the text box stays on, files do not.
-    const textClosed = closed && !(w && w.fallback);
-    $('reply-input').disabled = textClosed;
-    $('reply-send').disabled = textClosed;
-    $('reply-file').disabled = closed;
-    $('canned').disabled = cannedShown.length === 0 || textClosed;
+    renderReplyState();
     const note = S.replyNote || (closed ? t('reply_blocked', { why }) : '');
     setText($('reply-note'), note);
     $('reply-note').hidden = !note;
@@ -866,7 +1313,8 @@
       sharedInfo(p.location, p.contact),
       m.kb_article_id ? el('p', { class: 'meta cite-line' }, t('cites', { id: m.kb_article_id, version: m.kb_article_version ?? '?' })) : null,
       sender === 'customer' ? parseInfo(m.parse) : null,
-      sender === 'customer' ? null : deliveryInfo(m, p));
+      sender === 'customer' ? null : deliveryInfo(m, p),
+      readMark(m));
   }
 
   // Files with the message, from the media store: images shown, other files as links. The
@@ -908,17 +1356,20 @@
   async function sendAttachment() {
     const input = $('reply-file');
     const file = input.files && input.files[0];
-    if (!file || !S.openCid || windowClosed()) return;
+    if (!file || !S.openCid || windowClosed() || lockReason()) { input.value = ''; return; }
     const cid = S.openCid;
     const form = new FormData();
     form.append('file', file, file.name);
     const text = $('reply-input').value;
     if (text.trim()) form.append('text', text);
     await act($('reply-send'), async () => {
-      const res = await fetch(convPath(cid, '/attachments'), {
-        method: 'POST', body: form, credentials: 'same-origin',
-        headers: { Accept: 'application/json', 'X-CSRF-Token': S.csrf || '' },
-      });
+      let res;
+      try {
+        res = await fetch(convPath(cid, '/attachments'), {
+          method: 'POST', body: form, credentials: 'same-origin',
+          headers: { Accept: 'application/json', 'X-CSRF-Token': S.csrf || '' },
+        });
+      } catch { throw new ApiError(t('network_error'), 0); }
       let data = null;
       try { data = await res.json(); } catch { data = null; }
       if (!res.ok) throw new ApiError((data && data.message) || res.statusText, res.status, !!data, data);
@@ -927,8 +1378,9 @@
         if (data && data.message) addMessage(data.message);
         if (PUSHED.has(S.conv && S.conv.channel)) { S.pollN = 0; scheduleReload(800); }
       }
-    });
+    }, true).catch(() => {});
     input.value = '';
+    renderReplyState(); // act() re-enabled the send button
   }
 
   // Did an outbound message reach the customer's Telegram or WeChat? Only messages that were
@@ -986,9 +1438,10 @@
     if (ev) ev.preventDefault();
     const ta = $('reply-input');
     const text = ta.value;
-    if (!text.trim() || !S.openCid || S.busy || windowClosed()) return;
+    if (!text.trim() || !S.openCid || S.busy || windowClosed() || lockReason()) return;
     const cid = S.openCid;
     S.busy = true;
+    stopTyping();
     let refused = null;
     await act($('reply-send'), async () => {
       let data;
@@ -996,9 +1449,11 @@
         // The protocol's send body is {"text"} only; the citation is shown to the agent, not sent.
         data = await post(convPath(cid, '/send'), { text });
       } catch (e) {
-        // WeChat's window is closed or used up: the server's reason goes by the reply box, and
-        // the agent's text stays in it.
+        // WeChat's window is closed or used up: the reason goes by the reply box, and the
+        // agent's text stays in it.
         if (e.status === 409 && e.data && e.data.channel_window) { refused = e; return; }
+        // The server is away (restarting, the network is down): the text stays in the box.
+        if (e.status === 0 || e.status === 502 || e.status === 503) throw Object.assign(e, { data: { code: 'send_down' } });
         throw e;
       }
       if (S.openCid === cid) {
@@ -1009,11 +1464,11 @@
         // Telegram and WeChat: fetch the delivery state shortly, even if no frame comes.
         if (PUSHED.has(S.conv && S.conv.channel)) { S.pollN = 0; scheduleReload(800); }
       }
-    });
+    }, true);
     S.busy = false;
     if (refused && S.openCid === cid) {
-      S.replyNote = refused.message;
       S.window = refused.data.channel_window;
+      S.replyNote = t('reply_blocked', { why: windowWhy() });
       renderWindow();
       $('reply-note').focus(); // the reply box is off now: keep keyboard focus near it
       loadConversation(cid, false); // the header, from the server's current view
@@ -1040,7 +1495,7 @@
     cannedShown = (S.canned && (S.canned[convLang] || S.canned[lang])) || [];
     sel.replaceChildren(el('option', { value: '' }, t('canned_pick')),
       ...cannedShown.map((c, i) => el('option', { value: String(i), title: c.text }, c.title)));
-    sel.disabled = cannedShown.length === 0 || windowClosed();
+    sel.disabled = cannedShown.length === 0 || windowClosed() || !!lockReason();
   }
 
   function onCanned() {
@@ -1073,7 +1528,8 @@
   function renderNotes() {
     $('notes').replaceChildren(...S.notes.map((n) => el('li', { class: 'note' },
       el('p', { class: 'note-text' }, n.text),
-      el('p', { class: 'meta' }, [n.agent_id, fmtTime(n.created_at, true)].filter(Boolean).join(' · ')))));
+      el('p', { class: 'meta', testid: 'note-meta' },
+        [n.author_name || (n.agent_id ? t('sender_agent') : ''), fmtTime(n.created_at, true)].filter(Boolean).join(' · ')))));
     if (!S.notes.length) $('notes').append(el('li', { class: 'empty' }, t('no_notes')));
   }
 
@@ -1087,17 +1543,40 @@
       const data = await post(convPath(cid, '/notes'), { text });
       if (S.openCid !== cid) return;
       input.value = '';
-      if (data && data.note) { S.notes.push(data.note); renderNotes(); }
+      // Written by this agent: signed with their name even before the server says it.
+      if (data && data.note) { S.notes.push({ author_name: S.agent && S.agent.display_name, ...data.note }); renderNotes(); }
     });
   }
 
   // ---------------------------------------------------------------- actions
+  // One list to transfer to: the skill groups, then the colleagues online or away (display
+  // name, status, load), from GET /api/agent/colleagues.
   function renderGroups() {
     const sel = $('transfer-group');
     const keep = sel.value;
-    sel.replaceChildren(el('option', { value: '' }, t('pick_group')),
-      ...S.groups.map((g) => el('option', { value: g }, g)));
-    if (S.groups.includes(keep)) sel.value = keep;
+    const groups = el('optgroup', { label: t('og_groups') },
+      ...S.groups.map((g) => el('option', { value: `group:${g}`, 'data-kind': 'group' }, tc('grp', g))));
+    const people = S.colleagues.length ? el('optgroup', { label: t('og_agents') },
+      ...S.colleagues.map((a) => el('option', {
+        value: `agent:${a.username}`, 'data-kind': 'agent', 'data-status': a.status,
+        disabled: a.status !== 'online' || (a.max_concurrent && a.load >= a.max_concurrent) ? true : null,
+      }, t('colleague_opt', {
+        name: a.display_name || a.username, status: tc('status', a.status), load: a.load ?? 0, max: a.max_concurrent ?? '?',
+      })))) : null;
+    sel.replaceChildren(el('option', { value: '' }, t('pick_target')), groups, people);
+    if ([...sel.options].some((o) => o.value === keep && !o.disabled)) sel.value = keep;
+  }
+
+  async function loadColleagues() {
+    if (!S.agent) return;
+    try {
+      const data = await api('GET', '/api/agent/colleagues');
+      S.colleagues = (data && Array.isArray(data.agents)) ? data.agents : [];
+    } catch (e) {
+      if (e.status === 401) return;
+      S.colleagues = []; // an older server without the list: groups only
+    }
+    renderGroups();
   }
 
   // After an action the conversation changed state: reload it and the lists.
@@ -1107,18 +1586,34 @@
   }
 
   async function transfer() {
-    const group = $('transfer-group').value;
+    const sel = $('transfer-group');
+    const value = sel.value;
     const cid = S.openCid;
     if (!cid) return;
-    if (!group) { notify(t('pick_group')); $('transfer-group').focus(); return; }
-    await act($('transfer'), () => post(convPath(cid, '/transfer'), { skill_group: group }));
+    if (!value) { replyError(t('pick_target')); sel.focus(); return; }
+    const [kind, ...rest] = value.split(':');
+    const target = rest.join(':');
+    const body = kind === 'agent' ? { agent: target } : { skill_group: target };
+    const ok = await act($('transfer'), async () => { await post(convPath(cid, '/transfer'), body); return true; }, true);
+    if (ok && S.openCid === cid) {
+      sel.value = '';
+      if (kind === 'agent') {
+        // The colleague holds it now: this agent may no longer read it; the page keeps what it
+        // shows and says who has it.
+        const c = S.colleagues.find((a) => a.username === target);
+        S.holder = { username: target, display_name: (c && c.display_name) || target };
+        if (S.handoff) S.handoff = { ...S.handoff, status: 'assigned' };
+        renderConvHead();
+      }
+    }
     afterAction(cid);
+    loadColleagues();
   }
 
   async function simpleAction(button, tail) {
     const cid = S.openCid;
     if (!cid) return;
-    await act(button, () => post(convPath(cid, tail)));
+    await act(button, () => post(convPath(cid, tail)), true);
     afterAction(cid);
   }
 
@@ -1177,7 +1672,7 @@
       };
       renderCustomer();
       renderConvHead();
-    } catch (e) { if (e.status !== 401 && S.openCid === cid) notify(e.message); }
+    } catch (e) { if (e.status !== 401 && S.openCid === cid) notify(errText(e)); }
   }
 
   // After an edit: the profile again (segments, the change just recorded).
@@ -1223,8 +1718,9 @@
           title: t('tag_remove', { tag }), onclick: (e) => removeTag(tag, e.currentTarget),
         }, '×')))));
     const p = S.profile || { conversations: [], tickets: [], orders: [], changes: [], identities: [] };
+    const contact = S.contact || {};
     const facts = [
-      ['pf_email', c.email], ['pf_phone', c.phone], ['pf_region', c.region],
+      ['pf_email', c.email || contact.email], ['pf_phone', c.phone || contact.phone], ['pf_region', c.region],
       ['pf_ref', c.external_ref],
       ['pf_since', (c.customer_since || c.created_at) ? fmtDate(c.customer_since || c.created_at) : null],
       ['pf_spend', c.yearly_spend_cents != null ? fmtMoney(c.yearly_spend_cents, 'CNY') : null],
@@ -1243,17 +1739,52 @@
       el('dt', {}, k),
       el('dd', {}, v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)),
     ]) : [el('dd', { class: 'empty' }, t('none'))]));
-    $('cust-convs').replaceChildren(...(p.conversations.length ? p.conversations.map((cv) => el('li', {},
-      el('span', {}, `${cv.channel || '?'} · ${cv.status || '?'} · ${fmtTime(cv.created_at, true)}`),
-      cv.id === S.openCid ? badge(t('current'), 'current') : null)) : [el('li', { class: 'empty' }, t('none'))]));
+    // Each past conversation opens read-only (console-history.js); the open one is marked.
+    $('cust-convs').replaceChildren(...(p.conversations.length ? p.conversations.map((cv) => {
+      const when = fmtTime(cv.created_at, true);
+      const label = `${cv.channel ? tc('ch', cv.channel) : '?'} · ${cv.status ? tc('cst', cv.status) : '?'} · ${when}`;
+      return el('li', {},
+        cv.id === S.openCid ? el('span', {}, label) : el('button', {
+          type: 'button', class: 'link past-conv', testid: 'past-conversation', 'data-conversation-id': cv.id,
+          'aria-label': t('open_past', { when }), onclick: () => openPast(cv.id),
+        }, label),
+        cv.id === S.openCid ? badge(t('current'), 'current') : null);
+    }) : [el('li', { class: 'empty' }, t('none'))]));
+    renderWebContext();
     $('cust-tickets').replaceChildren(...(p.tickets.length ? p.tickets.map((tk) => el('li', {},
       el('strong', {}, tk.number || String(tk.id ?? '')), ' ', tk.subject || '', ' ',
       badge(tk.status || '?', `tk tk-${tk.status}`))) : [el('li', { class: 'empty' }, t('none'))]));
     const shown = (v) => (v == null || v === '' ? t('empty_value') : v);
     $('cust-changes').replaceChildren(...((p.changes || []).length ? p.changes.map((ch) => el('li', { testid: 'customer-change' },
       el('span', { class: 'meta' }, fmtTime(ch.at, true)), ' ',
-      t('change_line', { who: ch.actor, field: tc('fld', ch.field), old: shown(ch.old), new: shown(ch.new) })))
+      t('change_line', { who: ch.actor_name || ch.actor, field: tc('fld', ch.field), old: shown(ch.old), new: shown(ch.new) })))
       : [el('li', { class: 'empty' }, t('none'))]));
+  }
+
+  // Where a web customer is (C5, the widget's hello): the page as a link with its title, the
+  // browser, where they came from, who the site says they are, their time zone and screen.
+  function renderWebContext() {
+    const w = S.webContext;
+    const box = $('cust-web');
+    if (!w || typeof w !== 'object') { box.hidden = true; $('cust-web-facts').replaceChildren(); return; }
+    const link = (url, text) => {
+      const href = url && safeUrl(url);
+      return href ? el('a', { href, target: '_blank', rel: 'noopener noreferrer', title: url }, text || url) : (text || url || null);
+    };
+    const rows = [
+      ['page', w.page_url || w.page_title ? link(w.page_url, w.page_title || w.page_url) : null],
+      ['browser', w.browser || w.user_agent],
+      ['referrer', w.referrer ? link(w.referrer, w.referrer) : null],
+      ['identity', w.identity],
+      ['timezone', w.timezone],
+      ['language', w.language],
+      ['screen', w.screen],
+      ['seen', w.seen_at ? fmtTime(w.seen_at, true) : null],
+    ].filter(([, v]) => v);
+    $('cust-web-facts').replaceChildren(...rows.flatMap(([k, v]) => [
+      el('dt', {}, t(`wc_${k}`)), el('dd', { testid: `web-${k}` }, v),
+    ]));
+    box.hidden = rows.length === 0;
   }
 
   async function addTag(ev) {
@@ -1328,6 +1859,8 @@
     if (S.conv) {
       renderConvHead();
       renderWindow();
+      if (!$('typing').hidden) showCustomerTyping(true);
+      if ($('reply-error').textContent) replyError(''); // its language has gone: the next error comes in the new one
       renderNotes();
       renderSuggestions();
       // Sender labels are translated: rebuild the transcript quietly.
@@ -1351,14 +1884,21 @@
     $('reply-input').addEventListener('keydown', onReplyKey);
     $('reply-input').addEventListener('input', () => {
       if (!$('reply-input').value && S.cite) { S.cite = null; renderCite(); }
+      agentTyping();
     });
+    $('reply-input').addEventListener('blur', () => { if (!$('reply-input').value) stopTyping(); });
+    $('notify-toggle').addEventListener('click', toggleNotify);
+    $('sound-toggle').addEventListener('click', toggleSound);
+    document.addEventListener('visibilitychange', onAttention);
+    window.addEventListener('focus', onAttention);
+    window.addEventListener('offline', () => { if (S.agent) setConn(false); });
     $('reply-cite-clear').addEventListener('click', () => { S.cite = null; renderCite(); $('reply-input').focus(); });
     $('canned').addEventListener('change', onCanned);
     $('note-form').addEventListener('submit', addNote);
     $('transfer').addEventListener('click', transfer);
     $('return-to-bot').addEventListener('click', (e) => simpleAction(e.currentTarget, '/return'));
     $('resolve').addEventListener('click', (e) => simpleAction(e.currentTarget, '/resolve'));
-    $('conv-claim').addEventListener('click', (e) => { if (S.openCid) claim(S.openCid, e.currentTarget); });
+    $('conv-claim').addEventListener('click', (e) => { if (S.openCid) claim(S.openCid, e.currentTarget, true); });
     $('draft-open').addEventListener('click', toggleDraft);
     $('draft-form').addEventListener('submit', saveDraft);
     $('tag-form').addEventListener('submit', addTag);

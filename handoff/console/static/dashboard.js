@@ -37,15 +37,17 @@
       session_lost: 'Your session has ended.',
       no_data: 'no data',
       // cards
-      m_conversations: 'Conversations', m_containment_rate: 'Containment',
+      m_conversations: 'Conversations', m_open: 'Still open', m_containment_rate: 'Containment',
       m_escalation_rate: 'Escalation rate', m_human_first_response_p50_s: 'Human first response (p50)',
       m_human_within_sla_rate: 'First replies within SLA', m_sla_breaches: 'SLA breaches',
       m_resolution_p50_s: 'Time to resolution (p50)', m_first_contact_resolution_rate: 'First-contact resolution',
       m_csat_rate: 'CSAT (4–5 stars)', m_csat_mean_100: 'CSAT mean (0–100)',
-      sub_conversations: '{n} handed to a person', sub_containment: '{n} kept by the bot',
+      sub_conversations: '{n} closed', sub_open: 'not yet in the outcome figures',
+      sub_containment: '{n} of {closed} closed kept by the bot',
       sub_escalation: '{n} handoffs', sub_p90: 'p90 {v}', sub_sla: 'SLA {v}',
       sub_breaches_none: 'none over SLA', sub_breaches: 'handoffs over SLA',
-      sub_resolution: 'start to close', sub_fcr: 'no return within {n} days',
+      sub_resolution: 'start to close, closed ones', sub_fcr: 'no return within {n} days',
+      sub_fcr_pending: 'no return within {n} days; {p} closed too recently to tell',
       sub_ratings: '{n} ratings', sub_ratings_one: '1 rating',
       sub_mean: 'mean of {n} ratings', sub_mean_one: 'mean of 1 rating',
       sub_escalation_one: '1 handoff', comments_count_one: '1 rating with a comment.',
@@ -75,10 +77,15 @@
       col_ttr: 'Resolution p50', col_fcr: 'FCR', col_csat: 'CSAT', col_mean: 'CSAT mean', col_ratings: 'Ratings',
       slices_empty: 'No conversations.',
       breaches: 'SLA breaches',
-      breaches_help: 'Handoffs whose first agent reply came later than the SLA ({sla}), or never came while the customer waited longer. Longest first.',
+      breaches_help: 'Handoffs whose first agent reply came later than the SLA ({sla}), or never came while the customer waited longer. Longest first; open a row to read the transcript.',
       breaches_capped: 'Showing the {shown} longest of {total}.',
-      col_conversation: 'Conversation', col_queued_at: 'Queued at', col_first_response: 'First response',
-      no_reply: 'no reply', breaches_empty: 'No SLA breaches in this period.',
+      col_conversation: 'Conversation', col_customer: 'Customer', col_queued_at: 'Queued at', col_first_response: 'First response',
+      no_reply: 'no reply', still_waiting: 'still waiting', breaches_empty: 'No SLA breaches in this period.',
+      anonymous: 'Customer', open_transcript: 'Open the transcript of {who} ({channel}, {time})',
+      unassigned: 'Unassigned',
+      low: 'Low ratings', low_help: 'Ratings of 1 or 2 stars, newest first; open a row to read the transcript.',
+      col_rated_at: 'Rated at', col_score: 'Rating', col_comment: 'Comment', low_empty: 'No rating of 1 or 2 stars in this period.',
+      stars: '{n} ★',
       comments: 'Rating comments', comments_count: '{n} ratings with a comment.',
       sentiment: 'Sentiment', col_sentiment: 'Sentiment', col_phrase: 'Phrase',
       phrases_zh: 'Key phrases (Chinese comments)', phrases_en: 'Key phrases (English comments)',
@@ -96,14 +103,15 @@
       u_s: '{n} s', u_min: '{n} min', u_min_s: '{m} min {s} s', u_h_min: '{h} h {m} min', u_d_h: '{d} d {h} h',
       // definitions
       definitions: 'How the figures are defined',
-      d_conversations: 'Conversations started in the period (UTC dates).',
-      d_containment_rate: 'Share of conversations with no handoff to a person.',
-      d_escalation_rate: 'Share of conversations with at least one handoff; reasons are counted per handoff.',
+      d_conversations: 'Conversations started in the period (UTC dates). A conversation is closed when an agent resolved it, or when the bot’s session ended: the store closed it, or it has been idle longer than the session expiry ({expiry}). All others are open.',
+      d_open: 'Conversations still going (with the bot, queued or with an agent): left out of containment, escalation rate, time to resolution and first-contact resolution until they close.',
+      d_containment_rate: 'Share of closed conversations with no handoff to a person.',
+      d_escalation_rate: 'Share of closed conversations with at least one handoff; reasons are counted per handoff, open conversations included.',
       d_human_first_response_p50_s: 'From a handoff being queued to the agent’s first reply; p50 is the median, p90 the 90th percentile.',
       d_human_within_sla_rate: 'Share of first agent replies that came within the SLA ({sla}).',
       d_sla_breaches: 'Handoffs whose first agent reply came later than the SLA, or never came while the customer waited longer than the SLA.',
-      d_resolution_p50_s: 'Median time from a conversation’s start to its close by an agent, or to the bot’s last message when the bot kept it.',
-      d_first_contact_resolution_rate: 'Resolved or bot-kept conversations after which the same customer opened no conversation on the same topic within {fcr} days.',
+      d_resolution_p50_s: 'Median time from a closed conversation’s start to its close; open conversations are left out, never timed to now.',
+      d_first_contact_resolution_rate: 'Share of closed conversations after which the same customer opened no conversation on the same topic within {fcr} days; counted once those days have passed.',
       d_csat_rate: 'Share of ratings that are 4 or 5 stars.',
       d_csat_mean_100: 'Mean rating on a 0–100 scale: (score − 1) ÷ 4 × 100.',
       d_gaps: 'Customer questions the bot replied to without a knowledge-base answer, grouped by meaning.',
@@ -136,15 +144,17 @@
       network_error: '无法连接服务器。',
       session_lost: '登录已失效。',
       no_data: '无数据',
-      m_conversations: '会话数', m_containment_rate: '机器人独立解决率',
+      m_conversations: '会话数', m_open: '尚未结束', m_containment_rate: '机器人独立解决率',
       m_escalation_rate: '转人工率', m_human_first_response_p50_s: '人工首次响应（中位数）',
       m_human_within_sla_rate: 'SLA 内首次回复占比', m_sla_breaches: 'SLA 超时',
       m_resolution_p50_s: '解决时长（中位数）', m_first_contact_resolution_rate: '首次接触解决率',
       m_csat_rate: '满意度（4–5 星占比）', m_csat_mean_100: '满意度均值（0–100）',
-      sub_conversations: '{n} 个转人工', sub_containment: '{n} 个由机器人完成',
+      sub_conversations: '已结束 {n} 个', sub_open: '暂不计入结果类指标',
+      sub_containment: '已结束的 {closed} 个中 {n} 个由机器人完成',
       sub_escalation: '{n} 次转人工', sub_p90: 'p90 {v}', sub_sla: 'SLA {v}',
       sub_breaches_none: '无超时', sub_breaches: '次转人工超出 SLA',
-      sub_resolution: '从开始到结束', sub_fcr: '{n} 天内未因同一问题再来',
+      sub_resolution: '已结束会话，从开始到结束', sub_fcr: '{n} 天内未因同一问题再来',
+      sub_fcr_pending: '{n} 天内未因同一问题再来；{p} 个刚结束，尚待观察',
       sub_ratings: '{n} 个评价', sub_mean: '{n} 个评价的均值',
       trend: '会话数、机器人解决率和满意度趋势',
       frt: '人工首次响应时间分布', reasons: '转人工原因',
@@ -169,10 +179,15 @@
       col_ttr: '解决时长 p50', col_fcr: '首次解决率', col_csat: '满意度', col_mean: '满意度均值', col_ratings: '评价数',
       slices_empty: '没有会话。',
       breaches: 'SLA 超时明细',
-      breaches_help: '首次人工回复晚于 SLA（{sla}），或客户等待超过 SLA 仍未得到回复的转人工。按等待时长从长到短。',
+      breaches_help: '首次人工回复晚于 SLA（{sla}），或客户等待超过 SLA 仍未得到回复的转人工。按等待时长从长到短；点击一行查看会话记录。',
       breaches_capped: '仅显示最长的 {shown} 条，共 {total} 条。',
-      col_conversation: '会话', col_queued_at: '排队时间', col_first_response: '首次响应',
-      no_reply: '未回复', breaches_empty: '该时间段没有 SLA 超时。',
+      col_conversation: '会话', col_customer: '客户', col_queued_at: '排队时间', col_first_response: '首次响应',
+      no_reply: '未回复', still_waiting: '仍在等待', breaches_empty: '该时间段没有 SLA 超时。',
+      anonymous: '客户', open_transcript: '查看 {who} 的会话记录（{channel}，{time}）',
+      unassigned: '未分配',
+      low: '差评', low_help: '1 星或 2 星评价，最新的在前；点击一行查看会话记录。',
+      col_rated_at: '评价时间', col_score: '评分', col_comment: '留言', low_empty: '该时间段没有 1 星或 2 星评价。',
+      stars: '{n} ★',
       comments: '评价留言', comments_count: '{n} 个评价附有留言。',
       sentiment: '情绪', col_sentiment: '情绪', col_phrase: '关键词',
       phrases_zh: '关键词（中文留言）', phrases_en: '关键词（英文留言）',
@@ -187,14 +202,15 @@
       rs_negative_sentiment: '负面情绪', rs_complaint: '投诉', rs_transfer: '技能组转接',
       u_s: '{n} 秒', u_min: '{n} 分钟', u_min_s: '{m} 分 {s} 秒', u_h_min: '{h} 小时 {m} 分', u_d_h: '{d} 天 {h} 小时',
       definitions: '指标定义',
-      d_conversations: '该时间段（UTC 日期）内开始的会话。',
-      d_containment_rate: '没有转人工的会话占比。',
-      d_escalation_rate: '至少转过一次人工的会话占比；原因按每次转人工统计。',
+      d_conversations: '该时间段（UTC 日期）内开始的会话。坐席已结束的会话，或机器人会话已结束（系统已关闭，或闲置超过会话有效期 {expiry}）的会话算作已结束，其余为未结束。',
+      d_open: '仍在进行的会话（机器人接待中、排队中或坐席处理中）：结束前不计入机器人解决率、转人工率、解决时长和首次接触解决率。',
+      d_containment_rate: '已结束会话中没有转人工的占比。',
+      d_escalation_rate: '已结束会话中至少转过一次人工的占比；原因按每次转人工统计，包括未结束的会话。',
       d_human_first_response_p50_s: '从转人工排队到坐席首次回复的时长；p50 为中位数，p90 为 90 分位。',
       d_human_within_sla_rate: '在 SLA（{sla}）内完成的首次人工回复占比。',
       d_sla_breaches: '首次人工回复晚于 SLA，或客户等待超过 SLA 仍未得到回复的转人工次数。',
-      d_resolution_p50_s: '从会话开始到坐席结束会话（机器人独立处理的会话则到机器人最后一条消息）的时长中位数。',
-      d_first_contact_resolution_rate: '已解决或由机器人处理完的会话中，同一客户 {fcr} 天内没有因同一问题再次咨询的占比。',
+      d_resolution_p50_s: '已结束会话从开始到结束的时长中位数；未结束的会话不计入，也不以当前时间计算。',
+      d_first_contact_resolution_rate: '已结束会话中，同一客户 {fcr} 天内没有因同一问题再次咨询的占比；满 {fcr} 天后才计入。',
       d_csat_rate: '4 星或 5 星评价的占比。',
       d_csat_mean_100: '评价换算为 0–100 分后的平均值：(星级 − 1) ÷ 4 × 100。',
       d_gaps: '机器人未能用知识库回答的客户问题，按语义归类。',
@@ -258,22 +274,29 @@
   // A histogram edge (seconds): "30 s", "2 min".
   const fmtEdge = (s) => (s < 60 ? t('u_s', { n: s }) : t('u_min', { n: fmt1(s / 60) }));
 
-  // The server writes datetimes with str(): "2026-11-25 01:14:17.166274+00:00". Shown in UTC.
+  // The server writes datetimes with str(): "2026-11-25 01:14:17.166274+00:00". Shown in the
+  // viewer's own time zone and language (Intl), never as the raw UTC string.
   function parseWhen(raw) {
     const m = /^(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d(?::\d\d)?)(\.\d+)?(Z|[+-]\d\d:?\d\d)?$/.exec(String(raw || '').trim());
     if (!m) return null;
     const d = new Date(`${m[1]}T${m[2]}${m[3] ? m[3].slice(0, 4) : ''}${m[4] || 'Z'}`);
     return Number.isNaN(d.getTime()) ? null : d;
   }
-  function fmtUtc(raw) {
+  function fmtWhen(raw) {
     const d = parseWhen(raw);
-    return d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : String(raw ?? '');
+    return d ? new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short' }).format(d) : DASH;
+  }
+  // A <time> with the machine-readable instant, showing the local wording.
+  function whenNode(raw) {
+    const d = parseWhen(raw);
+    return el('time', { datetime: d ? d.toISOString() : undefined }, fmtWhen(raw));
   }
 
   // ---------------------------------------------------------------- codes in words
   const DIMS = ['channel', 'skill_group', 'agent', 'language'];
   const CODE_PREFIX = { channel: 'ch', language: 'lang', skill_group: 'sg', agent: 'ag' };
   function sliceLabel(dim, key) {
+    if (dim === 'agent' && S.names[key]) return S.names[key];   // people by the name colleagues know
     const code = String(key ?? '').replace(/^\((.*)\)$/, '$1');
     const k = `${CODE_PREFIX[dim]}_${code}`;
     return has(k) ? t(k) : String(key ?? '?');
@@ -331,6 +354,7 @@
     ctl: null,         // AbortController of the request in flight
     loadedAt: null,
     error: null,       // { key, vars } of the message in #dash-error
+    names: {},         // agent username -> display name, from every answer so far
   };
 
   // ---------------------------------------------------------------- static text
@@ -467,6 +491,7 @@
       }
       S.data = body;
       S.applied = q;
+      Object.assign(S.names, body.agents || {});
       S.loadedAt = new Date();
       for (const d of DIMS) for (const row of body.slices[d] || []) S.known[d].add(row.key);
       renderSliceOptions(q);
@@ -505,6 +530,7 @@
     renderGaps();
     renderSlices();
     renderBreaches();
+    renderLowRatings();
     renderComments();
     renderDefinitions();
     renderCsvLinks();
@@ -524,14 +550,17 @@
 
   // ---------------------------------------------------------------- cards
   const CARDS = [
-    ['conversations', (v) => fmtInt(v.conversations), (v) => t('sub_conversations', { n: fmtInt(v.conversations - v.contained) })],
-    ['containment_rate', (v) => fmtPct(v.containment_rate), (v) => t('sub_containment', { n: fmtInt(v.contained) })],
+    ['conversations', (v) => fmtInt(v.conversations), (v) => t('sub_conversations', { n: fmtInt(v.closed) })],
+    ['open', (v) => fmtInt(v.open), () => t('sub_open')],
+    ['containment_rate', (v) => fmtPct(v.containment_rate), (v) => t('sub_containment', { n: fmtInt(v.contained), closed: fmtInt(v.closed) })],
     ['escalation_rate', (v) => fmtPct(v.escalation_rate), (v) => tn('sub_escalation', v.handoffs)],
     ['human_first_response_p50_s', (v) => fmtSec(v.human_first_response_p50_s), (v) => t('sub_p90', { v: fmtSec(v.human_first_response_p90_s) })],
     ['human_within_sla_rate', (v) => fmtPct(v.human_within_sla_rate), () => t('sub_sla', { v: slaText() })],
     ['sla_breaches', (v) => fmtInt(v.sla_breaches), (v) => (v.sla_breaches ? t('sub_breaches') : t('sub_breaches_none'))],
     ['resolution_p50_s', (v) => fmtSec(v.resolution_p50_s), () => t('sub_resolution')],
-    ['first_contact_resolution_rate', (v) => fmtPct(v.first_contact_resolution_rate), () => t('sub_fcr', { n: fmt1(S.data.settings.fcr_days) })],
+    ['first_contact_resolution_rate', (v) => fmtPct(v.first_contact_resolution_rate), (v) => (v.first_contact_pending
+      ? t('sub_fcr_pending', { n: fmt1(S.data.settings.fcr_days), p: fmtInt(v.first_contact_pending) })
+      : t('sub_fcr', { n: fmt1(S.data.settings.fcr_days) }))],
     ['csat_rate', (v) => fmtPct(v.csat_rate), (v) => tn('sub_ratings', v.ratings)],
     ['csat_mean_100', (v) => fmt1(v.csat_mean_100), (v) => tn('sub_mean', v.ratings)],
   ];
@@ -841,10 +870,29 @@
       table.append(el('tbody', { 'data-slice': d },
         el('tr', { class: 'group-row' }, el('th', { scope: 'rowgroup', colspan: cols }, t(`dim_${d}`))),
         ...(rows.length ? rows.map((r) => el('tr', { 'data-key': r.key },
-          el('th', { scope: 'row' }, sliceLabel(d, r.key)),
+          el('th', { scope: 'row', title: d === 'agent' && S.names[r.key] ? r.key : undefined }, sliceLabel(d, r.key)),
           ...SLICE_COLS.map(([, f]) => num(f(r)))))
           : [emptyRow(cols, t('slices_empty'))])));
     }
+  }
+
+  // A conversation named in a row: the customer (by name, else a short handle as the console
+  // shows anonymous visitors), a link to its read-only transcript in the console
+  // (/console#conversation=<cid>, opened by console-history.js), channel and time beside it.
+  const customerLabel = (r) => r.customer_name || (r.customer_id ? `${t('anonymous')} ${String(r.customer_id).slice(0, 6)}` : t('anonymous'));
+  function transcriptLink(r, when) {
+    const who = customerLabel(r);
+    return el('a', {
+      class: 'transcript-link', testid: 'transcript-link', href: `/console#conversation=${encodeURIComponent(r.conversation_id)}`,
+      'data-conversation': r.conversation_id,
+      'aria-label': t('open_transcript', { who, channel: sliceLabel('channel', r.channel), time: fmtWhen(when) }),
+    }, who);
+  }
+  // An agent by display name; the username only as the tooltip.
+  function agentCell(r) {
+    const label = t('dim_agent');
+    if (!r.agent) return el('td', { 'data-label': label }, t('unassigned'));
+    return el('td', { 'data-label': label, title: r.agent, 'data-username': r.agent }, r.agent_name || S.names[r.agent] || r.agent);
   }
 
   function renderBreaches() {
@@ -852,14 +900,28 @@
     const total = S.data.totals.sla_breaches;
     setText($('breaches-help'), t('breaches_help', { sla: slaText() })
       + (total > rows.length ? ` ${t('breaches_capped', { shown: rows.length, total })}` : ''));
-    $('breaches-body').replaceChildren(...(rows.length ? rows.map((r) => el('tr', {},
-      el('td', {}, el('code', { class: 'cid' }, r.conversation_id)),
-      el('td', {}, fmtUtc(r.queued_at)),
-      el('td', {}, sliceLabel('skill_group', r.skill_group)),
-      el('td', {}, r.agent ? r.agent : sliceLabel('agent', '(unassigned)')),
-      el('td', {}, sliceLabel('channel', r.channel)),
-      num(r.first_response_s == null ? t('no_reply') : fmtSec(r.first_response_s))))
+    const L = (k) => ({ 'data-label': t(k) });   // the column's name, shown above the value on a phone
+    $('breaches-body').replaceChildren(...(rows.length ? rows.map((r) => el('tr', { 'data-conversation': r.conversation_id },
+      el('td', L('col_customer'), transcriptLink(r, r.queued_at)),
+      el('td', L('dim_channel'), sliceLabel('channel', r.channel)),
+      el('td', L('col_queued_at'), whenNode(r.queued_at)),
+      el('td', L('dim_skill_group'), sliceLabel('skill_group', r.skill_group)),
+      agentCell(r),
+      el('td', { class: 'num', ...L('col_first_response') }, r.first_response_s == null ? t(r.waiting ? 'still_waiting' : 'no_reply') : fmtSec(r.first_response_s))))
       : [emptyRow(6, t('breaches_empty'))]));
+  }
+
+  function renderLowRatings() {
+    const rows = S.data.low_ratings || [];
+    const L = (k) => ({ 'data-label': t(k) });
+    $('low-body').replaceChildren(...(rows.length ? rows.map((r) => el('tr', { 'data-conversation': r.conversation_id },
+      el('td', L('col_customer'), transcriptLink(r, r.rated_at)),
+      el('td', L('dim_channel'), sliceLabel('channel', r.channel)),
+      el('td', L('col_rated_at'), whenNode(r.rated_at)),
+      el('td', { class: 'num', ...L('col_score') }, t('stars', { n: r.score })),
+      el('td', { class: 'wrap', ...L('col_comment') }, r.comment || DASH),
+      agentCell(r)))
+      : [emptyRow(6, t('low_empty'))]));
   }
 
   function renderComments() {
@@ -877,14 +939,15 @@
   }
 
   function renderDefinitions() {
-    const vars = { sla: slaText(), fcr: fmt1(S.data.settings.fcr_days) };
+    const expiry = S.data.settings.session_expiry_s;
+    const vars = { sla: slaText(), fcr: fmt1(S.data.settings.fcr_days), expiry: expiry ? fmtSec(expiry) : DASH };
     const items = [...CARDS.map(([m]) => [t(`m_${m}`), t(`d_${m}`, vars)]), [t('gaps'), t('d_gaps')]];
     $('definitions').replaceChildren(...items.flatMap(([term, def]) => [el('dt', {}, term), el('dd', {}, def)]));
   }
 
   const TABLE_NAMES = {
     series: 'trend', reasons: 'reasons', intents: 'problems', categories: 'categories',
-    gaps: 'gaps', breaches: 'breaches',
+    gaps: 'gaps', breaches: 'breaches', low_ratings: 'low',
   };
   function renderCsvLinks() {
     for (const a of document.querySelectorAll('[data-testid="csv-link"]')) {

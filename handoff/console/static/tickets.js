@@ -192,7 +192,7 @@
     $('d-conv').replaceChildren(...(tk.conversation || []).map((m) => el('li', { class: `s-${m.sender}`, 'data-sender': m.sender },
       el('div', { class: 'meta', text: `${fmtTime(m.at)} · ${t(`s_${m.sender}`)}` }), el('div', { text: m.text }))));
     $('d-history').replaceChildren(...tk.history.map((e) => el('li', { class: `k-${e.kind}`, 'data-kind': e.kind },
-      el('div', { class: 'meta', text: `${fmtTime(e.at)} · ${e.actor || ''} · ${e.kind === 'status' ? t('k_status', { s: t(`st_${e.status}`) }) : t(`k_${e.kind}`)}` }),
+      el('div', { class: 'meta', text: `${fmtTime(e.at)} · ${(S.agents.find((a) => a.username === e.actor) || {}).display_name || e.actor || ''} · ${e.kind === 'status' ? t('k_status', { s: t(`st_${e.status}`) }) : t(`k_${e.kind}`)}` }),
       e.note ? el('div', { text: e.note }) : null)));
   }
 

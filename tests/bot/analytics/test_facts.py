@@ -43,13 +43,19 @@ async def _turn(
 
 
 async def _at(store: SqlStore, cid: str, start: datetime, step_s: float = 2.0) -> None:
-    """Move a conversation and its messages to `start`, `step_s` apart (test set-up)."""
+    """Move a conversation and its messages to `start`, `step_s` apart, its last change to its
+    last message, as if it had happened then (test set-up)."""
 
     def work(s: Session) -> None:
-        s.execute(update(m.Conversation).where(m.Conversation.id == cid).values(created_at=start))
         rows = s.query(m.Message).filter(m.Message.conversation_id == cid).order_by(m.Message.seq)
+        last = start
         for i, msg in enumerate(rows):
-            msg.created_at = start + timedelta(seconds=step_s * i)
+            msg.created_at = last = start + timedelta(seconds=step_s * i)
+        s.execute(
+            update(m.Conversation)
+            .where(m.Conversation.id == cid)
+            .values(created_at=start, updated_at=last)
+        )
         s.commit()
 
     await store.db.run(work)
@@ -111,10 +117,11 @@ async def test_summary_counts_handoffs_ratings_and_returns(store: SqlStore) -> N
         store.db,
         Period.days("2026-11-10", "2026-11-10"),
         settings=Settings(sla_seconds=30),
-        now=T0 + timedelta(days=3),
+        now=T0 + timedelta(days=8),  # both closed more than the 7 first-contact days ago
     )
     t = out["totals"]
     assert t["conversations"] == 2  # the return falls after the period
+    assert (t["closed"], t["open"]) == (2, 0)  # "a" went quiet: its bot session expired
     assert t["contained"] == 1 and t["escalation_rate"] == 0.5
     assert t["human_first_response_p50_s"] == 50 and t["sla_breaches"] == 1
     assert t["csat_rate"] == 1.0 and t["csat_mean_100"] == 75.0

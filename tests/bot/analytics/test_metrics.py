@@ -13,11 +13,14 @@ from bot.analytics.metrics import (
     Settings,
     breached,
     bucket_of,
+    ended_at,
     escalation_reasons,
     first_contact_resolved,
     headline,
     histogram,
+    low_ratings,
     resolution_s,
+    sla_breaches,
     slice_key,
     top_problems,
 )
@@ -44,6 +47,7 @@ def conv(
     handoffs: list[HandoffFacts] | None = None,
     rating: int | None = None,
     comment: str = "",
+    name: str | None = None,
 ) -> ConversationFacts:
     return ConversationFacts(
         cid,
@@ -53,6 +57,8 @@ def conv(
         status,
         at,
         at + closed_after_s * S if closed_after_s is not None else None,
+        updated_at=at + last_after_s * S,
+        customer_name=name,
         first_customer_at=at,
         first_bot_at=at + bot_after_s * S if bot_after_s is not None else None,
         last_message_at=at + last_after_s * S,
@@ -86,7 +92,7 @@ def handoff(
 
 
 def sample() -> list[ConversationFacts]:
-    """Five conversations:
+    """Five conversations (NOW is 20 days on: the bot-only ones have long expired, so closed):
     a: bot only, answered in 1 s                   -> contained
     b: escalated (explicit), agent replied at 20 s, resolved at 600 s, rated 5
     c: escalated (failed_turns), agent replied at 45 s (over the 30 s SLA), resolved, rated 2
@@ -120,6 +126,7 @@ def sample() -> list[ConversationFacts]:
             "e",
             customer="c5",
             status="queued",
+            name="Wang Fang",
             intents={"complaint": 1},
             handoffs=[
                 handoff(
@@ -139,8 +146,10 @@ def sample() -> list[ConversationFacts]:
 def test_headline_figures_match_the_hand_count() -> None:
     h = headline(sample(), Settings(sla_seconds=30), NOW)
     assert h["conversations"] == 5
-    assert h["contained"] == 2 and h["containment_rate"] == 0.4
-    assert h["escalation_rate"] == 0.6 and h["handoffs"] == 3
+    # e is still queued: open, so outside containment and escalation (its handoff still counts)
+    assert h["closed"] == 4 and h["open"] == 1
+    assert h["contained"] == 2 and h["containment_rate"] == 0.5
+    assert h["escalation_rate"] == 0.5 and h["handoffs"] == 3
     # Bot first responses: 1, 2, 2, 3, 2 s -> median 2
     assert h["bot_first_response_p50_s"] == 2
     # Human first responses: 20 and 45 s (e has none yet): median 32.5, one of two within SLA
@@ -148,8 +157,12 @@ def test_headline_figures_match_the_hand_count() -> None:
     assert h["human_within_sla_rate"] == 0.5
     # Breaches: c (45 s) and e (waiting 100 s)
     assert h["sla_breaches"] == 2
-    # Resolution: a 60 s, b 700 s, c 900 s, d 60 s (bot kept), e open -> median of 60,60,700,900
+    # Resolution: a 60 s, b 700 s, c 900 s, d 60 s (bot kept, expired), e open -> median of
+    # 60,60,700,900
     assert h["resolution_p50_s"] == 380
+    # First contact: all four closed ones are 20 days old and nobody came back
+    assert h["first_contact_resolution_rate"] == 1.0
+    assert h["first_contact_counted"] == 4 and h["first_contact_pending"] == 0
     # Ratings 5 and 2: one of two is 4-5; mean (100 + 25) / 2 = 62.5
     assert h["ratings"] == 2 and h["csat_rate"] == 0.5 and h["csat_mean_100"] == 62.5
 
@@ -162,14 +175,20 @@ def test_first_contact_resolution_looks_for_a_return_on_the_same_topic() -> None
     too_late = conv("h1", customer="z", intents={"order_status": 1})
     after_window = conv("h2", customer="z", at=T0 + timedelta(days=8), intents={"order_status": 1})
     open_one = conv("i1", customer="w", status="queued", handoffs=[handoff(status="queued")])
+    # Closed two days before NOW: its seven days are not over, so it is not counted yet.
+    recent = conv(
+        "j1", customer="v", at=NOW - timedelta(days=2), status="resolved", closed_after_s=60
+    )
     fcr = first_contact_resolved(
-        [first, same_topic, other_topic, later_other, too_late, after_window, open_one],
+        [first, same_topic, other_topic, later_other, too_late, after_window, open_one, recent],
         Settings(fcr_days=7),
+        NOW,
     )
     assert fcr["f1"] is False  # came back about the same order within 3 days
     assert fcr["g1"] is True  # came back, but about something else
     assert fcr["h1"] is True  # came back after 8 days
     assert "i1" not in fcr  # still open: not counted either way
+    assert "j1" not in fcr  # pending: a return may still come
     assert fcr["f2"] is True and fcr["h2"] is True
 
 
@@ -184,12 +203,60 @@ def test_a_breach_is_a_late_reply_or_a_long_wait_without_one() -> None:
     assert breached(returned, s, NOW)
 
 
-def test_resolution_time_is_close_for_handed_over_and_last_word_for_bot_kept() -> None:
-    assert resolution_s(conv("a", last_after_s=75)) == 75
-    assert (
-        resolution_s(conv("b", status="resolved", closed_after_s=300, handoffs=[handoff()])) == 300
-    )
-    assert resolution_s(conv("c", status="assigned", handoffs=[handoff(status="assigned")])) is None
+def test_resolution_time_is_start_to_close_and_none_while_open() -> None:
+    s = Settings()
+    # A bot conversation closes where it went quiet, once the session expiry (1 h) has passed.
+    assert resolution_s(conv("a", last_after_s=75), s, T0 + timedelta(hours=2)) == 75
+    handed = conv("b", status="resolved", closed_after_s=300, handoffs=[handoff()])
+    assert resolution_s(handed, s, NOW) == 300
+    with_agent = conv("c", status="assigned", handoffs=[handoff(status="assigned")])
+    assert resolution_s(with_agent, s, NOW) is None
+
+
+def test_an_open_bot_chat_is_not_resolved_and_a_closed_one_is() -> None:
+    """The issue's case: a bot chat still going (last message 5 minutes ago) was counted as
+    resolved at its last message. It is open: no resolution time, no first-contact
+    resolution, no containment; it shows in `open` instead."""
+    s = Settings(session_expiry_s=3600)
+    now = T0 + timedelta(minutes=6)
+    chatting = conv("live", customer="p", last_after_s=60, intents={"order_status": 1})
+    assert ended_at(chatting, s, now) is None
+    assert resolution_s(chatting, s, now) is None
+    assert first_contact_resolved([chatting], s, now + timedelta(days=30) - timedelta(hours=2))
+    h = headline([chatting], s, now)
+    assert (h["conversations"], h["closed"], h["open"]) == (1, 0, 1)
+    assert h["contained"] == 0 and h["containment_rate"] is None
+    assert h["resolution_p50_s"] is None and h["first_contact_resolution_rate"] is None
+    assert h["first_contact_counted"] == 0 and h["first_contact_pending"] == 0
+
+    # The same chat once the store has closed it (the customer came back after the expiry):
+    closed = conv("live", customer="p", last_after_s=60, closed_after_s=60, status="closed")
+    later = T0 + timedelta(days=8)
+    h = headline([closed], s, later)
+    assert (h["closed"], h["open"], h["contained"]) == (1, 0, 1)
+    assert h["resolution_p50_s"] == 60 and h["first_contact_resolution_rate"] == 1.0
+    # ...and, without the customer writing again, once it has been idle past the expiry: the
+    # store would close it at its last activity, so the figures do not wait for a return.
+    assert ended_at(chatting, s, T0 + timedelta(minutes=61, seconds=1)) == T0 + 60 * S
+    assert headline([chatting], s, later) == h
+    # With expiry off (0 minutes in config) a bot chat stays open until the store closes it.
+    never = Settings(session_expiry_s=None)
+    assert headline([chatting], never, later)["open"] == 1
+
+
+def test_breach_and_low_rating_rows_name_the_customer_and_the_agent() -> None:
+    names = {"amy": "Amy Chen", "bob": "Bob Li"}
+    rows = sla_breaches(sample(), Settings(sla_seconds=30), NOW, names=names)
+    assert [r["conversation_id"] for r in rows] == ["e", "c"]  # no reply yet: longest first
+    waiting, late = rows
+    assert waiting["customer_name"] == "Wang Fang" and waiting["waiting"] is True
+    assert waiting["agent"] is None and waiting["agent_name"] is None
+    assert (late["agent"], late["agent_name"], late["waiting"]) == ("bob", "Bob Li", False)
+    assert late["first_response_s"] == 45 and late["channel"] == "web"
+    low = low_ratings(sample(), names)
+    assert [(r["conversation_id"], r["score"], r["agent_name"]) for r in low] == [
+        ("c", 2, "Bob Li")
+    ]
 
 
 def test_reasons_problems_slices_and_buckets() -> None:
