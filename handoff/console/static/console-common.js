@@ -75,5 +75,45 @@
     return data;
   }
 
-  window.RD = Object.freeze({ pickLang, storedLang, locale, translator, applyI18n, localTime, $, el, api });
+  /**
+   * A panel of the dashboard page that follows the dashboard's period: it reads `path?from&to`
+   * once the dashboard has read the period from the address, again on every apply, preset and
+   * reset, and draws again on a language change. A period the dashboard refuses (it says why
+   * next to the form) is not asked for; a refused answer (not a supervisor, signed out) or a
+   * network error leaves the panel as it is, since the dashboard reports those itself.
+   */
+  function followDashboardPeriod(path, render) {
+    let last = null;
+    async function load() {
+      // The form's period; before dashboard.js has filled the form, the page address's.
+      const p = new URLSearchParams(location.search);
+      const from = ($('f-from') && $('f-from').value) || p.get('from') || '';
+      const to = ($('f-to') && $('f-to').value) || p.get('to') || '';
+      if (from && to && to < from) return;
+      if (document.querySelector('#filters [aria-invalid="true"]')) return;
+      const q = new URLSearchParams();
+      if (from) q.set('from', from);
+      if (to) q.set('to', to);
+      try {
+        const res = await fetch(`${path}?${q}`, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+        if (!res.ok) return;
+        last = await res.json();
+        render(last);
+      } catch { /* the dashboard shows its own network errors */ }
+    }
+    function init() {
+      setTimeout(load, 300); // after the dashboard's own script has read the period
+      const form = $('filters');
+      if (form) form.addEventListener('submit', () => setTimeout(load, 0));
+      for (const b of document.querySelectorAll('.preset')) b.addEventListener('click', () => setTimeout(load, 50));
+      const reset = $('dash-reset');
+      if (reset) reset.addEventListener('click', () => setTimeout(load, 50));
+      const sel = $('lang-select');
+      if (sel) sel.addEventListener('change', () => { if (last) render(last); });
+    }
+    if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+    else init();
+  }
+
+  window.RD = Object.freeze({ pickLang, storedLang, locale, translator, applyI18n, localTime, $, el, api, followDashboardPeriod });
 })();

@@ -41,7 +41,6 @@
     return n;
   }
 
-  let last = null;
   function render(data) {
     const box = $('tickets-sla');
     if (!box) return;
@@ -76,31 +75,5 @@
     box.hidden = false;
   }
 
-  async function load() {
-    const from = $('f-from') && $('f-from').value, to = $('f-to') && $('f-to').value;
-    // A period the dashboard refuses (it says why next to the form) is not asked for here.
-    if (from && to && to < from) return;
-    if (document.querySelector('#filters [aria-invalid="true"]')) return;
-    const q = new URLSearchParams();
-    if (from) q.set('from', from);
-    if (to) q.set('to', to);
-    try {
-      const res = await fetch(`/api/tickets/report?${q}`, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
-      if (!res.ok) return; // not a supervisor, or signed out: the dashboard says so itself
-      last = await res.json();
-      render(last);
-    } catch { /* the dashboard shows its own network errors */ }
-  }
-
-  function init() {
-    // After the dashboard's own script has read the period from the address.
-    setTimeout(load, 300);
-    const form = $('filters');
-    if (form) form.addEventListener('submit', () => setTimeout(load, 0));
-    for (const b of document.querySelectorAll('.preset')) b.addEventListener('click', () => setTimeout(load, 50));
-    const sel = $('lang-select');
-    if (sel) sel.addEventListener('change', () => { if (last) render(last); });
-  }
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
-  else init();
+  window.RD.followDashboardPeriod('/api/tickets/report', render);
 })();
