@@ -40,6 +40,14 @@ def figures(summary: SimulationSummary) -> dict[str, object]:
         "back_to_bot": summary.back_to_bot,
         "tickets": summary.tickets,
         "ratings": summary.ratings,
+        "shop_events": sum(n for k, n in summary.shop_events.items() if k != "replayed"),
+        "proactive_sent": summary.proactive["sent"],
+        "proactive_suppressed": sum(
+            n for k, n in summary.proactive.items() if k.startswith(("suppressed:", "cancelled:"))
+        ),
+        "proactive_delivered": summary.proactive["delivered"],
+        "proactive_replied": summary.proactive["replied"],
+        "proactive_converted": summary.proactive["converted"],
         "elapsed_s": round(summary.elapsed_s, 1),
     }
 

@@ -2,11 +2,13 @@
 console socket held by one instance hears a message stored by another), the signal bus (typing
 and read receipts, likewise), the per-customer
 turn lock (so one customer's messages are processed in order whichever instance receives them),
-and leases (so a job only one may do, Telegram's long polling, runs in one instance).
+leases (so a job only one may do, Telegram's long polling, runs in one instance), and which
+conversations have a widget open on any instance (so a proactive message goes to it live).
 
 Nothing here is a source of truth: PostgreSQL is. An event lost while Redis restarts only delays
 a delivery until the next event; a lock lost with Redis (it expires after `lock_ttl_s`) at worst
-lets two turns of one customer overlap, and the store still numbers their messages atomically.
+lets two turns of one customer overlap, and the store still numbers their messages atomically;
+presence lost with Redis sends a proactive message by push instead, until the widgets refresh.
 The embedded default (SQLite, one process) needs none of this.
 """
 
@@ -25,6 +27,7 @@ from redis import asyncio as aioredis
 from redis.exceptions import LockError, RedisError
 
 from bot.events import (
+    ONLINE_TTL_S,
     SIGNAL_KINDS,
     SIGNAL_SENDERS,
     Fanout,
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 E = TypeVar("E", bound=MessageEvent | Signal)
 CHANNEL = "relaydesk:messages"
 SIGNALS = "relaydesk:signals"
+ONLINE = "relaydesk:online:"
 RECONNECT_S = (0.2, 0.5, 1, 2, 5)
 
 
@@ -343,3 +347,76 @@ class RedisLease:
                     log.warning("lease %s: Redis unavailable (%s); given up", self.name, exc)
                     break
         self.lost.set()
+
+
+# Presence on Redis's clock (TIME), so instances whose clocks drift still agree on who is online.
+# A conversation's sorted set holds its clients scored by the millisecond their entry expires;
+# the key itself expires with its last client, so nothing outlives the widgets that wrote it.
+_HERE = """
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('zremrangebyscore', KEYS[1], '-inf', now)
+redis.call('zadd', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local last = redis.call('zrange', KEYS[1], -1, -1, 'withscores')
+redis.call('pexpireat', KEYS[1], last[2])
+return 1
+"""
+_ONLINE = """
+local t = redis.call('time')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('zcount', KEYS[1], '(' .. now, '+inf')
+"""
+
+
+class RedisOnlineClients:
+    """The widget sockets open on every instance, per conversation (bot.events.OnlineClients):
+    a sorted set per conversation, `<prefix><conversation id>`, whose members are
+    `<instance>:<client>` scored by when they expire.
+
+    Redis away: `here` and `gone` are logged and dropped (an entry expires by itself, and the
+    socket's next refresh writes it again), and `online` answers False, so a proactive message
+    falls back to a pushed channel rather than waiting on a widget nobody can confirm."""
+
+    def __init__(
+        self,
+        redis: Any,
+        *,
+        ttl_s: float = ONLINE_TTL_S,
+        prefix: str = ONLINE,
+        instance: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.ttl_ms = max(1, int(ttl_s * 1000))
+        self.prefix = prefix
+        self.instance = instance or uuid.uuid4().hex
+
+    @property
+    def refresh_s(self) -> float:
+        return self.ttl_ms / 3000
+
+    async def here(self, conversation_id: str, client: str) -> None:
+        try:
+            await self.redis.eval(
+                _HERE, 1, self._key(conversation_id), self._member(client), self.ttl_ms
+            )
+        except RedisError as exc:
+            log.warning("online %s: could not announce (%s)", conversation_id, exc)
+
+    async def gone(self, conversation_id: str, client: str) -> None:
+        try:
+            await self.redis.zrem(self._key(conversation_id), self._member(client))
+        except RedisError as exc:  # the entry expires with its TTL
+            log.warning("online %s: could not say gone (%s)", conversation_id, exc)
+
+    async def online(self, conversation_id: str) -> bool:
+        try:
+            return int(await self.redis.eval(_ONLINE, 1, self._key(conversation_id))) > 0
+        except RedisError as exc:
+            log.warning("online %s: unknown, taken as offline (%s)", conversation_id, exc)
+            return False
+
+    def _key(self, conversation_id: str) -> str:
+        return self.prefix + conversation_id
+
+    def _member(self, client: str) -> str:
+        return f"{self.instance}:{client}"

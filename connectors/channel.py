@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 
 from bot.config import Config
 from bot.dialogue.engine import DialogueEngine
-from bot.events import LocalSignalBus, SignalBus
+from bot.events import LocalOnlineClients, LocalSignalBus, OnlineClients, SignalBus
 from bot.http.rate_limit import Limits
 from bot.metrics import Metrics
 from bot.store.deliveries import DueDelivery
@@ -57,6 +57,8 @@ class ChannelServices:
     channels: Mapping[str, Channel]
     # Typing and read receipts to and from the agents (bot/events.py; Redis-backed when shared).
     signals: SignalBus = field(default_factory=LocalSignalBus)
+    # Where the widget says it is open, so a proactive message on any instance finds it.
+    online: OnlineClients = field(default_factory=LocalOnlineClients)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ REST turn). The fixtures that use them (`make_client`, `client`) are in tests/co
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -142,3 +143,19 @@ def run_cli(
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+async def until(check: Callable[[], Any], timeout: float = 10.0, every: float = 0.05) -> Any:
+    """Wait for a server-side condition (a plain or async callable) and return its truthy value;
+    browsers wait with Playwright's own expectations instead."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        got = check()
+        if asyncio.iscoroutine(got):
+            got = await got
+        if got:
+            return got
+        if loop.time() > end:
+            raise AssertionError(f"condition not met in {timeout} s")
+        await asyncio.sleep(every)

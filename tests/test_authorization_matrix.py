@@ -126,6 +126,16 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/console/dashboard"): public(),
     ("GET", "/console/dashboard.js"): public(),
     ("GET", "/console/dashboard.css"): public(),
+    # the shop's systems: a source's key and HMAC signature, never a session or a sender token
+    ("POST", "/api/events"): public(
+        401,
+        body={
+            "id": "evt-matrix",
+            "type": "cart_abandoned",
+            "customer": {"external_id": "matrix"},
+            "occurred_at": "2026-01-01T00:00:00+00:00",
+        },
+    ),
     ("POST", "/api/console/login"): public(body={"username": "lou", "password": PASSWORD}),
     ("POST", "/api/console/logout"): public(),  # run last: it ends the caller's session
     ("GET", "/ws/widget"): public(101, ws=True),
@@ -143,6 +153,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/agent/search"): agents(query="q=refund"),  # each finds what they may read
     ("GET", "/api/supervisor/analytics"): supervisors(),
     ("GET", "/api/supervisor/analytics.csv"): supervisors(),
+    ("GET", "/api/dashboard/proactive"): supervisors(),
     ("GET", CONV): agents(other=403),
     ("GET", "/api/agent/customers/{customer_id}"): agents(other=403),
     # customer profiles (handoff/console/profiles_api.py)
@@ -204,6 +215,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/console/tickets.js"): public(),
     ("GET", "/console/tickets.css"): public(),
     ("GET", "/console/tickets-dashboard.js"): public(),
+    ("GET", "/console/proactive-dashboard.js"): public(),
     ("GET", "/console/follow-up.js"): public(),
     ("GET", "/tickets/follow-up/{token}"): public(),
     ("GET", "/api/follow-up/{token}"): public(404),
@@ -252,6 +264,7 @@ CSRF_FREE = {
     "/webhooks/rest/upload",
     "/widget/upload",
     "/api/follow-up/{token}",
+    "/api/events",
 }
 
 

@@ -66,6 +66,8 @@ class Visit:
     transferred: bool = False
     reason: str | None = None
     claimed_by: str | None = None
+    customer_id: str | None = None  # known once they have written (or lingered on the site)
+    order: str | None = None  # the order the shop's events about them are for (shop.py)
 
 
 class SimulationBase:

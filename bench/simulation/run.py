@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import clock
@@ -25,14 +25,18 @@ from bot.errors import InputError, RelaydeskError
 from bot.nlu.pipeline import NLUPipeline
 from bot.server.context import AppContext, open_context
 from bot.store import models as m
+from bot.store.sql_store import SqlStore
 from bot.store.tables import PUSHED_CHANNELS
 from handoff.announcer import QueueAnnouncer
 
 from .lines import load_lines
 from .settings import SimulationSettings, SimulationSummary, default_database, month_window
+from .shop import Shop
 from .visits import Simulation
 
 P = ParamSpec("P")
+# The scheduler runs on this long after the last arrival: the evening's reminders go out.
+PROACTIVE_AFTER = timedelta(hours=12)
 T = TypeVar("T")
 
 
@@ -90,7 +94,8 @@ async def simulate(
                 assert isinstance(announcer, QueueAnnouncer)
                 announcer.responses = responses
             store = runtime.store
-            existing = await store.db.run(_conversation_count)
+            before = await store.db.run(_conversation_ids)
+            existing = len(before)
             if existing and not settings.append:
                 raise InputError(
                     f"{url} holds {existing} conversations already: give another --db, or "
@@ -110,9 +115,21 @@ async def simulate(
             await sim.add_agents()
             for agent in sim.agents:
                 sim.spawn(sim_clock.now(), sim.shift(agent, start, days + 1))
+            # The shop's events and the proactive scheduler, when the config has rules.
+            section = sim_config.proactive
+            shop = Shop(sim, section, settings.seed) if section.enabled and section.rules else None
+            if shop is not None:
+                await shop.start()
+                sim.spawn(start, shop.ticker(summary.end + PROACTIVE_AFTER))
             for n, at in enumerate(sim.arrivals(start, days), 1):
-                sim.spawn(at, sim.visit(sim.new_visit(n)))
-            await sim.run()
+                v = sim.new_visit(n)
+                sim.spawn(at, shop.visit(v) if shop is not None else sim.visit(v))
+            try:
+                await sim.run()
+            finally:
+                if shop is not None:
+                    await shop.scheduler.stop()
+            await _count_unanswered(store, before, summary)
             for channel in sorted(PUSHED_CHANNELS):  # what the queue announcer sent last
                 await sim.deliver(channel)
         finally:
@@ -123,8 +140,25 @@ async def simulate(
     return summary
 
 
-def _conversation_count(s: Session) -> int:
-    return int(s.scalar(select(func.count()).select_from(m.Conversation)) or 0)
+async def _count_unanswered(store: SqlStore, before: set[str], summary: SimulationSummary) -> None:
+    """Conversations this run opened that no customer wrote in (a proactive message nobody
+    answered) are the month's too."""
+
+    def work(s: Session) -> list[tuple[str, str, str | None]]:
+        c = m.Conversation
+        return [
+            (r.id, r.channel, r.language) for r in s.execute(select(c.id, c.channel, c.language))
+        ]
+
+    for cid, channel, language in await store.db.run(work):
+        if cid not in before and cid not in summary.conversations:
+            summary.conversations.add(cid)
+            summary.channels[channel] += 1
+            summary.languages[language or "?"] += 1
+
+
+def _conversation_ids(s: Session) -> set[str]:
+    return {str(i) for i in s.scalars(select(m.Conversation.id))}
 
 
 def _order_ids(path: Path) -> list[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.errors import InputError
@@ -51,6 +52,51 @@ ROSTER: tuple[tuple[str, str, tuple[str, ...], str, str, tuple[str, ...]], ...] 
     ("david.lin", "David Lin", ("en",), "late", "agent", ("billing", "tech_support")),
     ("zhao.qian", "赵倩", ("zh", "en"), "middle", "supervisor", ()),
 )
+# The shop's events (shop.py), per customer after their first visit, and how customers take the
+# proactive messages they bring.
+SHOP: dict[str, Any] = {
+    "tick_s": 900.0,  # the proactive scheduler's round, in simulated seconds
+    "dwell_read_s": 20.0,  # a lingering visitor reads the widget's "need help?"
+    "chances": {
+        "page_dwell": 0.35,  # of web visits: minutes on a product page first
+        "cart_abandoned": 0.18,
+        "paid_before_reminder": 0.2,  # the cart bought within the day: the reminder expires
+        "another_cart": 0.3,  # a keen shopper leaves a second cart: cool-down, caps
+        "payment_failed": 0.08,
+        "any_order": 0.15,  # besides the "where is my order" visits
+        "shipment_delayed": 0.3,
+        "delivered": 0.6,
+        "repurchase_due": 0.06,
+    },
+    "replayed": 0.03,  # the shop posts an event twice: stored once
+    # Who answers a proactive message (in the same conversation), by rule.
+    "replies": {
+        "dwell_help": 0.45,
+        "cart_reminder": 0.2,
+        "payment_failed": 0.45,
+        "shipment_delayed": 0.3,
+        "delivery_survey": 0.35,
+        "repurchase_reminder": 0.15,
+    },
+    "opt_out": 0.05,  # of the answers: "退订" / "stop"
+    "converts": {"cart_reminder": 0.25, "payment_failed": 0.5},  # then pay (order_paid)
+    "payment_reasons": {
+        "zh": [
+            ("银行卡余额不足", "可以换一张卡或使用支付宝重新支付。"),
+            ("支付超时", "订单保留 24 小时，请在“我的订单”中重新支付。"),
+            ("银行风控拦截", "请联系发卡行确认后再试，或换用微信支付。"),
+        ],
+        "en": [
+            ("the card was declined", "Try another card or pay with Alipay."),
+            ("the payment timed out", "The order is kept for 24 hours: pay again under My orders."),
+        ],
+    },
+}
+SHOP_PRODUCTS = {
+    "zh": ["无线蓝牙耳机", "保温杯", "羽绒服", "空气炸锅", "运动鞋", "电动牙刷"],
+    "en": ["wireless earbuds", "a travel mug", "a down jacket", "an air fryer", "running shoes"],
+}
+WECHAT_WINDOW = timedelta(hours=48)
 CJK = re.compile(r"[\u3400-\u9fff]")
 ORDER_ID = re.compile(r"#?\b20\d{10}\b")
 TICKET = re.compile(r"\bT-?\d+\b", re.I)
@@ -90,6 +136,10 @@ class SimulationSummary:
     channels: Counter[str] = field(default_factory=Counter)  # per conversation
     languages: Counter[str] = field(default_factory=Counter)  # per conversation
     reasons: Counter[str] = field(default_factory=Counter)
+    shop_events: Counter[str] = field(default_factory=Counter)  # by type, and "replayed"
+    # The proactive scheduler's outcomes (sent, suppressed:cap, rescheduled:quiet_hours, ...),
+    # delivered, replied, converted, and the customers who opted out.
+    proactive: Counter[str] = field(default_factory=Counter)
     elapsed_s: float = 0.0
 
     def lines(self) -> list[str]:
@@ -110,6 +160,10 @@ class SimulationSummary:
             f"  agent messages {self.agent_messages}; ratings {self.ratings} "
             f"({self.rated_with_comment} with a comment, average {avg:.2f}); "
             f"bot-only visits left unresolved {self.left_unresolved}",
+            "  shop events: "
+            + (", ".join(f"{k} {n}" for k, n in sorted(self.shop_events.items())) or "none"),
+            "  proactive: "
+            + (", ".join(f"{k} {n}" for k, n in sorted(self.proactive.items())) or "none"),
             f"  elapsed {self.elapsed_s:.1f} s ({per_turn:.1f} ms per customer turn)",
         ]
 

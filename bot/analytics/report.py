@@ -17,6 +17,8 @@ PERCENT = {
     "human_within_sla_rate",
     "first_contact_resolution_rate",
     "csat_rate",
+    "participation_rate",
+    "conversion_rate",
 }
 HEADLINE = [
     ("conversations", "Conversations / 会话数"),
@@ -32,6 +34,25 @@ HEADLINE = [
     ("csat_rate", "CSAT (4-5) / 满意率"),
     ("csat_mean_100", "CSAT mean (0-100) / 满意度均分"),
 ]
+PROACTIVE = [
+    ("sent", "Sent / 已发送"),
+    ("delivered", "Delivered / 已送达"),
+    ("replied", "Replied / 已回复"),
+    ("converted", "Converted / 已转化"),
+    ("participation_rate", "Participation (replied ÷ delivered) / 参与率（回复 ÷ 送达）"),
+    ("conversion_rate", "Conversion (converted ÷ sent) / 转化率（转化 ÷ 发送）"),
+    ("suppressed", "Held back / 未发送"),
+]
+REASON_LABELS = {
+    "opt_out": "Customer opted out / 客户已退订",
+    "expired": "Expired / 已过期",
+    "conditions": "Rule's conditions not met / 不满足规则条件",
+    "cooldown": "Cool-down / 冷却期内",
+    "cap": "Weekly cap reached / 已达每周上限",
+    "quiet_hours": "Postponed for quiet hours (not in the total) / 免打扰顺延（不计入合计）",
+    "duplicate": "Duplicate event / 重复事件",
+    "unreachable": "No channel reached the customer / 无可触达渠道",
+}
 
 
 def fmt(key: str, value: Any) -> str:
@@ -54,10 +75,52 @@ def write_report(summary: dict[str, Any], out: Path, title: str) -> list[Path]:
         path = out / f"{name}.csv"
         path.write_text("\ufeff" + to_csv(table(summary, name), COLUMNS[name]), encoding="utf-8")
         written.append(path)
+    if "proactive" in summary:
+        path = out / "proactive.csv"
+        path.write_text(
+            "\ufeff" + to_csv(proactive_rows(summary["proactive"]), ["figure", "value"]),
+            encoding="utf-8",
+        )
+        written.append(path)
     page = out / "report.html"
     page.write_text(_html(summary, title), encoding="utf-8")
     written.append(page)
     return written
+
+
+def proactive_rows(p: dict[str, Any]) -> list[dict[str, Any]]:
+    """The proactive figures as (figure, value) rows: the counts, the rates, each reason."""
+    rows = [{"figure": k, "value": p.get(k)} for k, _ in PROACTIVE]
+    rows += [
+        {"figure": f"suppressed:{r['reason']}", "value": r["count"]}
+        for r in p["suppressed_by_reason"]
+    ]
+    return rows
+
+
+def _proactive_html(p: dict[str, Any] | None) -> str:
+    if p is None:
+        return ""
+    cards = "".join(
+        f'<div class="card"><div class="v">{html.escape(fmt(k, p.get(k)))}</div>'
+        f'<div class="k">{html.escape(label)}</div></div>'
+        for k, label in PROACTIVE
+    )
+    reasons = _rows(
+        [
+            {"reason": REASON_LABELS.get(r["reason"], r["reason"]), "count": r["count"]}
+            for r in p["suppressed_by_reason"]
+        ],
+        ["reason", "count"],
+    )
+    return (
+        "<h2>Proactive contact / 主动触达</h2>"
+        "<p>Messages the bot sent first, from the shop's events. Participation rate = replied ÷ "
+        "delivered; converted = an order paid after a cart or payment reminder "
+        "(docs/analytics.md).</p>"
+        f'<div class="cards">{cards}</div>'
+        f"<h3>Held back, by reason / 未发送原因</h3>{reasons}"
+    )
 
 
 def _charts(summary: dict[str, Any], out: Path) -> list[Path]:
@@ -213,6 +276,7 @@ apart. Definitions: bot/analytics/metrics.py and docs/analytics.md.</p>
 <div><h2>Top problems / 热点问题</h2><img src="problems.png" alt="Top intents"></div>
 <div><h2>Knowledge categories / 知识分类</h2><img src="categories.png" alt="Top categories"></div>
 </div>
+{_proactive_html(summary.get("proactive"))}
 <h2>Knowledge gaps / 知识缺口</h2>{gaps}
 <h2>Slices / 分维度</h2>{slices}
 <h2>Rating comments / 评价留言</h2><p>{c["count"]} comments: {html.escape(sentiment)}</p>{phrases}

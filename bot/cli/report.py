@@ -12,6 +12,7 @@ from bot.cli.common import read_config
 def cmd_report(args: argparse.Namespace) -> int:
     import asyncio
 
+    from bot.analytics.proactive import proactive_figures
     from bot.analytics.report import write_report
     from bot.analytics.summary import Period, summary_for
     from bot.store.sql_store import SqlStore
@@ -28,19 +29,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     async def run() -> dict[str, object]:
         store = await SqlStore.open(args.db or config.storage.url, base_dir=config.base_dir)
         try:
-            # The dashboard's own computation (handoff/console/dashboard.py), so they agree.
-            return await summary_for(config, store.db, period, nlu=nlu)
+            # The dashboard's own computations (handoff/console/dashboard.py), so they agree.
+            summary = await summary_for(config, store.db, period, nlu=nlu)
+            summary["proactive"] = await proactive_figures(
+                store.proactive, period.start, period.end
+            )
+            return summary
         finally:
             await store.close()
 
     summary = asyncio.run(run())
     out = Path(args.out)
     written = write_report(summary, out, f"relaydesk service report {args.month}")
-    totals = summary["totals"]
-    assert isinstance(totals, dict)
+    totals, proactive = summary["totals"], summary["proactive"]
+    assert isinstance(totals, dict) and isinstance(proactive, dict)
     print(
         f"{args.month}: {totals['conversations']} conversations ({totals['open']} still open), "
         f"containment {totals['containment_rate']}, CSAT {totals['csat_rate']}; "
+        f"proactive: {proactive['sent']} sent, {proactive['suppressed']} held back, "
+        f"participation {proactive['participation_rate']}; "
         f"wrote {len(written)} files "
         f"to {out} in {time.perf_counter() - started:.1f} s"
     )

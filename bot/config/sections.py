@@ -19,6 +19,7 @@ from pydantic import (
 
 from bot.config.customers import CustomersSection
 from bot.config.integrations import IntegrationsSection
+from bot.config.proactive import ProactiveSection
 from bot.config.tickets import TicketsSection
 from bot.pipeline_config.params import SentenceEmbeddingParams
 
@@ -340,6 +341,8 @@ class Config(_Section):
     tickets: TicketsSection = Field(default_factory=TicketsSection)
     # Customer segments, their queue priority and import limits (bot/config/customers.py).
     customers: CustomersSection = Field(default_factory=CustomersSection)
+    # Proactive contact: event sources, rules, caps, quiet hours (bot/config/proactive.py).
+    proactive: ProactiveSection = Field(default_factory=ProactiveSection)
 
     @model_validator(mode="after")
     def _ticket_groups_exist(self) -> Config:
@@ -373,6 +376,7 @@ class Config(_Section):
             if c.name == "RasaServerNLU" and c.params.token is not None
         ]
         values += self.integrations.secrets()
+        values += self.proactive.secrets()
         return [v for v in values if v]
 
     def pipeline_spec(self) -> list[dict[str, Any]]:

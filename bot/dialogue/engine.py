@@ -3,7 +3,9 @@
 The inbound message is committed before anything else happens, so a crash after the customer's
 message is accepted never loses it. While an agent holds the conversation the bot stays silent
 but still parses, for the agent's view. A reply to a "Did you mean" offer (bot/dialogue/choices.py)
-is read as the button it stands for before anything is parsed.
+is read as the button it stands for before anything is parsed. An opt-out of proactive messages
+("退订", "stop", the /opt_out button: bot/dialogue/inbound.py) is recorded in the store before
+the reply confirms it, on every channel, even while a person holds the chat.
 
 The engine runs the turn; its steps live beside it: understanding the message
 (understanding.py), the order and ticket facts a reply quotes (lookups.py), the policy's
@@ -29,7 +31,7 @@ from bot.dialogue.context import Context
 from bot.dialogue.conversation_language import clear_language, next_language
 from bot.dialogue.escalation import QueueAnnouncing, Routing
 from bot.dialogue.handover import Handover
-from bot.dialogue.inbound import read_inbound
+from bot.dialogue.inbound import OPT_OUT_PAYLOAD, Inbound, OptOutWords, read_inbound
 from bot.dialogue.lookups import order_facts, ticket_facts
 from bot.dialogue.memory import remember
 from bot.dialogue.orders import OrderLookup
@@ -81,6 +83,7 @@ class DialogueEngine:
         metrics: Metrics | None = None,
         max_turn_attempts: int = 3,
         actions: CustomActions | None = None,
+        opt_out_words: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.store = store
         self.nlu = nlu
@@ -106,6 +109,9 @@ class DialogueEngine:
         self.max_turn_attempts = max_turn_attempts
         # The shop's custom actions on a Rasa action server, for intents its rules name.
         self.actions = actions
+        # The words that opt a customer out of proactive messages (config
+        # `proactive.opt_out_words`; None: the defaults in bot/dialogue/inbound.py).
+        self.opt_out_words = OptOutWords.of(opt_out_words)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
@@ -281,7 +287,9 @@ class DialogueEngine:
         context = Context.of(state)
         said = text if listening else as_button(self.kb, text, state)
         picked = None if listening else picked_article(self.kb, said)
-        message = read_inbound(said)
+        message = read_inbound(said, self.opt_out_words)
+        if message.command == "opt_out":
+            await self._opt_out(customer_id, conv.channel, message)
         spoken = conv.language or self.default_language
         understood = understood_without_nlu(text, message, picked, spoken, state)
         if understood is None:
@@ -365,8 +373,14 @@ class DialogueEngine:
             ),
             self.settings,
         )
-        replies = [render_step(self.responses, step, language) for step in decision.steps]
-        if self.actions is not None and self.actions.handles(intent):
+        # An opt-out is confirmed in the language of the word the customer used.
+        said_in = (message.language or language) if message.command == "opt_out" else language
+        replies = [render_step(self.responses, step, said_in) for step in decision.steps]
+        if (
+            self.actions is not None
+            and self.actions.handles(intent)
+            and message.command != "opt_out"  # recorded here: no shop action may answer it
+        ):
             custom = await self.actions.run(
                 turn_input(
                     customer_id=customer_id,
@@ -452,3 +466,10 @@ class DialogueEngine:
             failed=decision.failed,
             empathetic=decision.empathetic,
         )
+
+    async def _opt_out(self, customer_id: str, channel: str, message: Inbound) -> None:
+        """Record the customer's opt-out of proactive messages (idempotent: a turn run again
+        records it again, harmlessly)."""
+        how = "button" if message.text.split("@", 1)[0].lower() == OPT_OUT_PAYLOAD else "word"
+        await self.store.opt_outs.opt_out(customer_id, channel, how)
+        log.info("customer %s opted out of proactive messages (%s, %s)", customer_id, channel, how)

@@ -18,7 +18,8 @@ second time the turn fails.
 
 Stickers, photos, voice notes and other messages that are not text are acknowledged and never
 count as failed turns; commands (/start, /help, /human and their Chinese words) are answered
-on every channel.
+on every channel. An opt-out of proactive messages ("退订", "stop", the /opt_out button) is
+confirmed, neither a failed turn nor a success: the count stays, and it never hands over.
 
 A complaint escalates only when the NLU is sure of it: "the box was crushed" or "the screen has
 a line" is searched and answered (or asked back) like a question first.
@@ -116,7 +117,7 @@ class Turn:
     apologised: bool = False  # the bot has apologised earlier in this conversation
     media: str | None = None  # not text: image | sticker | voice | file | location | ...
     attachment: str | None = None  # the kind of media a caption came with ("[photo] ...")
-    command: str | None = None  # start | help | human
+    command: str | None = None  # start | help | human | opt_out
     customer_name: str | None = None  # as the channel knows them: greeted by it
     kb_answer: dict[str, Any] | None = None  # the knowledge answer above threshold, if any
     # Close articles to offer when there is no sure answer: id, title, version, ...
@@ -213,6 +214,9 @@ def decide(turn: Turn, settings: PolicySettings) -> Decision:
         steps.append(Step("utter_greet_named", {"name": named}) if named else Step("utter_greet"))
     elif turn.command == "help":
         steps.append(Step("utter_help"))
+    elif turn.command == "opt_out":  # recorded by the engine; confirmed here
+        steps.append(Step("utter_opt_out"))
+        neither = True
     elif intent == "request_human":
         escalate, priority = "explicit_request", priority + 2
     elif standing_by:

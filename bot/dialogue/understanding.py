@@ -25,7 +25,12 @@ from bot.nlu.types import IntentScore, ParseResult, Sentiment
 MAX_CANDIDATES = 3  # articles offered to a sure question with nothing close
 _PAYLOAD = re.compile(r"^/([a-z_]+)$")
 # The intent a channel command stands for ("/start" on Telegram).
-COMMAND_INTENT = {"start": "greet", "help": "help", "human": "request_human"}
+COMMAND_INTENT = {
+    "start": "greet",
+    "help": "help",
+    "human": "request_human",
+    "opt_out": "opt_out",
+}
 
 
 @dataclass(frozen=True)

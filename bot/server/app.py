@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
@@ -15,8 +16,9 @@ from bot.logs import install_redaction, register_secrets
 from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
 from bot.server import nlu_routes, observability
-from bot.server.context import serve_context
+from bot.server.context import CONTEXT, serve_context
 from bot.server.keys import METRICS, NLU
+from connectors.events import routes as events_routes
 from connectors.registry import ChannelRegistry
 from connectors.registry import secrets as channel_secrets
 from handoff.console import (
@@ -31,6 +33,8 @@ from handoff.console import (
 from handoff.console import media as console_media
 from handoff.console import routes as console_routes
 from handoff.console import socket as console_socket
+
+log = logging.getLogger(__name__)
 
 
 def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> web.Application:
@@ -76,11 +80,27 @@ def create_app(config: Config, nlu: NLUPipeline, *, dialogue: bool = False) -> w
             app.add_routes(extra.routes)
         for channel in channels.values():
             app.add_routes(channel.routes())
+        app.add_routes(events_routes.routes)  # POST /api/events: the shop's events in
         app.cleanup_ctx.append(serve_context(config, nlu, channels, app[EXECUTOR]))
+        app.on_startup.append(_serve_events)  # after the cleanup contexts: the store is open
     if "/" not in {r.resource.canonical for r in app.router.routes() if r.resource}:
         app.router.add_get("/", nlu_routes.index)  # no demo page: the API index instead
     app.on_cleanup.append(_shutdown_executor)
     return app
+
+
+async def _serve_events(app: web.Application) -> None:
+    events = app[CONTEXT].store.customer_events
+    section = app[CONFIG].proactive
+    app[events_routes.INTAKE] = events_routes.EventIntake(events, section)
+    if section.enabled:
+        idle = sorted(name for name, s in section.sources.items() if not s.configured)
+        if idle:
+            log.warning(
+                "proactive: POST /api/events refuses source(s) %s until their key and secret "
+                "are set (docs/proactive.md)",
+                ", ".join(idle),
+            )
 
 
 async def _shutdown_executor(app: web.Application) -> None:

@@ -4,8 +4,8 @@ the server (or a CLI command) starts, and handed to each room as what it needs.
 Nothing in it is optional. A feature that may be absent is not registered rather than None:
 a channel not configured is not in `channels` (and its routes are not mounted); without
 `server.redis_url` there is no Redis, and `redis` says so for the few parts that coordinate
-through it. `signals` (typing, read receipts) is always there: local to the process without
-Redis, shared through Redis with it.
+through it. `signals` (typing, read receipts) and `online` (which conversations have a widget
+open) are always there: local to the process without Redis, shared through Redis with it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,12 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.config import Config
-from bot.coordination import RedisMessageBus, RedisSignalBus, RedisTurnLocks
+from bot.coordination import (
+    RedisMessageBus,
+    RedisOnlineClients,
+    RedisSignalBus,
+    RedisTurnLocks,
+)
 from bot.dialogue.engine import DialogueEngine
 from bot.dialogue.policy import PolicySettings
 from bot.dialogue.recovery import TurnRecovery
@@ -31,13 +36,15 @@ from bot.dialogue.shop_systems import (
     build_order_lookup,
     close_shop_systems,
 )
-from bot.events import LocalSignalBus, SignalBus
+from bot.events import LocalOnlineClients, LocalSignalBus, OnlineClients, SignalBus
 from bot.http.rate_limit import LIMITS
 from bot.http.shutdown import LIVE
 from bot.knowledge.base import KnowledgeBase
 from bot.metrics import Metrics
 from bot.nlu.pipeline import NLUPipeline
+from bot.proactive.scheduler import ProactiveScheduler
 from bot.server.keys import METRICS
+from bot.server.proactive_reach import ChannelReach
 from bot.store.admin_settings import SqlAdminSettings
 from bot.store.conversation_search import SearchIndexer
 from bot.store.live_settings import LiveSettings
@@ -81,6 +88,8 @@ class AppContext:
     channels: ChannelRegistry = field(default_factory=lambda: ChannelRegistry([]))
     # Typing and read receipts between the widget and the console (ephemeral, never stored).
     signals: SignalBus = field(default_factory=LocalSignalBus)
+    # The conversations with a widget open on any instance (what a proactive message asks).
+    online: OnlineClients = field(default_factory=LocalOnlineClients)
 
     def console(self) -> ConsoleServices:
         """What the console's routes work with."""
@@ -117,6 +126,7 @@ class AppContext:
             redis=self.redis,
             channels=self.channels,
             signals=self.signals,
+            online=self.online,
         )
 
 
@@ -135,11 +145,13 @@ async def open_context(
     metrics = metrics or Metrics()
     bus: RedisMessageBus | None = None
     signals: SignalBus = LocalSignalBus()
+    online: OnlineClients = LocalOnlineClients()
     if config.server.redis_url:
         bus = RedisMessageBus(config.server.redis_url)
         await bus.start()
         signals = RedisSignalBus(bus.redis)  # the same client, a channel of its own
         await signals.start()
+        online = RedisOnlineClients(bus.redis, instance=bus.instance)
     store = await SqlStore.open(config.storage.url, base_dir=config.base_dir, bus=bus)
     minutes = config.dialogue.session_expiration_minutes
     store.settings.session_expiry = timedelta(minutes=minutes) if minutes else None
@@ -158,6 +170,7 @@ async def open_context(
     canned = load_canned(Path(config.path(c.canned_responses)))
     live = await LiveSettings.open(SqlAdminSettings(store.db), h.skill_groups, canned)
     responses = Responses.load(config.path(config.dialogue.responses))
+    opt_out = config.proactive.opt_out_words  # "退订", "stop": bot/dialogue/inbound.py
     engine = DialogueEngine(
         store,
         nlu,
@@ -174,6 +187,7 @@ async def open_context(
         metrics=metrics,
         max_turn_attempts=config.dialogue.recovery.max_attempts,
         actions=build_custom_actions(config, responses),
+        opt_out_words={"zh": opt_out.zh, "en": opt_out.en},
     )
     if bus is not None:  # one customer's turns in order across instances
         engine.locks = RedisTurnLocks(bus.redis)
@@ -202,6 +216,7 @@ async def open_context(
         redis=bus.redis if bus is not None else None,
         channels=channels if channels is not None else ChannelRegistry([]),
         signals=signals,
+        online=online,
     )
 
 
@@ -247,6 +262,11 @@ def serve_context(
         tickets.start()  # escalations, follow-ups and closing on time
         search_index = SearchIndexer(context.store.conversation_search)
         search_index.start()  # past conversations' search, off the hot path
+        proactive = None
+        if config.proactive.enabled:  # the bot writes first (bot/proactive/scheduler.py)
+            reach = ChannelReach(context.store, channels, context.online)
+            proactive = ProactiveScheduler(context.store, config.proactive, reach)
+            proactive.start()
         webhooks = None
         if config.integrations.webhooks.endpoints:  # the shop's systems told what happens
             webhooks = WebhookWorker(
@@ -258,6 +278,8 @@ def serve_context(
         yield
         if webhooks is not None:
             await webhooks.stop()
+        if proactive is not None:
+            await proactive.stop()
         await tickets.stop()
         await search_index.stop()
         await context.live.stop()

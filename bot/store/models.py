@@ -641,6 +641,103 @@ class WebhookCursor(Base):
     scanned_until: Mapped[datetime] = mapped_column()
 
 
+class CustomerEvent(Base):
+    """Something the shop's systems (POST /api/events) or the widget (page dwell) said about a
+    customer: stored once per (source, event id), so a replay is a duplicate, never a second
+    row (bot/store/customer_events.py, migration 0017)."""
+
+    __tablename__ = "customer_events"
+    __table_args__ = (
+        UniqueConstraint("source", "event_id", name="uq_customer_events_source_event"),
+        Index("ix_customer_events_customer", "customer_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(40))
+    event_id: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(60))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    occurred_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=now)
+
+
+_UNDELIVERED = "status = 'sent' AND delivered_at IS NULL"
+_UNREPLIED = "status = 'sent' AND replied_at IS NULL"
+
+
+class ProactiveMessage(Base):
+    """The proactive ledger: one row per (rule, customer, trigger event), from `scheduled` to
+    `sent`, `suppressed` or `cancelled` with the reason, then delivered / replied / converted
+    (bot/store/proactive_ledger.py, migration 0017). Due rows are claimed with a lease."""
+
+    __tablename__ = "proactive_messages"
+    __table_args__ = (
+        UniqueConstraint(
+            "rule", "customer_id", "trigger_event_id", name="uq_proactive_messages_trigger"
+        ),
+        Index("ix_proactive_messages_due", "status", "due_at"),
+        Index("ix_proactive_messages_customer_sent", "customer_id", "sent_at"),
+        Index("ix_proactive_messages_decided", "decided_at"),
+        Index("ix_proactive_messages_conversation", "conversation_id"),
+        # The sent rows still waiting for delivery / a reply (the scheduler's follow-up).
+        Index(
+            "ix_proactive_messages_undelivered",
+            "sent_at",
+            "id",
+            postgresql_where=text(_UNDELIVERED),
+            sqlite_where=text(_UNDELIVERED),
+        ),
+        Index(
+            "ix_proactive_messages_unreplied",
+            "sent_at",
+            "id",
+            postgresql_where=text(_UNREPLIED),
+            sqlite_where=text(_UNREPLIED),
+        ),
+        CheckConstraint(
+            "status IN ('scheduled', 'sent', 'suppressed', 'cancelled')",
+            name="ck_proactive_message_status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule: Mapped[str] = mapped_column(String(60))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    trigger_event_id: Mapped[int] = mapped_column(
+        ForeignKey("customer_events.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    reason: Mapped[str | None] = mapped_column(String(24))
+    due_at: Mapped[datetime] = mapped_column()
+    lease_until: Mapped[datetime | None] = mapped_column()  # a claimer holds it until then
+    attempts: Mapped[int] = mapped_column(default=0)  # claims so far
+    deferrals: Mapped[int] = mapped_column(default=0)  # re-scheduled for quiet hours
+    decided_at: Mapped[datetime | None] = mapped_column()  # when it became final
+    sent_at: Mapped[datetime | None] = mapped_column()
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    conversation_id: Mapped[str | None] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    replied_at: Mapped[datetime | None] = mapped_column()
+    converted_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ProactiveOptOut(Base):
+    """A customer who asked for no proactive messages ("退订", "stop", the button), for good:
+    the first opt-out is kept (channel and how), later ones change nothing."""
+
+    __tablename__ = "proactive_opt_outs"
+
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    how: Mapped[str] = mapped_column(String(24))  # keyword | button | agent | api
+    at: Mapped[datetime] = mapped_column(default=now)
+
+
 # What the webhook feed reads by time (connectors/webhooks/feed.py scans every few seconds):
 # declared here, beside the feed's tables, so the watched tables' classes stay as they were.
 FEED_INDEXES = (

@@ -25,6 +25,10 @@ serialises, on SQLite and PostgreSQL alike.
     read_marks        read_marks.py     how far each side has received and read
     web_context       web_context.py    where a web customer opened the widget (page, browser)
     conversation_search  conversation_search.py  full-text search of past conversations
+    customer_events   customer_events.py  what the shop and the widget said about a customer
+    proactive         proactive_ledger.py  proactive messages: scheduled, claimed, settled
+    proactive_outcomes  proactive_outcomes.py  what became of the sent ones
+    opt_outs          opt_outs.py       customers who want no proactive messages
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from bot.store.accounts import Accounts, SqlAccounts
 from bot.store.agents import Agents, SqlAgents
 from bot.store.conversation_search import ConversationSearch
 from bot.store.conversations import Conversations, SqlConversations
+from bot.store.customer_events import CustomerEvents
 from bot.store.customers import Customers, SqlCustomers
 from bot.store.deliveries import Deliveries
 from bot.store.engine import Database, open_database
@@ -45,6 +50,9 @@ from bot.store.link_codes import LinkCodes
 from bot.store.media import DirectoryBlobs, MediaStore, SqlMedia
 from bot.store.messages import Messages, SqlMessages
 from bot.store.notes import Notes, SqlNotes
+from bot.store.opt_outs import OptOuts
+from bot.store.proactive_ledger import ProactiveLedger
+from bot.store.proactive_outcomes import ProactiveOutcomes
 from bot.store.profiles import SqlProfiles
 from bot.store.ratings import Ratings, SqlRatings
 from bot.store.read_marks import SqlReadMarks
@@ -84,6 +92,10 @@ class SqlStore:
         self.read_marks = SqlReadMarks(db)  # delivered/read ticks (contract C2)
         self.web_context = WebContexts(db)  # the widget's hello context (contract C5)
         self.conversation_search = ConversationSearch(db, self.settings)  # indexed apart (C6)
+        self.customer_events = CustomerEvents(db)  # POST /api/events, widget dwell (D2)
+        self.proactive = ProactiveLedger(db)  # the proactive ledger (D3)
+        self.proactive_outcomes = ProactiveOutcomes(db)  # what became of the sent ones (D3)
+        self.opt_outs = OptOuts(db)  # no proactive messages for them (D3)
         # Limits and directory from config.yml's `media:` (set by the composition root).
         self.media: MediaStore = SqlMedia(db, DirectoryBlobs(media_dir))
 

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from bot.errors import InputError
 from bot.store import models as m
@@ -60,6 +62,16 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+def upsert(s: Session, table: Table) -> Any:
+    """An INSERT into `table` in the session's database's dialect, so it takes ON CONFLICT."""
+    dialect = s.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise RuntimeError(f"unsupported database {dialect}")  # pragma: no cover
 
 
 def customer_record(row: Any) -> CustomerRecord:

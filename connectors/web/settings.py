@@ -1,6 +1,7 @@
 """The `connectors.web` section: the web-chat widget's identity checks, origins, text limit, and
 what the panel shows when it opens (greeting, reply-time promise, suggested topics, in zh and
-en), sent to the browser in `welcome.options`."""
+en), and when the widget reports time spent on a product page (`dwell`), sent to the browser in
+`welcome.options`."""
 
 from __future__ import annotations
 
@@ -45,6 +46,28 @@ class Notify(BaseModel):
     auto_open: Literal["agent", "off"] = "agent"
 
 
+class Dwell(BaseModel):
+    """Page dwell: the widget counts the time a page whose path contains `path_pattern` is
+    visible and, once it reaches `seconds` (the embed tag's data-dwell-seconds wins), reports
+    it once per page view; the socket records a `page_dwell` customer event (bot/proactive)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    path_pattern: str = Field("/products/", min_length=1, max_length=200)
+    seconds: int = Field(300, ge=1, le=86_400)
+
+    @field_validator("path_pattern")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or any(c.isspace() for c in value):
+            raise ValueError(f"{value!r}: a URL path (or part of one) starting with /, no spaces")
+        return value
+
+    def matches(self, path: str) -> bool:
+        return self.enabled and self.path_pattern in path
+
+
 class WebSettings(ChannelSettings):
     """The web-chat widget."""
 
@@ -68,6 +91,7 @@ class WebSettings(ChannelSettings):
     reply_time: Localized = Localized()
     topics: list[Topic] = Field(default_factory=list, max_length=MAX_TOPICS)
     notify: Notify = Notify()
+    dwell: Dwell = Dwell()
 
     _empty = field_validator("identity_secret", mode="before")(none_when_empty)
 
@@ -85,6 +109,11 @@ class WebSettings(ChannelSettings):
             ],
             "telegram": telegram,
             "notify": {"sound": self.notify.sound, "auto_open": self.notify.auto_open},
+            "dwell": (
+                {"path_pattern": self.dwell.path_pattern, "seconds": self.dwell.seconds}
+                if self.dwell.enabled
+                else None
+            ),
         }
 
 

@@ -3,6 +3,15 @@
 Delivery reads the store, never memory: the socket sends every message of the customer on the
 web channel with an id above the browser's cursor, so a reconnect (`hello.after` = the last id
 shown) replays exactly what was missed. The bus only says when to look.
+
+A `dwell` frame (connectors/web/dwell.py) records a `page_dwell` customer event for the visitor
+behind the socket. A visitor who never wrote has no customer record yet: the dwell creates it
+(with the hello's language and page context) and opens a web conversation the socket watches,
+so the proactive "need help?" reaches this widget (bot/server/proactive_reach.py).
+
+Whichever conversation the socket watches it also announces as open in the shared registry of
+online clients (connectors/web/beacon.py), refreshed while the socket lives and withdrawn when it
+switches or closes, so the scheduler on any instance sees the widget.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import contextlib
 import json
 import logging
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +34,9 @@ from bot.http.shutdown import LIVE, LiveSockets
 from bot.store.errors import NotFoundError
 from bot.store.records import CustomerRecord, MessageRecord
 from connectors.channel import ChannelServices, DeepLinking
+from connectors.web.beacon import OnlineBeacon
 from connectors.web.context import ContextError, build_context, parse_context
+from connectors.web.dwell import EVENT_TYPE, MAX_PER_SOCKET, SOURCE, DwellError, parse_dwell
 from connectors.web.identity import (
     CHANNEL,
     USER_CHANNEL,
@@ -137,12 +149,14 @@ class WidgetConnection:
         self.wake = asyncio.Event()
         self.wake_up = self.wake.set
         self.presence = Presence(services.store, signals, self.wake_up)
+        self.beacon = OnlineBeacon(services.online)
         self._unsubscribe: Any = None
         self._watching: str | None = None
         self._closer: asyncio.Task[bool] | None = None
         # Lines answered `retry` (the database was away), in the order sent: a later line is
         # answered `retry` too until they are stored, or it would be stored before them.
         self._refused: list[str] = []
+        self._dwelt: set[str] = set()  # page views whose dwell this socket recorded
 
     async def send(self, frame: dict[str, Any]) -> None:
         if not self.ws.closed:
@@ -157,12 +171,16 @@ class WidgetConnection:
                 return
             pump = asyncio.create_task(self._pump(), name=f"widget-pump:{self.sender[:12]}")
             pump.add_done_callback(self._pump_done)
+            keeper = asyncio.create_task(self.beacon.keep(), name="widget-online")
             try:
                 await self._read()
             finally:
                 pump.cancel()
+                keeper.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pump  # an error of its own was logged by _pump_done
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
                 if self._closer is not None:
                     with contextlib.suppress(Exception):
                         await self._closer
@@ -170,6 +188,7 @@ class WidgetConnection:
             if self._unsubscribe is not None:
                 self._unsubscribe()
             self.presence.close()
+            await self.beacon.close()  # after the keeper stopped: no refresh lands after it
 
     # -- the handshake -----------------------------------------------------------------------
     async def _hello(self) -> bool:
@@ -229,7 +248,7 @@ class WidgetConnection:
         if self.customer is not None:
             conv = await self.store.conversations.latest(self.customer.id, CHANNEL)
             if conv is not None:
-                self._watch(conv.id)
+                await self._watch(conv.id)
         await self._deliver()
         await self._state()
         if conv is not None:
@@ -278,10 +297,12 @@ class WidgetConnection:
                 await self.send({"type": "pong"})
             elif kind in ("typing", "received", "read"):
                 await self._presence(kind, frame)
+            elif kind == "dwell":
+                await self._dwell(frame)
             else:
                 await self.error(
                     f"unknown frame type {kind!r}; expected message, rate, link, typing,"
-                    " received, read or ping"
+                    " received, read, dwell or ping"
                 )
 
     async def _presence(self, kind: str, frame: dict[str, Any]) -> None:
@@ -294,6 +315,44 @@ class WidgetConnection:
             await self.error(str(exc))
         except StoreUnavailableError as exc:  # a mark is sent again with the next one
             log.info("widget %s not stored: %s", kind, exc)
+
+    async def _dwell(self, frame: dict[str, Any]) -> None:
+        """Time on a product page: a `page_dwell` event, once per page view."""
+        if not self.settings.dwell.enabled:
+            await self.error("page dwell is not enabled on this server")
+            return
+        try:
+            dwell = parse_dwell(frame, self.settings.dwell)
+        except DwellError as exc:
+            await self.error(str(exc))
+            return
+        view = dwell.view_id or dwell.page_url
+        if view in self._dwelt:
+            return  # this page view was recorded already
+        if len(self._dwelt) >= MAX_PER_SOCKET:
+            await self.error(f"at most {MAX_PER_SOCKET} page views are reported per connection")
+            return
+        try:
+            if self.customer is None:  # a visitor who only looks: the dwell makes them known
+                self.customer = await self.store.customers.for_identity(
+                    CHANNEL, self.sender, language=self.language
+                )
+                await self._record_context()
+            # Watched before the event is stored, so the scheduler finds this widget live.
+            conv = await self.store.conversations.active(self.customer.id, CHANNEL)
+            await self._watch(conv.id)
+            await self.store.customer_events.record(
+                SOURCE,
+                dwell.event_id(self.customer.id, uuid.uuid4().hex),
+                EVENT_TYPE,
+                self.customer.id,
+                dwell.data(),
+                clock.now(),
+            )
+        except StoreUnavailableError as exc:  # a nudge, not a message: not worth a retry
+            log.info("page dwell not recorded: %s", exc)
+            return
+        self._dwelt.add(view)
 
     async def _message(self, frame: dict[str, Any]) -> None:
         text, client_id = frame.get("text"), frame.get("client_id")
@@ -404,13 +463,13 @@ class WidgetConnection:
         if self.customer is None:
             self.customer = await self.store.customers.get(result.customer_id)
             await self._record_context()
-        self._watch(result.conversation_id)
+        await self._watch(result.conversation_id)
         # The pump is the only sender of messages, so two deliveries never read the same
         # cursor at once; wake it in case the turn's events came before the watch began.
         self.wake.set()
 
     # -- server -> customer --------------------------------------------------------------------
-    def _watch(self, conversation_id: str) -> None:
+    async def _watch(self, conversation_id: str) -> None:
         if conversation_id == self._watching:
             return
         if self._unsubscribe is not None:
@@ -419,6 +478,7 @@ class WidgetConnection:
         self._owned.add(conversation_id)
         self._unsubscribe = self.store.bus.subscribe(lambda _e: self.wake.set(), conversation_id)
         self.presence.watch(conversation_id)
+        await self.beacon.watch(conversation_id)  # subscribed first: nothing sent to it is missed
 
     async def _pump(self) -> None:
         """Deliver whatever the bus says is new (agent replies, queue updates, the rating

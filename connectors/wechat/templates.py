@@ -1,7 +1,7 @@
 """Template messages (模板消息) for what must reach a follower after the customer-service window
-closed: "an agent replied" and "your ticket changed", each configured in
-`connectors.wechat.templates` by the template id the account added in the Official Account
-platform and the value of each of its fields.
+closed: "an agent replied", "your ticket changed" and a proactive message (bot/proactive), each
+configured in `connectors.wechat.templates` by the template id the account added in the Official
+Account platform and the value of each of its fields.
 
 Field values may name `{text}` (the message, cut to `max_value_chars`), `{agent}` (the agent's
 display name), `{ticket}` (the ticket number, when the message carries one) and `{time}` (when it
@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PLACEHOLDERS = ("text", "agent", "ticket", "time")
-KINDS = ("agent_replied", "ticket_update")
+KINDS = ("agent_replied", "ticket_update", "proactive")
 
 
 class Template(BaseModel):
@@ -68,11 +68,14 @@ class Templates(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     agent_replied: Template | None = None  # an agent's message the window no longer allows
     ticket_update: Template | None = None  # a message about a ticket (its payload names one)
+    proactive: Template | None = None  # a proactive message (bot/proactive), outside the window
 
     def for_message(self, sender: str, payload: dict[str, Any]) -> tuple[str, Template] | None:
         """The template that may carry a message outside the window, with its kind."""
         if payload.get("ticket") and self.ticket_update is not None:
             return "ticket_update", self.ticket_update
+        if payload.get("proactive") and self.proactive is not None:
+            return "proactive", self.proactive
         if sender == "agent" and self.agent_replied is not None:
             return "agent_replied", self.agent_replied
         return None

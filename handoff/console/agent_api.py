@@ -377,5 +377,7 @@ async def profile(request: web.Request) -> web.Response:
                 message_json(m, channels.get(m.conversation_id), names)
                 for m in await store.messages.of_customer(customer.id)
             ],
+            # What the shop's systems and the widget reported (POST /api/events), newest first.
+            "events": [e.to_json() for e in await store.customer_events.of_customer(customer.id)],
         }
     )

@@ -3,9 +3,12 @@
     GET /console/dashboard
     GET /api/supervisor/analytics?from=2026-11-01&to=2026-11-30&granularity=day[&channel=web...]
     GET /api/supervisor/analytics.csv?table=series&from=...&to=...
+    GET /api/dashboard/proactive?from=2026-11-01&to=2026-11-30
+    GET /console/proactive-dashboard.js
 
 Supervisors and admins only. A summary is cached for a minute per query: reading a month of
-events and grouping its gaps takes a second or two, and a dashboard is reloaded often.
+events and grouping its gaps takes a second or two, and a dashboard is reloaded often. The
+proactive-contact figures are one grouped count over the proactive ledger, read fresh each time.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from aiohttp import web
 
 from bot.analytics.inputs import COLUMNS, CSV_TABLES, table, to_csv
 from bot.analytics.metrics import SLICES
+from bot.analytics.proactive import proactive_figures
 from bot.analytics.summary import Period, summary_for
 from bot.errors import InputError
 from bot.http.keys import CONFIG
@@ -62,21 +66,35 @@ async def dashboard_style(request: web.Request) -> web.FileResponse:
     return _asset("dashboard.css", "text/css; charset=utf-8")
 
 
+@routes.get("/console/proactive-dashboard.js")
+async def proactive_script(request: web.Request) -> web.FileResponse:
+    return _asset("proactive-dashboard.js", "text/javascript; charset=utf-8")
+
+
 QUERY_KEYS = {"from", "to", "granularity", "table", *SLICES}
+
+
+def _period(request: web.Request, allowed: set[str]) -> Period:
+    """The period of `from` and `to` (UTC dates, `to` included; the last 30 days by default)."""
+    q = request.query
+    unknown = set(q) - allowed
+    if unknown:  # a typo must not quietly show unfiltered figures
+        raise InputError(
+            f"unknown parameter(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(sorted(allowed))}"
+        )
+    for key in ("from", "to"):
+        if len(q.get(key, "")) > 10:
+            raise InputError(f"{key}: a date such as 2026-11-30 (YYYY-MM-DD)")
+    today = datetime.now(UTC).date()
+    first = q.get("from") or (today - timedelta(days=29)).isoformat()
+    last = q.get("to") or today.isoformat()
+    return Period.days(first, last)
 
 
 def _query(request: web.Request) -> tuple[Period, str, dict[str, str]]:
     q = request.query
-    unknown = set(q) - QUERY_KEYS
-    if unknown:  # a typo must not quietly show unfiltered figures
-        raise InputError(
-            f"unknown parameter(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(sorted(QUERY_KEYS))}"
-        )
-    today = datetime.now(UTC).date()
-    first = q.get("from") or (today - timedelta(days=29)).isoformat()
-    last = q.get("to") or today.isoformat()
-    period = Period.days(first, last)
+    period = _period(request, QUERY_KEYS)
     granularity = q.get("granularity", "day")
     filters = {k: q[k] for k in SLICES if q.get(k)}
     for value in filters.values():
@@ -133,3 +151,14 @@ async def analytics_csv(request: web.Request) -> web.Response:
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@routes.get("/api/dashboard/proactive")
+async def proactive(request: web.Request) -> web.Response:
+    """The period's proactive contact: sent, suppressed by reason, delivered, replied,
+    converted, participation rate (bot/analytics/proactive.py, as `relaydesk report`)."""
+    require_supervisor(await require_agent(request))
+    period = _period(request, {"from", "to"})
+    store = request.app[CONSOLE].store
+    result = await proactive_figures(store.proactive, period.start, period.end)
+    return web.json_response(result, dumps=dumps)

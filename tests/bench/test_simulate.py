@@ -22,9 +22,12 @@ from bench.simulation import (
     simulate,
 )
 from bot import clock
+from bot.analytics.proactive import proactive_figures
+from bot.analytics.summary import Period
 from bot.config import Config
 from bot.errors import InputError
 from bot.nlu.pipeline import NLUPipeline
+from bot.store.sql_store import SqlStore
 from tests.conftest import server_config
 
 SETTINGS = SimulationSettings("2026-11", conversations=60, seed=7, days=3)
@@ -156,7 +159,8 @@ def test_messages_are_numbered_and_ordered_per_conversation(run: Run) -> None:
         assert last[conv] == len(messages)
         times = [t for _, t in messages]
         assert times == sorted(times)
-        assert times[-1] > times[0]  # a conversation takes time
+        if len(times) > 1:  # (a proactive message nobody answered stands alone)
+            assert times[-1] > times[0]  # a conversation takes time
 
 
 def test_pushed_channels_are_delivered(run: Run) -> None:
@@ -217,3 +221,52 @@ def test_month_and_lines(sim_config: Config) -> None:
         assert lines.questions[lang] and lines.unanswerable[lang]
         for intent in ("greet", "order_status", "request_human", "complaint", "thank"):
             assert lines.intents[intent][lang]
+
+
+def test_the_shop_and_the_proactive_scheduler_run_in_the_month(run: Run) -> None:
+    """The shop's events went in through the store, the real scheduler decided on them on the
+    simulated clock, and the month's dashboard figures show what it did."""
+    events = dict(_rows(run.path, "SELECT type, COUNT(*) FROM customer_events GROUP BY 1"))
+    assert {"page_dwell", "cart_abandoned", "delivered"} <= set(events), events
+    assert sum(events.values()) == sum(
+        n for k, n in run.summary.shop_events.items() if k != "replayed"
+    )
+    sources = {r[0] for r in _rows(run.path, "SELECT DISTINCT source FROM customer_events")}
+    assert sources == {"shop", "widget"}
+    ledger = dict(_rows(run.path, "SELECT status, COUNT(*) FROM proactive_messages GROUP BY 1"))
+    assert ledger.get("sent", 0) == run.summary.proactive["sent"] > 0
+    held = dict(
+        _rows(
+            run.path,
+            "SELECT reason, COUNT(*) FROM proactive_messages "
+            "WHERE status IN ('suppressed', 'cancelled') GROUP BY 1",
+        )
+    )
+    assert len(held) >= 2, held  # more than one reason a message was held back
+    # Every sent message is a bot message in the customer's conversation, carrying its rule.
+    sent = _rows(
+        run.path,
+        "SELECT p.rule, p.channel, m.sender, m.payload FROM proactive_messages p "
+        "JOIN messages m ON m.id = p.message_id WHERE p.status = 'sent'",
+    )
+    assert len(sent) == ledger["sent"]
+    assert all(
+        sender == "bot" and f'"rule": "{rule}"' in payload for rule, _, sender, payload in sent
+    )
+    assert {channel for _, channel, _, _ in sent} & {"web", "telegram", "wechat"}
+
+    async def figures() -> dict[str, Any]:
+        store = await SqlStore.open(run.url)
+        try:
+            period = Period.days("2026-10-31", "2026-11-06")
+            return await proactive_figures(store.proactive, period.start, period.end)
+        finally:
+            await store.close()
+
+    month = asyncio.run(figures())
+    assert month["sent"] == ledger["sent"] and month["delivered"] > 0
+    assert month["delivered"] == run.summary.proactive["delivered"]
+    assert month["replied"] == run.summary.proactive["replied"]
+    assert month["suppressed"] == sum(held.values())
+    if month["delivered"]:
+        assert month["participation_rate"] == round(month["replied"] / month["delivered"], 4)

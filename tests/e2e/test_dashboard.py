@@ -366,3 +366,107 @@ async def test_breach_and_low_rating_rows_open_the_transcript(
     await page.wait_for_url(re.compile(rf"/console#conversation={cid}$"))
     assert problems == []
     await context.close()
+
+
+async def _proactive_ledger(server: TestServer) -> None:
+    """Through the store's ledger API, an hour ago: three proactive messages sent on Telegram
+    (two delivered, one of those answered), one held back by the weekly cap and two because no
+    channel reached the customer. Times are explicit (the
+    server's own scheduler shares this process's clock); the rows are due a month ahead, so
+    that scheduler never takes them, and are claimed here as it would."""
+    store = server.app[CONTEXT].store
+    ledger = store.proactive
+    at = datetime.now(UTC) - timedelta(hours=1)
+    later = at + timedelta(days=30)
+    ids = []
+    for n in range(6):
+        customer = await store.customers.for_identity("telegram", f"tg-pro-{n}")
+        event, _ = await store.customer_events.record(
+            "shop", f"evt-pro-{n}", "cart_abandoned", customer.id, {"product": "伞"}, at
+        )
+        row, _ = await ledger.schedule("cart_reminder", customer.id, event.id, later)
+        ids.append(row.id)
+    assert {r.id for r in await ledger.due(later)} == set(ids)
+    for i in ids[:3]:
+        assert await ledger.mark_sent(
+            i, message_id=None, conversation_id=None, channel="telegram", at=at
+        )
+    for i in ids[:2]:
+        assert await store.proactive_outcomes.mark_delivered(i, at)
+    assert await store.proactive_outcomes.mark_replied(ids[0], at + timedelta(minutes=1))
+    assert await ledger.suppress(ids[3], "cap", at=at)
+    assert await ledger.suppress(ids[4], "unreachable", at=at)
+    assert await ledger.suppress(ids[5], "unreachable", at=at)
+
+
+PROACTIVE_WORDS = {
+    "desktop-en": {
+        "heading": "Proactive contact",
+        "cap": "Weekly cap reached",
+        "participation": "Participation rate",
+    },
+    "phone-zh": {"heading": "主动触达", "cap": "已达每周上限", "participation": "参与率"},
+}
+
+
+@pytest.mark.parametrize("flow", list(FLOWS))
+async def test_the_proactive_contact_panel(
+    server: TestServer, site: str, browser: Any, flow: str, artifacts: Path
+) -> None:
+    """The "Proactive contact / 主动触达" panel: sent, delivered, replied, converted, the
+    participation rate (replied ÷ delivered) and the messages held back by reason, in the
+    viewer's language; on a phone it fits the screen's width."""
+    await _proactive_ledger(server)
+    options = FLOWS[flow]
+    words = PROACTIVE_WORDS[flow]
+    context = await browser.new_context(**options)
+    page = await context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    await _login(page, site, "sue", "Sue")
+    await page.goto(f"{site}/console/dashboard")
+    panel = page.get_by_test_id("proactive-panel")
+    await panel.get_by_role("heading", name=words["heading"], exact=True).wait_for()
+
+    def figure(metric: str) -> Any:
+        return panel.locator(f'[data-testid="proactive-card"][data-metric="{metric}"] .card-value')
+
+    assert await figure("sent").inner_text() == "3"
+    assert await figure("delivered").inner_text() == "2"
+    assert await figure("replied").inner_text() == "1"
+    assert await figure("converted").inner_text() == "0"
+    assert await figure("participation_rate").inner_text() == "50%"  # 1 of 2 delivered
+    assert await figure("suppressed").inner_text() == "3"  # quiet hours only postpone
+    rate = panel.locator('[data-testid="proactive-card"][data-metric="participation_rate"]')
+    assert words["participation"] in await rate.inner_text()
+    reasons = panel.get_by_test_id("proactive-reasons")
+    cap = reasons.locator('tr[data-reason="cap"]')
+    assert await cap.locator("td").all_inner_texts() == [words["cap"], "1"]
+    assert await reasons.locator('tr[data-reason="unreachable"] td.num').inner_text() == "2"
+    # Quiet hours only postpone (the analytics test counts them): listed, not in the total.
+    assert await reasons.locator('tr[data-reason="quiet_hours"] td.num').inner_text() == "0"
+    assert await reasons.locator('tr[data-reason="opt_out"] td.num').inner_text() == "0"
+    assert "null" not in await panel.inner_text()  # optional parts left out, not written out
+    rules = panel.get_by_test_id("proactive-rules")
+    assert await rules.locator('tr[data-rule="cart_reminder"] td.num').inner_text() == "3"
+
+    if options.get("is_mobile"):
+        box = await panel.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+        # Nothing in the panel is wider than the panel: no sideways scrolling.
+        assert await panel.evaluate("n => n.scrollWidth <= n.clientWidth")
+        cards = panel.get_by_test_id("proactive-card")
+        first, second = await cards.nth(0).bounding_box(), await cards.nth(1).bounding_box()
+        assert first is not None and second is not None
+        assert first["y"] == second["y"]  # two figures to a row
+    else:
+        # A period without proactive messages: zeros, and no rate rather than 0%.
+        await page.locator("#f-from").fill("2026-01-01")
+        await page.locator("#f-to").fill("2026-01-31")
+        await page.get_by_test_id("dash-apply").click()
+        await panel.get_by_test_id("proactive-empty").wait_for()
+        assert await figure("sent").inner_text() == "0"
+        assert await figure("participation_rate").inner_text() == "—"
+    await panel.screenshot(path=str(artifacts / f"dashboard-proactive-{flow}.png"))
+    assert problems == []
+    await context.close()

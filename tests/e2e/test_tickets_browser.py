@@ -41,7 +41,12 @@ async def test_a_ticket_from_creation_to_the_follow_up(
     await _say(customer, "agent please")
     bot = customer.locator('[data-testid="rd-msg"][data-sender="bot"]')
     await bot.filter(has_text="opened ticket").first.wait_for()
-    banner = await customer.get_by_test_id("rd-status").inner_text()
+    # The status banner comes in its own frame after the bot's message: wait for the number.
+    from playwright.async_api import expect
+
+    status = customer.get_by_test_id("rd-status")
+    await expect(status).to_have_text(re.compile(r"T-\d+"))
+    banner = await status.inner_text()
     found = re.search(r"T-\d+", banner)
     assert found is not None, banner
     number = found.group(0)

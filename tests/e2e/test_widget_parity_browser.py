@@ -10,9 +10,7 @@ half of these features is tested in tests/e2e/test_console_parity_browser.py."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from aiohttp.test_utils import TestServer
 
 from bot.events import Signal
 from bot.server.context import CONTEXT
+from tests.apps import until
 from tests.e2e.conftest import ServerFactory
 from tests.e2e.test_browser import _png
 
@@ -99,21 +98,6 @@ def _host_page(lang: str, site: str) -> str:
         f'<script src="{site}/widget.js" data-sound="on" data-auto-open="agent"></script>'
         "</body></html>"
     )
-
-
-async def _until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Wait for a server-side condition (the browser side waits with Playwright)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        got = check()
-        if asyncio.iscoroutine(got):
-            got = await got
-        if got:
-            return got
-        if loop.time() > end:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize(("size", "mobile", "lang"), CASES)
@@ -209,7 +193,7 @@ async def test_the_widget_matches_what_customers_expect(
     conv = await store.conversations.get(conv_id)
 
     # The page context is the agents' now (C5), with the browser in short.
-    seen = await _until(lambda: store.web_context.latest(conv.customer_id))
+    seen = await until(lambda: store.web_context.latest(conv.customer_id))
     assert seen.page_url == shop and seen.page_title == "Kite shop"
     assert seen.timezone == ("Asia/Shanghai" if lang == "zh" else "Europe/Berlin")
     assert seen.screen and seen.language == lang
@@ -217,7 +201,7 @@ async def test_the_widget_matches_what_customers_expect(
 
     # -- typing, both ways ---------------------------------------------------------------------
     await w("rd-input").press_sequentially("hel")
-    await _until(lambda: any(s.kind == "typing" and s.data["on"] for s in heard))
+    await until(lambda: any(s.kind == "typing" and s.data["on"] for s in heard))
     await handoff.claim(conv_id, "amy")
     await expect(page.locator('[data-sender="system"]').last).to_contain_text(says["joined"])
     await signals.publish(Signal(conv_id, "typing", "agent", {"on": True, "name": "Amy"}))
@@ -261,7 +245,7 @@ async def test_the_widget_matches_what_customers_expect(
     await page.evaluate(VISIBILITY, "visible")
     await expect(w("rd-badge")).to_be_hidden()
     await page.wait_for_function("document.title === 'Kite shop'")
-    marks = await _until(lambda: _read_up_to(store, conv_id, "customer", at_least=sent.message.id))
+    marks = await until(lambda: _read_up_to(store, conv_id, "customer", at_least=sent.message.id))
     assert marks.received_up_to >= sent.message.id
 
     # -- the agents' marks on the customer's messages -------------------------------------
@@ -306,7 +290,7 @@ async def test_the_widget_matches_what_customers_expect(
     await expect(pending).to_have_class(re.compile(r"\bpending\b"))
     await handoff.send(conv_id, "amy", "sent during the restart")
     # 1012 retries stay quick: four refusals would be 8 s of back-off otherwise.
-    await _until(lambda: refusing["refused"] >= 4, timeout=8)
+    await until(lambda: refusing["refused"] >= 4, timeout=8)
     refusing["on"] = False
     await expect(w("rd-conn")).to_be_hidden(timeout=1500)
     await expect(pending).not_to_have_class(re.compile(r"\bpending\b"))

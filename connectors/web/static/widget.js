@@ -2,7 +2,7 @@
  * Vanilla ES2020, no dependencies, no build step. Embed with one tag:
  *   <script src="https://support.example.com/widget.js" defer data-server=… data-language=auto
  *           data-color="#0b7a75" data-title="…" data-sound=off data-auto-open=agent
- *           data-user-id=… data-user-ts=… data-user-hash=…></script>
+ *           data-user-id=… data-user-ts=… data-user-hash=… data-dwell-seconds=…></script>
  * (every option: docs/web-protocol.md, "Embed options"). 
  * Security rule: text from the server or the customer only ever goes through textContent /
  * text nodes, and media URLs must be http(s) or a same-origin path.
@@ -1099,6 +1099,46 @@ button { cursor: pointer; }
     if (rateState === 'sent') { rateState = 'asking'; rateSubmit.disabled = !score; comment.disabled = false; }
   }
 
+  // ---------------------------------------------------------------- dwell on a product page
+  // Visible time on a page whose path contains welcome.options.dwell.path_pattern; at the
+  // threshold (data-dwell-seconds, else the server's seconds) one `dwell` frame per page view,
+  // sent again after a reconnect until the socket took it (the server stores a view once).
+  const dwellAttr = (() => {
+    const n = Number(ds.dwellSeconds);
+    return ds.dwellSeconds && Number.isInteger(n) && n >= 1 && n <= 86400 ? n : null;
+  })();
+  const dwellView = uuid(); // this page view
+  let dwellNeed = null; // ms of visible time that report the dwell; null: not a dwell page
+  let dwellMs = 0;
+  let dwellFrom = document.visibilityState === 'visible' ? performance.now() : 0;
+  let dwellTimer = 0;
+  let dwellSent = false;
+
+  function dwellTick() {
+    clearTimeout(dwellTimer);
+    const now = performance.now();
+    if (dwellFrom) dwellMs += now - dwellFrom;
+    dwellFrom = document.visibilityState === 'visible' ? now : 0;
+    if (dwellNeed == null || dwellSent) return;
+    if (dwellMs >= dwellNeed) {
+      dwellSent = sendFrame({
+        type: 'dwell', page_url: location.href.slice(0, 500),
+        seconds: Math.max(1, Math.round(dwellMs / 1000)), view_id: dwellView,
+      });
+      return; // not sent: the next welcome ticks again
+    }
+    if (dwellFrom) dwellTimer = setTimeout(dwellTick, Math.min(1000, dwellNeed - dwellMs + 20));
+  }
+
+  function onDwell(o) {
+    const d = o && o.dwell && typeof o.dwell === 'object' ? o.dwell : null;
+    const pattern = d && typeof d.path_pattern === 'string' ? d.path_pattern : '';
+    const seconds = dwellAttr ?? (Number.isInteger(d && d.seconds) && d.seconds > 0 ? d.seconds : null);
+    dwellNeed = pattern && seconds && location.pathname.includes(pattern) ? seconds * 1000 : null;
+    dwellTick();
+  }
+  document.addEventListener('visibilitychange', dwellTick);
+
   // ---------------------------------------------------------------- the socket
   let ws = null;
   let welcomed = false;
@@ -1181,6 +1221,7 @@ button { cursor: pointer; }
         showConn('');
         sentMarks.clear();
         onOptions(f.options);
+        onDwell(f.options);
         // Resend everything not yet echoed; the server stores each client_id only once.
         for (const o of readOutbox()) sendFrame({ type: 'message', text: o.text, client_id: o.client_id });
         if (pendingRate && sendFrame(pendingRate)) pendingRate = null;

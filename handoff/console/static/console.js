@@ -58,7 +58,7 @@
       ord_paid: 'paid', ord_shipped: 'shipped', ord_delivered: 'delivered', ord_cancelled: 'cancelled',
       ord_refunded: 'refunded', value_none: 'No purchases', segments_overview: 'Customer segments', fld_name: 'name', fld_email: 'e-mail', fld_phone: 'phone',
       fld_region: 'region', fld_language: 'language', fld_tags: 'tags', fld_external_ref: 'shop number',
-      attributes: 'Attributes', past_conversations: 'Past conversations', tickets: 'Tickets',
+      attributes: 'Attributes', past_conversations: 'Past conversations', tickets: 'Tickets', shop_events: 'Shop events',
       none: 'None.', lang_label: 'Language: {lang}', current: 'this one',
       channel: 'channel', status: 'status', skill_group: 'group', reason: 'reason',
       buttons: 'buttons', sent_negative: 'negative', sent_neutral: 'neutral', sent_positive: 'positive',
@@ -151,7 +151,7 @@
       ord_paid: '已付款', ord_shipped: '已发货', ord_delivered: '已签收', ord_cancelled: '已取消',
       ord_refunded: '已退款', value_none: '未购买', segments_overview: '客户分层', fld_name: '姓名', fld_email: '邮箱', fld_phone: '电话',
       fld_region: '地区', fld_language: '语言', fld_tags: '标签', fld_external_ref: '商城客户号',
-      attributes: '属性', past_conversations: '历史会话', tickets: '工单',
+      attributes: '属性', past_conversations: '历史会话', tickets: '工单', shop_events: '商城事件',
       none: '无。', lang_label: '语言：{lang}', current: '当前',
       channel: '渠道', status: '状态', skill_group: '技能组', reason: '原因',
       buttons: '按钮', sent_negative: '负面', sent_neutral: '中性', sent_positive: '正面',
@@ -1666,7 +1666,7 @@
       if (S.openCid !== cid || !data) return;
       S.customer = (prof && prof.customer) || data.customer || S.customer;
       S.profile = {
-        conversations: data.conversations || [], tickets: data.tickets || [],
+        conversations: data.conversations || [], tickets: data.tickets || [], events: data.events || [],
         orders: (prof && prof.orders) || [], changes: (prof && prof.changes) || [],
         identities: (prof && prof.identities) || [],
       };
@@ -1754,6 +1754,12 @@
     $('cust-tickets').replaceChildren(...(p.tickets.length ? p.tickets.map((tk) => el('li', {},
       el('strong', {}, tk.number || String(tk.id ?? '')), ' ', tk.subject || '', ' ',
       badge(tk.status || '?', `tk tk-${tk.status}`))) : [el('li', { class: 'empty' }, t('none'))]));
+    // What the shop's systems and the widget reported (POST /api/events), newest first.
+    const evs = p.events || [];
+    $('cust-events').replaceChildren(...(evs.length ? evs.map((ev) => el('li', { testid: 'customer-event' },
+      el('span', { class: 'meta' }, fmtTime(ev.occurred_at, true)), ' ', el('strong', {}, ev.type || '?'),
+      Object.keys(ev.data || {}).length ? ` ${JSON.stringify(ev.data).slice(0, 120)}` : ''))
+      : [el('li', { class: 'empty' }, t('none'))]));
     const shown = (v) => (v == null || v === '' ? t('empty_value') : v);
     $('cust-changes').replaceChildren(...((p.changes || []).length ? p.changes.map((ch) => el('li', { testid: 'customer-change' },
       el('span', { class: 'meta' }, fmtTime(ch.at, true)), ' ',

@@ -123,7 +123,8 @@ async def test_an_unknown_frame_type_gets_an_error_naming_the_expected_types(
     ws, _ = await connect(client)
     for frame in ({"type": "typo", "on": True}, {"text": "no type"}, {"type": "hello"}):
         error = await expect_error(ws, frame)
-        assert "message, rate, link, typing, received, read or ping" in error["message"], error
+        expected = "message, rate, link, typing, received, read, dwell or ping"
+        assert expected in error["message"], error
     assert not ws.closed
 
 
