@@ -101,6 +101,13 @@ def placeholders(template: str) -> list[str]:
     return [m.group(1) for m in PLACEHOLDER.finditer(template) if m.group(1) is not None]
 
 
+def known_channels(value: list[str]) -> list[str]:
+    for v in value:
+        if v not in CHANNELS:
+            raise ValueError(f"unknown channel {v!r}; allowed: {', '.join(CHANNELS)}")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -259,10 +266,7 @@ class Conditions(_Section):
     @field_validator("channels")
     @classmethod
     def _channels(cls, value: list[str]) -> list[str]:
-        for v in value:
-            if v not in CHANNELS:
-                raise ValueError(f"unknown channel {v!r}; allowed: {', '.join(CHANNELS)}")
-        return value
+        return known_channels(value)
 
 
 class Text(_Section):
@@ -358,10 +362,7 @@ class ProactiveRule(_Section):
     @field_validator("via")
     @classmethod
     def _via(cls, value: list[str]) -> list[str]:
-        for v in value:
-            if v not in CHANNELS:
-                raise ValueError(f"unknown channel {v!r}; allowed: {', '.join(CHANNELS)}")
-        return value
+        return known_channels(value)
 
     @field_validator("variables")
     @classmethod

@@ -32,10 +32,12 @@ One `ProactiveScheduler` per instance, run every `proactive.interval_seconds` by
    A backlog longer than a round's pages goes on next round where this one stopped (an
    in-memory position that only spreads the work: lost, the next round starts from the oldest).
 
-The event cursor lives in memory. A new scheduler resumes after the newest trigger event the
-ledger holds: events are taken in id order, so whoever scheduled that one had taken every event
-before it. Reading an event twice (two instances, a restart) is harmless anyway: the ledger is
-unique, only `scheduled` rows are due, and an outcome is recorded once.
+The event cursor lives in memory and passes an event only once it is SETTLE old: ids are given
+at insert but rows appear at commit, so an older id can appear after a newer one was read; the
+younger events are taken at once and read again (skipped) until they settle. A new scheduler
+resumes SETTLE before the newest trigger event the ledger holds. Reading an event twice (two
+instances, a restart) is harmless anyway: the ledger is unique, only `scheduled` rows are due,
+and an outcome is recorded once.
 """
 
 from __future__ import annotations
@@ -46,9 +48,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from bot import clock
 from bot.config.proactive import ProactiveRule, ProactiveSection
 from bot.periodic import Periodic
@@ -58,13 +57,18 @@ from bot.proactive.facts import gather
 from bot.proactive.render import render, template_variables
 from bot.store.customer_events import CustomerEvent
 from bot.store.errors import NotFoundError
-from bot.store.proactive_ledger import PRO, ProactiveRecord
+from bot.store.proactive_ledger import ProactiveRecord
 from bot.store.sql_store import SqlStore
 
 log = logging.getLogger(__name__)
 
 EVENT_BATCH = 500  # events read per query; a round reads until it has caught up
 MAX_EVENT_BATCHES = 20  # ... or this many batches, the rest next round
+# Event ids are handed out when a row is inserted, but rows become visible when their
+# transaction commits: on PostgreSQL an event can appear after a newer id already has. The cursor
+# therefore passes an event only once it was received this long ago; younger ones are taken at
+# once and read again (and skipped) until then, so a late commit within SETTLE is not missed.
+SETTLE = timedelta(seconds=60)
 DUE_BATCH = 200
 LEASE_S = 120.0
 DEFAULT_INTERVAL_S = 10.0
@@ -110,7 +114,8 @@ class ProactiveScheduler:
         self.store = store
         self.section = section
         self.reach: delivery.Reach = reach or delivery.NoReach(store)
-        self.cursor: int | None = None  # the last event taken; None: resume from the ledger
+        self.cursor: int | None = None  # events up to here are settled; None: from the ledger
+        self._taken: set[int] = set()  # events after the cursor already taken (not yet settled)
         # Where each outcome's follow-up goes on next round, (sent_at, id) of the last row
         # looked at; None: from the oldest. Only spreads a long backlog over rounds: losing it
         # (a restart) means starting from the oldest again.
@@ -139,7 +144,7 @@ class ProactiveScheduler:
         """Read new events, settle every due row, follow up outcomes; what was done."""
         result = RoundResult()
         now = clock.now()
-        await self._ingest(result)
+        await self._ingest(result, now)
         while True:
             rows = await self.store.proactive.due(now, DUE_BATCH, lease_s=LEASE_S)
             for row in rows:
@@ -165,16 +170,25 @@ class ProactiveScheduler:
             )
         return result
 
-    async def _ingest(self, result: RoundResult) -> None:
+    async def _ingest(self, result: RoundResult, now: datetime) -> None:
+        """Take the events after the cursor; move the cursor over the settled ones (SETTLE)."""
         if self.cursor is None:
-            self.cursor = await _resume_point(self.store)
+            self.cursor = await self.store.proactive.resume_point(SETTLE)
+        settled_before = now - SETTLE
+        position, settled = self.cursor, True
         for _ in range(MAX_EVENT_BATCHES):
-            events = await self.store.customer_events.after(self.cursor, EVENT_BATCH)
+            events = await self.store.customer_events.after(position, EVENT_BATCH)
             for event in events:
-                await self._take(event, result)
-                self.cursor = event.id
+                if event.id not in self._taken:
+                    await self._take(event, result)
+                    self._taken.add(event.id)
+                position = event.id
+                settled = settled and event.received_at <= settled_before
+                if settled:
+                    self.cursor = event.id
             if len(events) < EVENT_BATCH:
-                return
+                break
+        self._taken = {i for i in self._taken if i > self.cursor}
 
     async def _take(self, event: CustomerEvent, result: RoundResult) -> None:
         result.events += 1
@@ -297,13 +311,3 @@ class ProactiveScheduler:
             after = (last.sent_at, last.id)
         self._follow_after[outcome] = after
         return recorded
-
-
-async def _resume_point(store: SqlStore) -> int:
-    """The newest event id a ledger row was scheduled for (0: none)."""
-
-    def work(s: Session) -> int:
-        newest = s.execute(select(func.max(PRO.c.trigger_event_id))).scalar()
-        return int(newest or 0)
-
-    return await store.db.run(work)

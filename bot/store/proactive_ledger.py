@@ -30,6 +30,7 @@ from bot.store.opt_outs import OPT
 from bot.store.tables import upsert, utc
 
 PRO = cast(Table, m.ProactiveMessage.__table__)
+EVT = cast(Table, m.CustomerEvent.__table__)
 
 STATUSES = ("scheduled", "sent", "suppressed", "cancelled")
 # Why a message was suppressed or cancelled; quiet_hours only ever re-schedules.
@@ -352,6 +353,26 @@ class ProactiveLedger:
         def work(s: Session) -> ProactiveRecord | None:
             row = s.execute(select(PRO).where(PRO.c.message_id == message_id)).first()
             return ledger_record(row) if row is not None else None
+
+        return await self.db.run(work)
+
+    async def resume_point(self, settle: timedelta) -> int:
+        """Where a new scheduler starts reading events: the newest event received `settle`
+        before the newest one a row was scheduled for (0: none). Whoever scheduled that event
+        had taken every event committed by then; an older id that committed later did so
+        within `settle` of it, so it is read again (scheduling twice is harmless: unique)."""
+
+        def work(s: Session) -> int:
+            newest = s.execute(select(func.max(PRO.c.trigger_event_id))).scalar()
+            if newest is None:
+                return 0
+            received = s.execute(select(EVT.c.received_at).where(EVT.c.id == newest)).scalar()
+            if received is None:  # the event was erased since
+                return int(newest)
+            before = s.execute(
+                select(func.max(EVT.c.id)).where(EVT.c.received_at < received - settle)
+            ).scalar()
+            return int(before or 0)
 
         return await self.db.run(work)
 

@@ -150,7 +150,14 @@ async def test_a_dropped_passive_reply_reaches_the_customer_exactly_once(
         ledger.accepted[("wechat", gone.openid)].append(post.msg_id)
 
         users = [retried, fast, gone]
-        await until(lambda: all_delivered(store, users), 30, "every reply delivered")
+
+        async def settled() -> bool:
+            # A user whose turn has not stored its reply yet has nothing undelivered: wait
+            # for gone's reply to exist first, or this holds before its turn even ran.
+            stored, _ = await replies(store, gone.openid)
+            return bool(stored) and await all_delivered(store, users)
+
+        await until(settled, 30, "every reply delivered")
         assert wx.texts(retried.openid) == []
         assert gone.received()[1], "the reply never went through the API"
         await asyncio.sleep(1)  # nothing more arrives

@@ -13,16 +13,9 @@ from bot.config import config_from_dict, load_config
 from bot.config.proactive import ProactiveSection, parse_duration, placeholders
 from bot.errors import ConfigError
 from bot.proactive.render import OPT_OUT_HINT, render, template_variables
+from tests.bot.proactive import PLAYBOOK_TRIGGERS
 
 REPO = Path(__file__).resolve().parents[3]
-TRIGGERS = (
-    "page_dwell",
-    "cart_abandoned",
-    "payment_failed",
-    "shipment_delayed",
-    "delivered",
-    "repurchase_due",
-)
 
 
 def rule(**overrides: Any) -> dict[str, Any]:
@@ -54,7 +47,7 @@ def load(proactive: dict[str, Any]) -> ProactiveSection:
 def test_the_sample_shop_has_one_rule_per_trigger_with_the_playbooks_caps() -> None:
     section = load_config(REPO / "config.yml", env={}).proactive
     assert section.enabled
-    assert sorted(r.event for r in section.rules) == sorted(TRIGGERS)
+    assert sorted(r.event for r in section.rules) == sorted(PLAYBOOK_TRIGGERS)
     assert (section.caps.high_value, section.caps.default, section.caps.window_days) == (3, 2, 7)
     assert section.quiet_hours is not None
     assert (section.quiet_hours.start, section.quiet_hours.end) == (time(21), time(9))

@@ -6,6 +6,7 @@ in the ledger (bot/proactive/scheduler.py, delivery.py, facts.py; bot/server/pro
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -13,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import update
 
@@ -30,6 +32,7 @@ from bot.server.proactive_reach import ChannelReach
 from bot.store import models as m
 from bot.store.sql_store import SqlStore
 from connectors.wechat.settings import WechatSettings
+from tests.bot.proactive import PLAYBOOK_TRIGGERS
 from tests.bot.store.conftest import fresh_pg_database
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -156,14 +159,7 @@ async def watch_widget(store: SqlStore, conversation_id: str) -> Any:
 async def test_each_shipped_trigger_sends_its_message_in_the_customers_language(
     store: SqlStore, sim: SimulatedClock, shipped: ProactiveSection
 ) -> None:
-    assert {r.event for r in shipped.rules} >= {
-        "page_dwell",
-        "cart_abandoned",
-        "payment_failed",
-        "shipment_delayed",
-        "delivered",
-        "repurchase_due",
-    }
+    assert {r.event for r in shipped.rules} >= PLAYBOOK_TRIGGERS
     for n, rule in enumerate(shipped.rules):
         sim.set(T0 + timedelta(days=10 * n))
         language = "en" if n % 2 else "zh"
@@ -292,8 +288,11 @@ async def test_duplicate_events_and_restarts_never_send_twice(
     again.cursor = 0  # an instance that reads every event again
     result = await again.run_once()
     assert result.events == 1 and result.scheduled == 0 and not result.outcomes
-    restarted = scheduler(store, shipped)  # resumes after the newest scheduled trigger
-    assert (await restarted.run_once()).events == 0
+    # A restart resumes SETTLE before the newest scheduled trigger (a late commit may hide
+    # there): it reads that event again and does nothing with it.
+    restarted = scheduler(store, shipped)
+    result = await restarted.run_once()
+    assert result.events == 1 and result.scheduled == 0 and not result.outcomes
     await event(store, cid, "payment_failed", eid="pay-2")  # within the rule's cool-down
     assert (await restarted.run_once()).outcomes == {"suppressed:cooldown": 1}
     assert len(await bot_messages(store, cid)) == 1
@@ -352,14 +351,21 @@ async def test_the_customers_reply_marks_replied_and_order_paid_marks_converted(
     assert row.converted_at == clock.now()
 
 
-async def test_delivered_by_the_delivery_ledger_or_the_widgets_received_mark(
-    store: SqlStore, sim: SimulatedClock, shipped: ProactiveSection
-) -> None:
+async def telegram_and_open_widget(store: SqlStore) -> tuple[str, str, Any]:
+    """A customer on Telegram and one with the widget open, each with a re-purchase due: the
+    two ways a message is confirmed delivered. The customers and the widget's conversation."""
     telegram, web = await customer(store), await customer(store, "web")
     conv = await store.conversations.active(web, "web")
     await watch_widget(store, conv.id)
     for cid in (telegram, web):
         await event(store, cid, "repurchase_due")
+    return telegram, web, conv
+
+
+async def test_delivered_by_the_delivery_ledger_or_the_widgets_received_mark(
+    store: SqlStore, sim: SimulatedClock, shipped: ProactiveSection
+) -> None:
+    telegram, web, conv = await telegram_and_open_widget(store)
     loop = scheduler(store, shipped)
     await loop.run_once()
     [t], [w] = await rows(store, telegram), await rows(store, web)
@@ -385,11 +391,7 @@ async def writes(store: SqlStore, cid: str, channel: str, text: str) -> Any:
 async def test_delivered_survives_a_restart_of_the_scheduler_that_sent(
     store: SqlStore, sim: SimulatedClock, shipped: ProactiveSection
 ) -> None:
-    telegram, web = await customer(store), await customer(store, "web")
-    conv = await store.conversations.active(web, "web")
-    await watch_widget(store, conv.id)
-    for cid in (telegram, web):
-        await event(store, cid, "repurchase_due")
+    telegram, web, conv = await telegram_and_open_widget(store)
     first = scheduler(store, shipped)
     assert (await first.run_once()).outcomes == {"sent": 2}
     await first.stop()
@@ -547,3 +549,51 @@ def test_wechat_carries_a_proactive_message_outside_the_window_as_its_template()
     assert chosen is not None and chosen[0] == "proactive"
     assert chosen[1].template_id == "P1"
     assert WechatSettings().templates.for_message("bot", payload) is None
+
+
+# -- events committed out of id order ---------------------------------------------------------
+async def test_an_event_committed_after_a_newer_one_is_still_taken(
+    sim: SimulatedClock, shipped: ProactiveSection
+) -> None:
+    """PostgreSQL hands out an event's id at insert and shows the row at commit, so a slow
+    transaction can commit an older id after the scheduler read a newer one. The scheduler
+    reads again what arrived within SETTLE, so that event still gets its message; and a new
+    scheduler (a restart) resumes early enough to take it too."""
+    async with fresh_pg_database() as url:
+        store = await SqlStore.open(url)
+        slow = await asyncpg.connect(url)
+        try:
+            slow_cid, fast_cid = await customer(store), await customer(store)
+            at = clock.now()
+            late = slow.transaction()
+            await late.start()
+            await slow.execute(
+                "INSERT INTO customer_events (source, event_id, type, customer_id, data,"
+                " occurred_at, received_at) VALUES ('shop', 'slow-1', 'payment_failed', $1,"
+                " $2::json, $3, $3)",
+                slow_cid,
+                json.dumps(DATA),
+                at,
+            )  # the id is taken; nobody sees the row yet
+            await event(store, fast_cid, "payment_failed")  # a newer id, committed at once
+            loop = scheduler(store, shipped)
+            first = await loop.run_once()
+            assert (first.events, first.outcomes["sent"]) == (1, 1)
+            await late.commit()
+            sim.advance(5)
+            second = await loop.run_once()
+            assert (second.events, second.outcomes["sent"]) == (1, 1)
+            assert [r.status for r in await rows(store, slow_cid)] == ["sent"]
+            sim.advance(5)
+            assert (await loop.run_once()).events == 0  # taken once, however often read
+            restarted = scheduler(store, shipped)
+            again = await restarted.run_once()  # reads the same minute again, sends nothing
+            assert again.outcomes["sent"] == 0 and again.scheduled == 0
+            sim.advance(scheduler_module.SETTLE.total_seconds() + 1)
+            await loop.run_once()
+            assert loop.cursor == await store.customer_events.last_id()
+            await loop.stop()
+            await restarted.stop()
+        finally:
+            await slow.close()
+            await store.close()

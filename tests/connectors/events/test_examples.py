@@ -16,17 +16,10 @@ from sqlalchemy import func, select
 
 from bot.store import models as m
 from tests.apps import AppFactory, Client, store_of
+from tests.bot.proactive import PLAYBOOK_TRIGGERS
 
 REPO = Path(__file__).resolve().parents[3]
 KEY, SECRET = "shop-key-for-examples", "s3cret-for-the-examples-0123"
-TRIGGERS = {
-    "page_dwell",
-    "cart_abandoned",
-    "payment_failed",
-    "shipment_delayed",
-    "delivered",
-    "repurchase_due",
-}
 
 
 def _block(path: Path, language: str, starts: str) -> str:
@@ -71,7 +64,7 @@ def test_the_readme_and_the_docs_show_the_same_curl_example() -> None:
     readme = _block(REPO / "README.md", "bash", "send_event() {")
     docs = _block(REPO / "docs/proactive.md", "bash", "send_event() {")
     assert readme == docs
-    assert {t for t in TRIGGERS if f'"type":"{t}"' in readme} == TRIGGERS
+    assert {t for t in PLAYBOOK_TRIGGERS if f'"type":"{t}"' in readme} == PLAYBOOK_TRIGGERS
 
 
 async def test_the_curl_example_sends_every_trigger_once(make_client: AppFactory) -> None:
@@ -79,7 +72,7 @@ async def test_the_curl_example_sends_every_trigger_once(make_client: AppFactory
     script = _block(REPO / "README.md", "bash", "send_event() {")
     first = await _run("bash", "-c", script, client=client)
     assert [a["accepted"] for a in first] == [1] * 7, first
-    assert set(await _stored_types(client)) == TRIGGERS | {"order_paid"}
+    assert set(await _stored_types(client)) == PLAYBOOK_TRIGGERS | {"order_paid"}
     again = await _run("bash", "-c", script, client=client)
     assert [(a["accepted"], a["duplicates"]) for a in again] == [(0, 1)] * 7
     count = await store_of(client).db.run(
@@ -94,4 +87,4 @@ async def test_the_python_example_sends_every_trigger_once(make_client: AppFacto
     script += "\nprint(json.dumps(send_event('extra-1', 'page_dwell', 'u-42', {})))\n"
     out = await _run(sys.executable, "-c", script, client=client)
     assert out and out[-1]["accepted"] == 1
-    assert set(await _stored_types(client)) == TRIGGERS | {"order_paid"}
+    assert set(await _stored_types(client)) == PLAYBOOK_TRIGGERS | {"order_paid"}
