@@ -42,6 +42,7 @@ PROACTIVE = [
     ("participation_rate", "Participation (replied ÷ delivered) / 参与率（回复 ÷ 送达）"),
     ("conversion_rate", "Conversion (converted ÷ sent) / 转化率（转化 ÷ 发送）"),
     ("suppressed", "Held back / 未发送"),
+    ("opt_outs", "Customers who opted out / 退订的客户"),
 ]
 REASON_LABELS = {
     "opt_out": "Customer opted out / 客户已退订",

@@ -371,7 +371,7 @@ async def test_breach_and_low_rating_rows_open_the_transcript(
 async def _proactive_ledger(server: TestServer) -> None:
     """Through the store's ledger API, an hour ago: three proactive messages sent on Telegram
     (two delivered, one of those answered), one held back by the weekly cap and two because no
-    channel reached the customer. Times are explicit (the
+    channel reached the customer; one customer opted out. Times are explicit (the
     server's own scheduler shares this process's clock); the rows are due a month ahead, so
     that scheduler never takes them, and are claimed here as it would."""
     store = server.app[CONTEXT].store
@@ -397,6 +397,7 @@ async def _proactive_ledger(server: TestServer) -> None:
     assert await ledger.suppress(ids[3], "cap", at=at)
     assert await ledger.suppress(ids[4], "unreachable", at=at)
     assert await ledger.suppress(ids[5], "unreachable", at=at)
+    assert await store.opt_outs.opt_out(customer.id, "telegram", "keyword")  # the last one
 
 
 PROACTIVE_WORDS = {
@@ -437,6 +438,7 @@ async def test_the_proactive_contact_panel(
     assert await figure("converted").inner_text() == "0"
     assert await figure("participation_rate").inner_text() == "50%"  # 1 of 2 delivered
     assert await figure("suppressed").inner_text() == "3"  # quiet hours only postpone
+    assert await figure("opt_outs").inner_text() == "1"
     rate = panel.locator('[data-testid="proactive-card"][data-metric="participation_rate"]')
     assert words["participation"] in await rate.inner_text()
     reasons = panel.get_by_test_id("proactive-reasons")

@@ -169,6 +169,8 @@ def test_the_report_shows_the_dashboards_figures(tmp_path: Path) -> None:
                 await rows.sent(T0)
                 assert await store.proactive.suppress(await rows.row(T0), "cap")
                 assert await store.proactive.suppress(await rows.row(T0), "unreachable")
+                customer = await store.customers.for_identity("telegram", "tg-opted-out")
+                assert await store.opt_outs.opt_out(customer.id, "telegram", "keyword")
             return await proactive_figures(store.proactive, NOV.start, NOV.end)
         finally:
             await store.close()
@@ -187,3 +189,5 @@ def test_the_report_shows_the_dashboards_figures(tmp_path: Path) -> None:
     assert figures["suppressed"] == "2" == str(expected["suppressed"])
     assert figures["suppressed:cap"] == figures["suppressed:unreachable"] == "1"
     assert figures["suppressed:opt_out"] == "0"
+    assert figures["opt_outs"] == "1" == str(expected["opt_outs"])
+    assert "Customers who opted out / 退订的客户" in page
