@@ -276,6 +276,7 @@
   // ---------------------------------------------------------------- state
   const S = {
     agent: null,
+    convLoads: 0,           // conversation loads started: only the newest one's answer is shown
     csrf: null,             // memory only, never localStorage
     queue: [], sla: 30,
     mine: [],
@@ -1091,9 +1092,12 @@
     const log = $('transcript');
     // aria-busy keeps screen readers from announcing a whole transcript being loaded.
     if (busy) log.setAttribute('aria-busy', 'true');
+    // An older load answering late (one started before a claim or a transfer) would put back
+    // the holder and state it read; only the newest load's answer counts.
+    const seq = ++S.convLoads;
     try {
       const data = await api('GET', convPath(cid));
-      if (S.openCid !== cid || !data) return;
+      if (S.openCid !== cid || !data || seq !== S.convLoads) return;
       S.conv = data.conversation || {};
       S.handoff = data.handoff || null;
       S.notes = data.notes || [];
@@ -1118,6 +1122,7 @@
       if (data.customer) { S.customer = data.customer; renderCustomer(); }
       if (custId) loadCustomer(cid, custId);
     } catch (e) {
+      if (seq !== S.convLoads) return;
       if (e.status === 403 && S.openCid === cid && S.conv) {
         // Someone else holds it now (a transfer, a supervisor): keep the view, reply box off.
         S.lost = true;
